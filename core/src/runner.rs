@@ -1,0 +1,403 @@
+//! The run loop: `poll -> batcher -> write -> commit -> source.commit`, in two threads.
+//!
+//! The calling thread owns the [`Source`] and the [`Batcher`]; a sink thread owns the
+//! [`Sink`]. Closed micro-batches go to the sink thread through a bounded queue (a full
+//! queue is backpressure), so the poll of batch n+1 overlaps the write of batch n. The sink
+//! thread writes and commits each batch in order and reports back; only then does the
+//! calling thread commit the batch's positions to the source, in the same order.
+//!
+//! A sink failure (after retries) stops the pipeline with the source's positions at the end
+//! of the last batch the sink committed: nothing is lost, the next run resumes there.
+
+use crate::batcher::{BatchLimits, Batcher, MicroBatch};
+use crate::connector::{ConnectorError, Position, PositionKey, Positions, Sink, Source};
+use crate::manifest::Pipeline;
+use crate::retry::RetryPolicy;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How a pipeline runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunConfig {
+    /// The pipeline's name, for logs.
+    pub pipeline: String,
+    /// When micro-batches close.
+    pub limits: BatchLimits,
+    /// `false`: stop at the end positions seen at start. `true`: run until stopped.
+    pub run_in_loop: bool,
+    /// Retries of retriable connector errors.
+    pub retry: RetryPolicy,
+    /// Closed batches waiting for the sink, at most.
+    pub queue: usize,
+    /// The longest single poll, so a stop request is seen promptly.
+    pub max_poll_wait: Duration,
+}
+
+impl RunConfig {
+    /// The run configuration of a parsed manifest.
+    pub fn from_pipeline(p: &Pipeline) -> Self {
+        Self {
+            pipeline: p.name.clone(),
+            limits: p.limits,
+            run_in_loop: p.run_in_loop,
+            retry: p.retry,
+            queue: 1,
+            max_poll_wait: Duration::from_millis(100),
+        }
+    }
+}
+
+/// A request to stop: the pipeline finishes and commits the batch in flight, then returns.
+#[derive(Clone, Debug, Default)]
+pub struct StopSignal(Arc<AtomicBool>);
+
+impl StopSignal {
+    /// Not stopped yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the pipeline to drain and stop.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// The flag itself, for signal handlers.
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        self.0.clone()
+    }
+}
+
+/// What one committed batch looked like, for progress reports.
+#[derive(Clone, Debug)]
+pub struct BatchReport {
+    /// The batch's sequence number.
+    pub seq: u64,
+    /// Records in it.
+    pub records: usize,
+    /// Arrow memory of it.
+    pub bytes: usize,
+    /// Time from the start of its write to its commit.
+    pub commit_time: Duration,
+    /// The positions committed.
+    pub positions: Positions,
+}
+
+/// Hears of pipeline progress. Called from the pipeline's thread; must be quick.
+pub trait Observer: Send + Sync {
+    /// A batch is committed to sink and source.
+    fn committed(&self, report: &BatchReport) {
+        let _ = report;
+    }
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default)]
+pub struct NoObserver;
+
+impl Observer for NoObserver {}
+
+/// What a run did.
+#[derive(Clone, Debug, Default)]
+pub struct RunSummary {
+    /// Batches committed.
+    pub batches: u64,
+    /// Records committed.
+    pub records: u64,
+    /// Arrow bytes committed.
+    pub bytes: u64,
+    /// Where each substream stands: the sink's stored positions at start, advanced by every
+    /// committed batch.
+    pub committed: Positions,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Whether a stop request ended it.
+    pub stopped: bool,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The source could not open.
+    #[error("source failed to open: {0}")]
+    SourceOpen(ConnectorError),
+    /// The sink could not open or report its stored positions.
+    #[error("sink failed to open: {0}")]
+    SinkOpen(ConnectorError),
+    /// Seeking the source to the sink's stored positions failed.
+    #[error("source could not seek to the sink's stored positions: {0}")]
+    Seek(ConnectorError),
+    /// A poll failed after retries.
+    #[error("source failed: {0}")]
+    Source(ConnectorError),
+    /// A write or commit failed after retries; that batch and later ones are not committed.
+    #[error("sink failed on batch {seq}: {error}")]
+    Sink {
+        /// The failed batch.
+        seq: u64,
+        /// The last error.
+        error: ConnectorError,
+    },
+    /// Committing positions to the source failed after the sink's commit.
+    #[error("source commit failed after the sink committed: {0}")]
+    Commit(ConnectorError),
+    /// Batches could not be assembled.
+    #[error("could not assemble a micro-batch: {0}")]
+    Batch(#[from] arrow::error::ArrowError),
+    /// The sink thread ended unexpectedly.
+    #[error("the sink thread ended unexpectedly")]
+    SinkThread,
+}
+
+/// A failed run, with what it had committed before.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct RunFailure {
+    /// Why.
+    pub error: RunError,
+    /// What was committed before the failure.
+    pub summary: RunSummary,
+}
+
+enum ToSink {
+    Batch(MicroBatch),
+    Stored(Vec<PositionKey>, Sender<Result<Vec<Position>, ConnectorError>>),
+}
+
+enum FromSink {
+    Committed(BatchReport),
+    Failed { seq: u64, error: ConnectorError },
+}
+
+/// Runs a pipeline to its end (`run_in_loop: false`), until `stop` (then drains), or until a
+/// failure. Blocks the calling thread.
+pub fn run(
+    source: Box<dyn Source>,
+    sink: Box<dyn Sink>,
+    cfg: &RunConfig,
+    stop: &StopSignal,
+    observer: Arc<dyn Observer>,
+) -> Result<RunSummary, RunFailure> {
+    let mut state = Run {
+        cfg: cfg.clone(),
+        stop: stop.clone(),
+        observer,
+        summary: RunSummary::default(),
+        started: Instant::now(),
+    };
+    match state.go(source, sink) {
+        Ok(()) => {
+            state.summary.elapsed = state.started.elapsed();
+            Ok(state.summary)
+        }
+        Err(error) => {
+            state.summary.elapsed = state.started.elapsed();
+            Err(RunFailure {
+                error,
+                summary: state.summary,
+            })
+        }
+    }
+}
+
+struct Run {
+    cfg: RunConfig,
+    stop: StopSignal,
+    observer: Arc<dyn Observer>,
+    summary: RunSummary,
+    started: Instant,
+}
+
+impl Run {
+    fn retry<T>(&self, what: &str, f: impl FnMut() -> Result<T, ConnectorError>) -> Result<T, ConnectorError> {
+        retry(&self.cfg, what, f)
+    }
+
+    fn go(&mut self, mut source: Box<dyn Source>, mut sink: Box<dyn Sink>) -> Result<(), RunError> {
+        let keys = self.retry("source open", || source.open()).map_err(RunError::SourceOpen)?;
+        self.retry("sink open", || sink.open()).map_err(RunError::SinkOpen)?;
+        let stored = self
+            .retry("sink stored positions", || sink.stored_positions(&keys))
+            .map_err(RunError::SinkOpen)?;
+        if !stored.is_empty() {
+            self.retry("source seek", || source.seek(&stored)).map_err(RunError::Seek)?;
+            for p in &stored {
+                self.summary.committed.advance(p);
+            }
+            tracing::info!(pipeline = %self.cfg.pipeline, positions = %self.summary.committed, "resuming from the sink's stored positions");
+        }
+
+        let (to_sink, sink_rx) = sync_channel::<ToSink>(self.cfg.queue.max(1));
+        let (ack_tx, acks) = channel::<FromSink>();
+        let sink_cfg = self.cfg.clone();
+        let sink_thread = std::thread::Builder::new()
+            .name(format!("{}-sink", self.cfg.pipeline))
+            .spawn(move || sink_loop(sink, sink_rx, ack_tx, &sink_cfg))
+            .map_err(|_| RunError::SinkThread)?;
+
+        let result = self.pump(source.as_mut(), &to_sink, &acks);
+        drop(to_sink);
+        // Every batch handed to the sink is reported back before the sink thread ends.
+        let mut drained = Ok(());
+        for msg in acks.iter() {
+            if let Err(e) = self.acknowledge(source.as_mut(), msg) {
+                if drained.is_ok() {
+                    drained = Err(e);
+                }
+            }
+        }
+        if sink_thread.join().is_err() {
+            drained = drained.and(Err(RunError::SinkThread));
+        }
+        if let Err(e) = source.close() {
+            tracing::warn!(pipeline = %self.cfg.pipeline, error = %e, "source close failed");
+        }
+        match (result, drained) {
+            // The sink thread's own report says why it stopped taking batches.
+            (Err(RunError::SinkThread), Err(reported)) => Err(reported),
+            (Err(e), _) => Err(e),
+            (Ok(()), d) => d,
+        }
+    }
+
+    /// Polls, batches and hands batches to the sink until the end, a stop or a failure.
+    fn pump(
+        &mut self,
+        source: &mut dyn Source,
+        to_sink: &SyncSender<ToSink>,
+        acks: &Receiver<FromSink>,
+    ) -> Result<(), RunError> {
+        let mut batcher = Batcher::new(self.cfg.limits);
+        let mut ended = false;
+        loop {
+            while let Ok(msg) = acks.try_recv() {
+                self.acknowledge(source, msg)?;
+            }
+            if ended || self.stop.is_stopped() {
+                break;
+            }
+            let now = Instant::now();
+            if let Some(b) = batcher.close_if_due(now)? {
+                send(to_sink, b)?;
+            }
+            let wait = batcher
+                .deadline()
+                .map(|d| d.saturating_duration_since(now))
+                .unwrap_or(self.cfg.max_poll_wait)
+                .min(self.cfg.max_poll_wait);
+            let room = batcher.room();
+            let polled = self
+                .retry("poll", || source.poll(room, wait))
+                .map_err(RunError::Source)?;
+            if !polled.assigned.is_empty() {
+                let (tx, rx) = channel();
+                to_sink
+                    .send(ToSink::Stored(polled.assigned.clone(), tx))
+                    .map_err(|_| RunError::SinkThread)?;
+                let stored = rx
+                    .recv()
+                    .map_err(|_| RunError::SinkThread)?
+                    .map_err(RunError::SinkOpen)?;
+                if !stored.is_empty() {
+                    self.retry("source seek", || source.seek(&stored)).map_err(RunError::Seek)?;
+                }
+            }
+            for b in batcher.push(polled.batch, &polled.positions, Instant::now())? {
+                send(to_sink, b)?;
+            }
+            ended = polled.end;
+        }
+        if let Some(b) = batcher.flush()? {
+            send(to_sink, b)?;
+        }
+        self.summary.stopped = self.stop.is_stopped() && !ended;
+        Ok(())
+    }
+
+    fn acknowledge(&mut self, source: &mut dyn Source, msg: FromSink) -> Result<(), RunError> {
+        match msg {
+            FromSink::Failed { seq, error } => Err(RunError::Sink { seq, error }),
+            FromSink::Committed(report) => {
+                let positions = report.positions.to_vec();
+                self.retry("source commit", || source.commit(&positions))
+                    .map_err(RunError::Commit)?;
+                self.summary.batches += 1;
+                self.summary.records += report.records as u64;
+                self.summary.bytes += report.bytes as u64;
+                self.summary.committed.merge(&report.positions);
+                if report.seq == 0 {
+                    tracing::info!(pipeline = %self.cfg.pipeline, records = report.records, positions = %report.positions, "first batch committed");
+                }
+                tracing::debug!(pipeline = %self.cfg.pipeline, batch = report.seq, records = report.records, bytes = report.bytes, positions = %report.positions, "batch committed");
+                self.observer.committed(&report);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn send(to_sink: &SyncSender<ToSink>, batch: MicroBatch) -> Result<(), RunError> {
+    to_sink
+        .send(ToSink::Batch(batch))
+        .map_err(|_| RunError::SinkThread)
+}
+
+fn retry<T>(
+    cfg: &RunConfig,
+    what: &str,
+    f: impl FnMut() -> Result<T, ConnectorError>,
+) -> Result<T, ConnectorError> {
+    cfg.retry.run(
+        f,
+        |attempt, e, wait| {
+            tracing::warn!(pipeline = %cfg.pipeline, call = what, attempt, error = %e, wait_ms = wait.as_millis() as u64, "retrying");
+            true
+        },
+        std::thread::sleep,
+    )
+}
+
+fn sink_loop(mut sink: Box<dyn Sink>, batches: Receiver<ToSink>, acks: Sender<FromSink>, cfg: &RunConfig) {
+    for msg in batches.iter() {
+        match msg {
+            ToSink::Stored(keys, reply) => {
+                let _ = reply.send(retry(cfg, "sink stored positions", || sink.stored_positions(&keys)));
+            }
+            ToSink::Batch(b) => {
+                let started = Instant::now();
+                let positions = b.positions.to_vec();
+                let written = retry(cfg, "sink write", || {
+                    sink.write(b.batch.clone())?;
+                    sink.commit(&positions)
+                });
+                let msg = match written {
+                    Ok(()) => FromSink::Committed(BatchReport {
+                        seq: b.seq,
+                        records: b.batch.num_rows(),
+                        bytes: b.bytes,
+                        commit_time: started.elapsed(),
+                        positions: b.positions,
+                    }),
+                    Err(error) => FromSink::Failed { seq: b.seq, error },
+                };
+                let failed = matches!(msg, FromSink::Failed { .. });
+                if acks.send(msg).is_err() || failed {
+                    break;
+                }
+            }
+        }
+    }
+    if let Err(e) = sink.close() {
+        tracing::warn!(pipeline = %cfg.pipeline, error = %e, "sink close failed");
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,163 @@
+//! The Delta sink: one Delta commit per micro-batch, positions as `txn` actions in it.
+
+use crate::config::DeltaConfig;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::{StructType, Transaction};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, DeltaTableError};
+use std::collections::HashMap;
+use tokio::runtime::Runtime;
+use weir_sdk::arrow::record_batch::RecordBatch;
+use weir_sdk::{Context, Error, Position, PositionKey, Sink, SinkConfig};
+
+pub(crate) struct DeltaSink {
+    cfg: DeltaConfig,
+    pipeline: String,
+    rt: Runtime,
+    table: Option<DeltaTable>,
+    staged: Option<RecordBatch>,
+}
+
+impl DeltaSink {
+    pub(crate) fn create(config: SinkConfig, ctx: Context) -> Result<Box<dyn Sink>, Error> {
+        let cfg = DeltaConfig::from_sink(&config)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::fatal(format!("cannot start the delta sink's runtime: {e}")))?;
+        Ok(Box::new(Self {
+            cfg,
+            pipeline: ctx.pipeline().to_string(),
+            rt,
+            table: None,
+            staged: None,
+        }))
+    }
+
+    fn app_id(&self, key: &str) -> String {
+        format!("weir/{}/{}", self.pipeline, key)
+    }
+
+    fn url(&self) -> Result<url::Url, Error> {
+        let dir = std::path::absolute(&self.cfg.table_dir).map_err(|e| {
+            Error::config(format!("table path {}: {e}", self.cfg.table_dir.display()))
+        })?;
+        url::Url::from_directory_path(&dir)
+            .map_err(|_| Error::config(format!("table path {} is not a directory path", dir.display())))
+    }
+
+    /// Loads the table if it exists (refreshing it if already loaded).
+    fn refresh(&mut self) -> Result<(), Error> {
+        let url = self.url()?;
+        let table = self.rt.block_on(async {
+            let mut t = DeltaTable::try_from_url_with_storage_options(url, HashMap::new()).await?;
+            if t.version().is_some() {
+                t.update_state().await?;
+            }
+            Ok::<_, DeltaTableError>(t)
+        });
+        let table = table.map_err(|e| classify(e, "open the table"))?;
+        self.table = table.version().is_some().then_some(table);
+        Ok(())
+    }
+
+    fn create_table(&mut self, batch: &RecordBatch) -> Result<DeltaTable, Error> {
+        let url = self.url()?;
+        let schema: StructType = batch
+            .schema()
+            .as_ref()
+            .try_into_kernel()
+            .map_err(|e| Error::data(format!("batch schema has no Delta equivalent: {e}")))?;
+        tracing::info!(table = %self.cfg.table_dir.display(), columns = schema.fields().count(), "creating Delta table");
+        self.rt
+            .block_on(async {
+                let t = DeltaTable::try_from_url_with_storage_options(url, HashMap::new()).await?;
+                t.create().with_columns(schema.fields().cloned()).await
+            })
+            .map_err(|e| classify(e, "create the table"))
+    }
+}
+
+/// Sorts Delta errors by what the host should do.
+fn classify(e: DeltaTableError, doing: &str) -> Error {
+    let text = format!("cannot {doing}: {e}");
+    match e {
+        DeltaTableError::ObjectStore { .. } | DeltaTableError::Io { .. } => Error::connection(text),
+        DeltaTableError::VersionAlreadyExists(_) | DeltaTableError::Transaction { .. } => {
+            Error::retriable(text)
+        }
+        DeltaTableError::SchemaMismatch { .. } | DeltaTableError::Arrow { .. } => Error::data(text),
+        _ => Error::fatal(text),
+    }
+}
+
+impl Sink for DeltaSink {
+    fn open(&mut self) -> Result<(), Error> {
+        std::fs::create_dir_all(&self.cfg.table_dir).map_err(|e| {
+            Error::connection(format!("cannot create table directory {}: {e}", self.cfg.table_dir.display()))
+        })?;
+        self.refresh()?;
+        tracing::info!(table = %self.cfg.table_dir.display(), version = ?self.table.as_ref().and_then(|t| t.version()), strategy = %self.cfg.strategy, "delta sink open");
+        Ok(())
+    }
+
+    fn stored_positions(&mut self, keys: &[PositionKey]) -> Result<Vec<Position>, Error> {
+        self.refresh()?;
+        let Some(table) = &self.table else {
+            return Ok(Vec::new());
+        };
+        let snapshot = table.snapshot().map_err(|e| classify(e, "read the table snapshot"))?;
+        let log_store = table.log_store();
+        let mut out = Vec::new();
+        for key in keys {
+            let app_id = self.app_id(key.as_str());
+            let version = self
+                .rt
+                .block_on(snapshot.transaction_version(log_store.as_ref(), &app_id))
+                .map_err(|e| classify(e, "read stored positions"))?;
+            if let Some(v) = version {
+                out.push(Position::new(key.clone(), v));
+            }
+        }
+        Ok(out)
+    }
+
+    fn write(&mut self, batch: RecordBatch) -> Result<(), Error> {
+        self.staged = Some(batch);
+        Ok(())
+    }
+
+    fn commit(&mut self, positions: &[Position]) -> Result<(), Error> {
+        let Some(batch) = self.staged.take() else {
+            return Ok(());
+        };
+        let mut table = match self.table.take() {
+            Some(t) => t,
+            None => self.create_table(&batch)?,
+        };
+        let txns: Vec<Transaction> = positions
+            .iter()
+            .map(|p| Transaction::new(self.app_id(p.key.as_str()), p.next))
+            .collect();
+        let result = self.rt.block_on(async {
+            let mut writer = RecordBatchWriter::for_table(&table)?
+                .with_commit_properties(CommitProperties::default().with_application_transactions(txns));
+            writer.write(batch).await?;
+            writer.flush_and_commit(&mut table).await
+        });
+        match result {
+            Ok(version) => {
+                tracing::debug!(version, "delta commit");
+                self.table = Some(table);
+                Ok(())
+            }
+            Err(e) => {
+                // The table handle may be stale now; reload it on the next call.
+                self.table = None;
+                let _ = self.refresh();
+                Err(classify(e, "commit the batch"))
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Plugin side of logging: a `tracing` layer that hands each event to the host's callback.
+//!
+//! A plugin library has its own copy of `tracing`'s statics, so without this its events would
+//! vanish. The layer is installed in the plugin's copy once, at the first instance; it prints
+//! nothing itself. The pipeline an event belongs to is the one whose call is running on the
+//! thread (set around every entry point).
+
+use super::{FfiContext, FfiLevel, FfiLogFn, FfiLogRecord};
+use crate::LogLevel;
+use std::cell::RefCell;
+use std::fmt::{self, Write as _};
+use std::sync::OnceLock;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::{Context as LayerContext, SubscriberExt as _};
+use tracing_subscriber::Layer;
+
+struct HostLog {
+    plugin: String,
+    log: FfiLogFn,
+}
+
+static HOST: OnceLock<HostLog> = OnceLock::new();
+
+thread_local! {
+    static PIPELINE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Installs the forwarding layer (once per library).
+pub(super) fn install(plugin: &str, ctx: &FfiContext) {
+    let mut first = false;
+    HOST.get_or_init(|| {
+        first = true;
+        HostLog {
+            plugin: plugin.to_string(),
+            log: ctx.log,
+        }
+    });
+    if first {
+        let level: LogLevel = ctx.max_level.into();
+        let subscriber = tracing_subscriber::registry().with(Forward.with_filter(level.to_filter()));
+        // Fails only when the plugin is linked into the host itself (benchmarks): then the
+        // host's subscriber already sees these events.
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    }
+}
+
+/// Runs `f` with `pipeline` as the current pipeline of this thread's log events.
+pub(super) fn with_pipeline<R>(pipeline: &str, f: impl FnOnce() -> R) -> R {
+    let previous = PIPELINE.with(|p| std::mem::replace(&mut *p.borrow_mut(), pipeline.to_string()));
+    let result = f();
+    PIPELINE.with(|p| *p.borrow_mut() = previous);
+    result
+}
+
+struct Forward;
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    rest: String,
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            let _ = write!(self.rest, " {}={}", field.name(), value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            let _ = write!(self.rest, " {}={:?}", field.name(), value);
+        }
+    }
+}
+
+impl<S: Subscriber> Layer<S> for Forward {
+    fn on_event(&self, event: &Event<'_>, _ctx: LayerContext<'_, S>) {
+        let Some(host) = HOST.get() else { return };
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        fields.message.push_str(&fields.rest);
+        let level: FfiLevel = LogLevel::from_tracing(event.metadata().level()).into();
+        PIPELINE.with(|p| {
+            let pipeline = p.borrow();
+            let record = FfiLogRecord {
+                plugin: host.plugin.as_str().into(),
+                pipeline: pipeline.as_str().into(),
+                level,
+                target: event.metadata().target().into(),
+                message: fields.message.as_str().into(),
+            };
+            (host.log)(&record);
+        });
+    }
+}

@@ -1,0 +1,118 @@
+//! The one error type every plugin call returns, and the kinds that tell the host what to do.
+
+use crate::Position;
+use std::fmt;
+
+/// What the host should do about an [`Error`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The configuration is wrong (a missing option, a bad value). Never retried.
+    Config,
+    /// The broker or destination cannot be reached. Retried with backoff.
+    Connection,
+    /// A transient failure (a commit conflict, a timeout). Retried with backoff.
+    Retriable,
+    /// The instance cannot go on. The pipeline stops without committing.
+    Fatal,
+    /// A record cannot be processed; the error names its position when known.
+    Data,
+}
+
+impl ErrorKind {
+    /// Whether the host retries a call that failed with this kind.
+    ///
+    /// ```
+    /// assert!(weir_sdk::ErrorKind::Connection.is_retriable());
+    /// assert!(!weir_sdk::ErrorKind::Fatal.is_retriable());
+    /// ```
+    pub fn is_retriable(self) -> bool {
+        matches!(self, Self::Connection | Self::Retriable)
+    }
+
+    /// A lower-case name for messages: `config`, `connection`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Config => "config",
+            Self::Connection => "connection",
+            Self::Retriable => "retriable",
+            Self::Fatal => "fatal",
+            Self::Data => "data",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error from a plugin call: its kind, a message that says what failed and what to do,
+/// and the position it concerns, if any.
+///
+/// ```
+/// use weir_sdk::{Error, ErrorKind, Position};
+/// let e = Error::data("not JSON").at(Position::new("orders/0", 7));
+/// assert_eq!(e.kind, ErrorKind::Data);
+/// assert_eq!(e.to_string(), "data error at orders/0@7: not JSON");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct Error {
+    /// What the host should do.
+    pub kind: ErrorKind,
+    /// What failed, on what, and what to do.
+    pub message: String,
+    /// The position concerned, if any.
+    pub position: Option<Position>,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.position {
+            Some(p) => write!(f, "{} error at {}: {}", self.kind, p, self.message),
+            None => write!(f, "{} error: {}", self.kind, self.message),
+        }
+    }
+}
+
+impl Error {
+    /// Makes an error of any kind.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            position: None,
+        }
+    }
+
+    /// A configuration error.
+    pub fn config(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Config, message)
+    }
+
+    /// A connection error (retried).
+    pub fn connection(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Connection, message)
+    }
+
+    /// A transient error (retried).
+    pub fn retriable(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Retriable, message)
+    }
+
+    /// A fatal error: the pipeline stops.
+    pub fn fatal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Fatal, message)
+    }
+
+    /// A data error: one record cannot be processed.
+    pub fn data(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Data, message)
+    }
+
+    /// The same error, naming the position it concerns.
+    pub fn at(mut self, position: Position) -> Self {
+        self.position = Some(position);
+        self
+    }
+}
