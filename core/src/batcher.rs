@@ -136,7 +136,10 @@ impl Batcher {
     }
 
     /// Closes the open batch if its timeout has passed.
-    pub fn close_if_due(&mut self, now: Instant) -> Result<Option<MicroBatch>, arrow::error::ArrowError> {
+    pub fn close_if_due(
+        &mut self,
+        now: Instant,
+    ) -> Result<Option<MicroBatch>, arrow::error::ArrowError> {
         match self.deadline() {
             Some(d) if now >= d => self.close(CloseReason::Timeout),
             _ => Ok(None),
@@ -148,7 +151,10 @@ impl Batcher {
         self.close(CloseReason::Flush)
     }
 
-    fn close(&mut self, reason: CloseReason) -> Result<Option<MicroBatch>, arrow::error::ArrowError> {
+    fn close(
+        &mut self,
+        reason: CloseReason,
+    ) -> Result<Option<MicroBatch>, arrow::error::ArrowError> {
         if self.parts.is_empty() {
             return Ok(None);
         }
@@ -185,7 +191,11 @@ mod tests {
 
     fn rows(from: i64, n: i64) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
-        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(from..from + n))]).unwrap()
+        RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Int64Array::from_iter_values(from..from + n))],
+        )
+        .unwrap()
     }
 
     fn limits(records: usize, bytes: usize, ms: u64) -> BatchLimits {
@@ -200,9 +210,14 @@ mod tests {
     fn closes_by_size_with_positions_of_its_records() {
         let mut b = Batcher::new(limits(10, usize::MAX, 60_000));
         let t = Instant::now();
-        assert!(b.push(Some(rows(0, 6)), &[Position::new("g", 6)], t).unwrap().is_empty());
+        assert!(b
+            .push(Some(rows(0, 6)), &[Position::new("g", 6)], t)
+            .unwrap()
+            .is_empty());
         assert_eq!(b.room(), 4);
-        let closed = b.push(Some(rows(6, 4)), &[Position::new("g", 10)], t).unwrap();
+        let closed = b
+            .push(Some(rows(6, 4)), &[Position::new("g", 10)], t)
+            .unwrap();
         assert_eq!(closed.len(), 1);
         assert_eq!(closed[0].batch.num_rows(), 10);
         assert_eq!(closed[0].reason, CloseReason::Size);
@@ -216,9 +231,16 @@ mod tests {
         let t0 = Instant::now();
         b.push(None, &[], t0).unwrap();
         assert_eq!(b.deadline(), None, "no records, no deadline");
-        b.push(Some(rows(0, 3)), &[Position::new("g", 3)], t0).unwrap();
-        assert!(b.close_if_due(t0 + Duration::from_millis(99)).unwrap().is_none());
-        let closed = b.close_if_due(t0 + Duration::from_millis(100)).unwrap().unwrap();
+        b.push(Some(rows(0, 3)), &[Position::new("g", 3)], t0)
+            .unwrap();
+        assert!(b
+            .close_if_due(t0 + Duration::from_millis(99))
+            .unwrap()
+            .is_none());
+        let closed = b
+            .close_if_due(t0 + Duration::from_millis(100))
+            .unwrap()
+            .unwrap();
         assert_eq!(closed.reason, CloseReason::Timeout);
         assert_eq!(closed.batch.num_rows(), 3);
     }
@@ -239,7 +261,8 @@ mod tests {
     fn schema_change_closes_the_open_batch_first() {
         let mut b = Batcher::new(limits(1000, usize::MAX, 60_000));
         let t = Instant::now();
-        b.push(Some(rows(0, 5)), &[Position::new("g", 5)], t).unwrap();
+        b.push(Some(rows(0, 5)), &[Position::new("g", 5)], t)
+            .unwrap();
         let other = RecordBatch::try_new(
             Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)])),
             vec![Arc::new(Int64Array::from(vec![1]))],

@@ -58,7 +58,10 @@ impl Positions {
 
     /// As a list, ordered by key.
     pub fn to_vec(&self) -> Vec<Position> {
-        self.0.iter().map(|(k, v)| Position::new(k.clone(), *v)).collect()
+        self.0
+            .iter()
+            .map(|(k, v)| Position::new(k.clone(), *v))
+            .collect()
     }
 
     /// The stored `next` of a key.
@@ -118,7 +121,6 @@ impl ErrorKind {
 
 /// An error from a source or sink call.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
 pub struct ConnectorError {
     /// What to do about it.
     pub kind: ErrorKind,
@@ -126,6 +128,22 @@ pub struct ConnectorError {
     pub message: String,
     /// The position concerned, if any.
     pub position: Option<Position>,
+}
+
+impl fmt::Display for ConnectorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            ErrorKind::Config => "config",
+            ErrorKind::Connection => "connection",
+            ErrorKind::Retriable => "retriable",
+            ErrorKind::Fatal => "fatal",
+            ErrorKind::Data => "data",
+        };
+        match &self.position {
+            Some(p) => write!(f, "{kind} error at {p}: {}", self.message),
+            None => write!(f, "{kind} error: {}", self.message),
+        }
+    }
 }
 
 impl ConnectorError {

@@ -27,4 +27,6 @@ pub mod manifest;
 pub mod retry;
 pub mod runner;
 
-pub use connector::{ConnectorError, ErrorKind, Polled, Position, PositionKey, Positions, Sink, Source};
+pub use connector::{
+    ConnectorError, ErrorKind, Polled, Position, PositionKey, Positions, Sink, Source,
+};

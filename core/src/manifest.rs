@@ -79,7 +79,12 @@ impl fmt::Display for ManifestError {
 }
 
 /// Keys of `source.options` that the engine owns and does not pass to the plugin.
-const CORE_SOURCE_KEYS: &[&str] = &["run_in_loop", "batch_size", "batch_timeout", "max_batch_bytes"];
+const CORE_SOURCE_KEYS: &[&str] = &[
+    "run_in_loop",
+    "batch_size",
+    "batch_timeout",
+    "max_batch_bytes",
+];
 
 /// Reads and checks a manifest file, filling placeholders from the process environment.
 pub fn load(path: &Path) -> Result<Pipeline, ManifestError> {
@@ -102,31 +107,48 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pipelin
     let doc: Value = match serde_yaml::from_str::<serde_yaml::Value>(text) {
         Ok(v) => match serde_json::to_value(v) {
             Ok(v) => v,
-            Err(e) => return Err(single("(document)", format!("not a mapping of plain values: {e}"))),
+            Err(e) => {
+                return Err(single(
+                    "(document)",
+                    format!("not a mapping of plain values: {e}"),
+                ))
+            }
         },
         Err(e) => return Err(single("(document)", format!("not valid YAML: {e}"))),
     };
     let Some(root) = doc.as_object() else {
-        return Err(single("(document)", "a manifest is a YAML mapping with `name`, `type: nilus` and `spec`"));
+        return Err(single(
+            "(document)",
+            "a manifest is a YAML mapping with `name`, `type: nilus` and `spec`",
+        ));
     };
 
     let name = match root.get("name").and_then(Value::as_str) {
         Some(n) if !n.trim().is_empty() => n.to_string(),
         _ => {
-            problems.push(problem("name", "required: the pipeline's name, e.g. `name: orders-stream`"));
+            problems.push(problem(
+                "name",
+                "required: the pipeline's name, e.g. `name: orders-stream`",
+            ));
             String::new()
         }
     };
     match root.get("type").and_then(Value::as_str) {
         Some("nilus") => {}
-        Some(other) => problems.push(problem("type", format!("`{other}` is not supported; use `type: nilus`"))),
+        Some(other) => problems.push(problem(
+            "type",
+            format!("`{other}` is not supported; use `type: nilus`"),
+        )),
         None => problems.push(problem("type", "required: `type: nilus`")),
     }
     let empty = Map::new();
     let spec = match root.get("spec").and_then(Value::as_object) {
         Some(s) => s,
         None => {
-            problems.push(problem("spec", "required: a mapping with `type: stream`, `source` and `sink`"));
+            problems.push(problem(
+                "spec",
+                "required: a mapping with `type: stream`, `source` and `sink`",
+            ));
             &empty
         }
     };
@@ -159,7 +181,10 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pipelin
         }
         run_in_loop = match src.options.get("run_in_loop") {
             Some(v) => as_bool(v).unwrap_or_else(|| {
-                problems.push(problem("spec.source.options.run_in_loop", "must be true or false"));
+                problems.push(problem(
+                    "spec.source.options.run_in_loop",
+                    "must be true or false",
+                ));
                 false
             }),
             None => match env("RUN_IN_LOOP") {
@@ -171,10 +196,15 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pipelin
         if let Some(n) = knob(&query, &src.options, "batch_size", &mut problems) {
             match as_u64(&n) {
                 Some(n) if n > 0 => limits.max_records = n as usize,
-                _ => problems.push(problem("spec.source.options.batch_size", "must be a positive whole number of records")),
+                _ => problems.push(problem(
+                    "spec.source.options.batch_size",
+                    "must be a positive whole number of records",
+                )),
             }
         }
-        let timeout_key = if src.options.contains_key("batch_timeout") || query.iter().any(|(k, _)| k == "batch_timeout") {
+        let timeout_key = if src.options.contains_key("batch_timeout")
+            || query.iter().any(|(k, _)| k == "batch_timeout")
+        {
             "batch_timeout"
         } else {
             "timeout"
@@ -191,13 +221,19 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pipelin
         if let Some(b) = knob(&query, &src.options, "max_batch_bytes", &mut problems) {
             match as_u64(&b) {
                 Some(b) if b > 0 => limits.max_bytes = b as usize,
-                _ => problems.push(problem("spec.source.options.max_batch_bytes", "must be a positive number of bytes")),
+                _ => problems.push(problem(
+                    "spec.source.options.max_batch_bytes",
+                    "must be a positive number of bytes",
+                )),
             }
         }
     }
 
     if !problems.is_empty() {
-        return Err(ManifestError { file: None, problems });
+        return Err(ManifestError {
+            file: None,
+            problems,
+        });
     }
     let (Some(mut source), Some(sink)) = (source, sink) else {
         return Err(single("spec", "source and sink are required"));
@@ -238,23 +274,35 @@ fn endpoint(
     let base = format!("spec.{which}");
     let Some(section) = spec.get(which) else {
         if !spec.is_empty() {
-            problems.push(problem(&base, format!("required: a mapping with `address` (and optional `options`)")));
+            problems.push(problem(
+                &base,
+                "required: a mapping with `address` (and optional `options`)".to_string(),
+            ));
         }
         return None;
     };
     let Some(section) = section.as_object() else {
-        problems.push(problem(&base, "must be a mapping with `address` and optional `options`"));
+        problems.push(problem(
+            &base,
+            "must be a mapping with `address` and optional `options`",
+        ));
         return None;
     };
     for key in section.keys() {
         if key != "address" && key != "options" {
-            problems.push(problem(format!("{base}.{key}"), "unknown key: a source or sink has `address` and `options`"));
+            problems.push(problem(
+                format!("{base}.{key}"),
+                "unknown key: a source or sink has `address` and `options`",
+            ));
         }
     }
     let address = match section.get("address").and_then(Value::as_str) {
         Some(a) if !a.trim().is_empty() => fill(a, &format!("{base}.address"), env, problems),
         _ => {
-            problems.push(problem(format!("{base}.address"), "required: a URI such as `kafka://?bootstrap_servers=...` or a table path"));
+            problems.push(problem(
+                format!("{base}.address"),
+                "required: a URI such as `kafka://?bootstrap_servers=...` or a table path",
+            ));
             return None;
         }
     };
@@ -266,12 +314,18 @@ fn endpoint(
                 let key = k.replace('-', "_");
                 let path = format!("{base}.options.{key}");
                 if options.contains_key(&key) {
-                    problems.push(problem(&path, format!("given twice (as `{k}` and with the other spelling); keep one")));
+                    problems.push(problem(
+                        &path,
+                        format!("given twice (as `{k}` and with the other spelling); keep one"),
+                    ));
                 }
                 options.insert(key, fill_value(v, &path, env, problems));
             }
         }
-        Some(_) => problems.push(problem(format!("{base}.options"), "must be a mapping of option names to values")),
+        Some(_) => problems.push(problem(
+            format!("{base}.options"),
+            "must be a mapping of option names to values",
+        )),
     }
     Some(Endpoint {
         scheme: scheme_of(&address),
@@ -283,18 +337,34 @@ fn endpoint(
 /// The URI scheme of an address, lower-cased; `file` for a plain path.
 pub fn scheme_of(address: &str) -> String {
     match address.split_once("://") {
-        Some((scheme, _)) if !scheme.is_empty() && !scheme.contains('/') => scheme.to_ascii_lowercase(),
+        Some((scheme, _)) if !scheme.is_empty() && !scheme.contains('/') => {
+            scheme.to_ascii_lowercase()
+        }
         _ => "file".to_string(),
     }
 }
 
-fn fill_value(v: &Value, path: &str, env: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<Problem>) -> Value {
+fn fill_value(
+    v: &Value,
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<Problem>,
+) -> Value {
     match v {
         Value::String(s) => Value::String(fill(s, path, env, problems)),
-        Value::Array(a) => Value::Array(a.iter().map(|x| fill_value(x, path, env, problems)).collect()),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| fill_value(x, path, env, problems))
+                .collect(),
+        ),
         Value::Object(o) => Value::Object(
             o.iter()
-                .map(|(k, x)| (k.clone(), fill_value(x, &format!("{path}.{k}"), env, problems)))
+                .map(|(k, x)| {
+                    (
+                        k.clone(),
+                        fill_value(x, &format!("{path}.{k}"), env, problems),
+                    )
+                })
                 .collect(),
         ),
         other => other.clone(),
@@ -302,11 +372,18 @@ fn fill_value(v: &Value, path: &str, env: &dyn Fn(&str) -> Option<String>, probl
 }
 
 /// Replaces `{NAME}` and `${NAME}` (NAME an identifier) with the environment's value.
-fn fill(s: &str, path: &str, env: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<Problem>) -> String {
+fn fill(
+    s: &str,
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<Problem>,
+) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(open) = rest.find('{') {
-        let Some(close) = rest[open..].find('}') else { break };
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
         let name = &rest[open + 1..open + close];
         let is_ident = !name.is_empty()
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -332,7 +409,9 @@ fn fill(s: &str, path: &str, env: &dyn Fn(&str) -> Option<String>, problems: &mu
 }
 
 fn query_pairs(address: &str) -> Vec<(String, String)> {
-    let Some((_, query)) = address.split_once('?') else { return Vec::new() };
+    let Some((_, query)) = address.split_once('?') else {
+        return Vec::new();
+    };
     url::form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
@@ -340,15 +419,26 @@ fn query_pairs(address: &str) -> Vec<(String, String)> {
 
 /// A consumer knob given in the address query or in `source.options`; both with different
 /// values is a problem.
-fn knob(query: &[(String, String)], options: &Map<String, Value>, key: &str, problems: &mut Vec<Problem>) -> Option<Value> {
-    let from_query = query.iter().find(|(k, _)| k == key).map(|(_, v)| Value::String(v.clone()));
+fn knob(
+    query: &[(String, String)],
+    options: &Map<String, Value>,
+    key: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<Value> {
+    let from_query = query
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| Value::String(v.clone()));
     let from_options = options.get(key).cloned();
     match (from_query, from_options) {
         (Some(q), Some(o)) => {
             if as_f64(&q) != as_f64(&o) {
                 problems.push(problem(
                     format!("spec.source.options.{key}"),
-                    format!("{o} differs from `{key}={}` in spec.source.address; give it in one place", q.as_str().unwrap_or_default()),
+                    format!(
+                        "{o} differs from `{key}={}` in spec.source.address; give it in one place",
+                        q.as_str().unwrap_or_default()
+                    ),
                 ));
             }
             Some(o)
@@ -425,7 +515,10 @@ spec:
         assert!(!p.run_in_loop);
         assert_eq!(p.limits.max_records, 500);
         assert_eq!(p.limits.timeout, Duration::from_millis(500));
-        assert!(!p.source.options.contains_key("batch_size"), "core keys are not passed on");
+        assert!(
+            !p.source.options.contains_key("batch_size"),
+            "core keys are not passed on"
+        );
         assert_eq!(p.sink.options["dest_table"], "raw.events");
     }
 

@@ -168,7 +168,10 @@ pub struct RunFailure {
 
 enum ToSink {
     Batch(MicroBatch),
-    Stored(Vec<PositionKey>, Sender<Result<Vec<Position>, ConnectorError>>),
+    Stored(
+        Vec<PositionKey>,
+        Sender<Result<Vec<Position>, ConnectorError>>,
+    ),
 }
 
 enum FromSink {
@@ -184,7 +187,7 @@ pub fn run(
     cfg: &RunConfig,
     stop: &StopSignal,
     observer: Arc<dyn Observer>,
-) -> Result<RunSummary, RunFailure> {
+) -> Result<RunSummary, Box<RunFailure>> {
     let mut state = Run {
         cfg: cfg.clone(),
         stop: stop.clone(),
@@ -199,10 +202,10 @@ pub fn run(
         }
         Err(error) => {
             state.summary.elapsed = state.started.elapsed();
-            Err(RunFailure {
+            Err(Box::new(RunFailure {
                 error,
                 summary: state.summary,
-            })
+            }))
         }
     }
 }
@@ -216,18 +219,26 @@ struct Run {
 }
 
 impl Run {
-    fn retry<T>(&self, what: &str, f: impl FnMut() -> Result<T, ConnectorError>) -> Result<T, ConnectorError> {
+    fn retry<T>(
+        &self,
+        what: &str,
+        f: impl FnMut() -> Result<T, ConnectorError>,
+    ) -> Result<T, ConnectorError> {
         retry(&self.cfg, what, f)
     }
 
     fn go(&mut self, mut source: Box<dyn Source>, mut sink: Box<dyn Sink>) -> Result<(), RunError> {
-        let keys = self.retry("source open", || source.open()).map_err(RunError::SourceOpen)?;
-        self.retry("sink open", || sink.open()).map_err(RunError::SinkOpen)?;
+        let keys = self
+            .retry("source open", || source.open())
+            .map_err(RunError::SourceOpen)?;
+        self.retry("sink open", || sink.open())
+            .map_err(RunError::SinkOpen)?;
         let stored = self
             .retry("sink stored positions", || sink.stored_positions(&keys))
             .map_err(RunError::SinkOpen)?;
         if !stored.is_empty() {
-            self.retry("source seek", || source.seek(&stored)).map_err(RunError::Seek)?;
+            self.retry("source seek", || source.seek(&stored))
+                .map_err(RunError::Seek)?;
             for p in &stored {
                 self.summary.committed.advance(p);
             }
@@ -306,7 +317,8 @@ impl Run {
                     .map_err(|_| RunError::SinkThread)?
                     .map_err(RunError::SinkOpen)?;
                 if !stored.is_empty() {
-                    self.retry("source seek", || source.seek(&stored)).map_err(RunError::Seek)?;
+                    self.retry("source seek", || source.seek(&stored))
+                        .map_err(RunError::Seek)?;
                 }
             }
             for b in batcher.push(polled.batch, &polled.positions, Instant::now())? {
@@ -364,11 +376,18 @@ fn retry<T>(
     )
 }
 
-fn sink_loop(mut sink: Box<dyn Sink>, batches: Receiver<ToSink>, acks: Sender<FromSink>, cfg: &RunConfig) {
+fn sink_loop(
+    mut sink: Box<dyn Sink>,
+    batches: Receiver<ToSink>,
+    acks: Sender<FromSink>,
+    cfg: &RunConfig,
+) {
     for msg in batches.iter() {
         match msg {
             ToSink::Stored(keys, reply) => {
-                let _ = reply.send(retry(cfg, "sink stored positions", || sink.stored_positions(&keys)));
+                let _ = reply.send(retry(cfg, "sink stored positions", || {
+                    sink.stored_positions(&keys)
+                }));
             }
             ToSink::Batch(b) => {
                 let started = Instant::now();

@@ -24,7 +24,10 @@ impl Source for Counter {
         if let Some(end) = self.end {
             n = n.min(end - self.next);
             if n <= 0 {
-                return Ok(Polled { end: true, ..Polled::default() });
+                return Ok(Polled {
+                    end: true,
+                    ..Polled::default()
+                });
             }
         }
         let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
@@ -45,7 +48,10 @@ impl Source for Counter {
         Ok(())
     }
     fn commit(&mut self, positions: &[Position]) -> Result<(), ConnectorError> {
-        self.commits.lock().unwrap().extend(positions.iter().map(|p| p.next));
+        self.commits
+            .lock()
+            .unwrap()
+            .extend(positions.iter().map(|p| p.next));
         Ok(())
     }
     fn close(&mut self) -> Result<(), ConnectorError> {
@@ -70,7 +76,12 @@ struct MemSink {
 
 impl MemSink {
     fn new(table: &Arc<Mutex<Table>>) -> Self {
-        Self { table: table.clone(), staged: Vec::new(), batches_seen: 0, fail: None }
+        Self {
+            table: table.clone(),
+            staged: Vec::new(),
+            batches_seen: 0,
+            fail: None,
+        }
     }
 }
 
@@ -79,10 +90,21 @@ impl Sink for MemSink {
         Ok(())
     }
     fn stored_positions(&mut self, _keys: &[PositionKey]) -> Result<Vec<Position>, ConnectorError> {
-        Ok(self.table.lock().unwrap().stored.map(|n| Position::new("ids", n)).into_iter().collect())
+        Ok(self
+            .table
+            .lock()
+            .unwrap()
+            .stored
+            .map(|n| Position::new("ids", n))
+            .into_iter()
+            .collect())
     }
     fn write(&mut self, batch: RecordBatch) -> Result<(), ConnectorError> {
-        let ids = batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        let ids = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
         if let Some((k, kind, times)) = &mut self.fail {
             if self.batches_seen == *k && *times > 0 {
                 *times -= 1;
@@ -96,7 +118,11 @@ impl Sink for MemSink {
     fn commit(&mut self, positions: &[Position]) -> Result<(), ConnectorError> {
         let mut t = self.table.lock().unwrap();
         t.rows.append(&mut self.staged);
-        t.stored = positions.iter().find(|p| p.key == "ids").map(|p| p.next).or(t.stored);
+        t.stored = positions
+            .iter()
+            .find(|p| p.key == "ids")
+            .map(|p| p.next)
+            .or(t.stored);
         self.batches_seen += 1;
         Ok(())
     }
@@ -108,28 +134,51 @@ impl Sink for MemSink {
 fn cfg(batch: usize) -> RunConfig {
     RunConfig {
         pipeline: "t".into(),
-        limits: BatchLimits { max_records: batch, max_bytes: usize::MAX, timeout: Duration::from_secs(60) },
+        limits: BatchLimits {
+            max_records: batch,
+            max_bytes: usize::MAX,
+            timeout: Duration::from_secs(60),
+        },
         run_in_loop: false,
-        retry: RetryPolicy { initial: Duration::from_millis(1), max: Duration::from_millis(2), attempts: 4 },
+        retry: RetryPolicy {
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+            attempts: 4,
+        },
         queue: 1,
         max_poll_wait: Duration::from_millis(10),
     }
 }
 
 fn counter(end: Option<i64>, commits: &Arc<Mutex<Vec<i64>>>) -> Box<Counter> {
-    Box::new(Counter { next: 0, end, per_poll: 30, commits: commits.clone() })
+    Box::new(Counter {
+        next: 0,
+        end,
+        per_poll: 30,
+        commits: commits.clone(),
+    })
 }
 
 #[test]
 fn drains_to_the_end_committing_in_batch_order() {
     let commits = Arc::new(Mutex::new(Vec::new()));
     let table = Arc::new(Mutex::new(Table::default()));
-    let s = run(counter(Some(1000), &commits), Box::new(MemSink::new(&table)), &cfg(100), &StopSignal::new(), Arc::new(NoObserver)).unwrap();
+    let s = run(
+        counter(Some(1000), &commits),
+        Box::new(MemSink::new(&table)),
+        &cfg(100),
+        &StopSignal::new(),
+        Arc::new(NoObserver),
+    )
+    .unwrap();
     assert_eq!(s.records, 1000);
     assert_eq!(s.batches, 10);
     assert_eq!(s.committed.get("ids"), Some(1000));
     assert_eq!(table.lock().unwrap().rows, (0..1000).collect::<Vec<_>>());
-    assert_eq!(*commits.lock().unwrap(), (1..=10).map(|b| b * 100).collect::<Vec<_>>());
+    assert_eq!(
+        *commits.lock().unwrap(),
+        (1..=10).map(|b| b * 100).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -138,14 +187,36 @@ fn a_sink_failing_on_batch_k_leaves_positions_at_batch_k_minus_1_and_a_rerun_res
     let table = Arc::new(Mutex::new(Table::default()));
     let mut sink = MemSink::new(&table);
     sink.fail = Some((3, ErrorKind::Fatal, 1));
-    let f = run(counter(Some(1000), &commits), Box::new(sink), &cfg(100), &StopSignal::new(), Arc::new(NoObserver)).unwrap_err();
-    assert!(matches!(f.error, RunError::Sink { seq: 3, .. }), "{:?}", f.error);
+    let f = run(
+        counter(Some(1000), &commits),
+        Box::new(sink),
+        &cfg(100),
+        &StopSignal::new(),
+        Arc::new(NoObserver),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(f.error, RunError::Sink { seq: 3, .. }),
+        "{:?}",
+        f.error
+    );
     assert_eq!(f.summary.committed.get("ids"), Some(300));
-    assert_eq!(commits.lock().unwrap().last(), Some(&300), "source never committed past the failure");
+    assert_eq!(
+        commits.lock().unwrap().last(),
+        Some(&300),
+        "source never committed past the failure"
+    );
     assert_eq!(table.lock().unwrap().rows, (0..300).collect::<Vec<_>>());
 
     // The rerun seeks to the sink's stored position and completes: nothing lost or doubled.
-    let s = run(counter(Some(1000), &commits), Box::new(MemSink::new(&table)), &cfg(100), &StopSignal::new(), Arc::new(NoObserver)).unwrap();
+    let s = run(
+        counter(Some(1000), &commits),
+        Box::new(MemSink::new(&table)),
+        &cfg(100),
+        &StopSignal::new(),
+        Arc::new(NoObserver),
+    )
+    .unwrap();
     assert_eq!(s.records, 700);
     assert_eq!(table.lock().unwrap().rows, (0..1000).collect::<Vec<_>>());
 }
@@ -156,7 +227,14 @@ fn retriable_sink_failures_are_retried_in_place() {
     let table = Arc::new(Mutex::new(Table::default()));
     let mut sink = MemSink::new(&table);
     sink.fail = Some((2, ErrorKind::Retriable, 2));
-    let s = run(counter(Some(500), &commits), Box::new(sink), &cfg(100), &StopSignal::new(), Arc::new(NoObserver)).unwrap();
+    let s = run(
+        counter(Some(500), &commits),
+        Box::new(sink),
+        &cfg(100),
+        &StopSignal::new(),
+        Arc::new(NoObserver),
+    )
+    .unwrap();
     assert_eq!(s.records, 500);
     assert_eq!(table.lock().unwrap().rows, (0..500).collect::<Vec<_>>());
 }
@@ -167,7 +245,14 @@ fn retriable_failures_that_outlast_the_policy_stop_the_run() {
     let table = Arc::new(Mutex::new(Table::default()));
     let mut sink = MemSink::new(&table);
     sink.fail = Some((1, ErrorKind::Connection, 100));
-    let f = run(counter(Some(500), &commits), Box::new(sink), &cfg(100), &StopSignal::new(), Arc::new(NoObserver)).unwrap_err();
+    let f = run(
+        counter(Some(500), &commits),
+        Box::new(sink),
+        &cfg(100),
+        &StopSignal::new(),
+        Arc::new(NoObserver),
+    )
+    .unwrap_err();
     assert!(matches!(f.error, RunError::Sink { seq: 1, .. }));
     assert_eq!(f.summary.committed.get("ids"), Some(100));
     assert_eq!(table.lock().unwrap().rows.len(), 100);
@@ -188,11 +273,22 @@ fn stop_drains_the_batch_in_flight() {
     });
     let mut c = cfg(1000);
     c.run_in_loop = true;
-    let s = run(counter(None, &commits), Box::new(MemSink::new(&table)), &c, &stop, Arc::new(NoObserver)).unwrap();
+    let s = run(
+        counter(None, &commits),
+        Box::new(MemSink::new(&table)),
+        &c,
+        &stop,
+        Arc::new(NoObserver),
+    )
+    .unwrap();
     watcher.join().unwrap();
     assert!(s.stopped);
     let rows = table.lock().unwrap().rows.clone();
-    assert_eq!(rows, (0..rows.len() as i64).collect::<Vec<_>>(), "no gaps, no duplicates");
+    assert_eq!(
+        rows,
+        (0..rows.len() as i64).collect::<Vec<_>>(),
+        "no gaps, no duplicates"
+    );
     assert_eq!(s.committed.get("ids"), Some(rows.len() as i64));
     assert_eq!(s.records as usize, rows.len());
 }
@@ -201,27 +297,54 @@ fn stop_drains_the_batch_in_flight() {
 fn a_batch_closes_by_timeout_on_a_slow_source() {
     struct Trickle(i64);
     impl Source for Trickle {
-        fn open(&mut self) -> Result<Vec<PositionKey>, ConnectorError> { Ok(vec![]) }
+        fn open(&mut self) -> Result<Vec<PositionKey>, ConnectorError> {
+            Ok(vec![])
+        }
         fn poll(&mut self, _m: usize, t: Duration) -> Result<Polled, ConnectorError> {
             if self.0 >= 3 {
-                return Ok(Polled { end: true, ..Polled::default() });
+                return Ok(Polled {
+                    end: true,
+                    ..Polled::default()
+                });
             }
             std::thread::sleep(t.min(Duration::from_millis(5)));
             let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
-            let b = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![self.0]))]).unwrap();
+            let b = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![self.0]))])
+                .unwrap();
             self.0 += 1;
-            Ok(Polled { batch: Some(b), positions: vec![Position::new("ids", self.0)], ..Polled::default() })
+            Ok(Polled {
+                batch: Some(b),
+                positions: vec![Position::new("ids", self.0)],
+                ..Polled::default()
+            })
         }
-        fn seek(&mut self, _p: &[Position]) -> Result<(), ConnectorError> { Ok(()) }
-        fn commit(&mut self, _p: &[Position]) -> Result<(), ConnectorError> { Ok(()) }
-        fn close(&mut self) -> Result<(), ConnectorError> { Ok(()) }
+        fn seek(&mut self, _p: &[Position]) -> Result<(), ConnectorError> {
+            Ok(())
+        }
+        fn commit(&mut self, _p: &[Position]) -> Result<(), ConnectorError> {
+            Ok(())
+        }
+        fn close(&mut self) -> Result<(), ConnectorError> {
+            Ok(())
+        }
     }
     let table = Arc::new(Mutex::new(Table::default()));
     let mut c = cfg(1000);
     c.limits.timeout = Duration::from_millis(1);
-    let s = run(Box::new(Trickle(0)), Box::new(MemSink::new(&table)), &c, &StopSignal::new(), Arc::new(NoObserver)).unwrap();
+    let s = run(
+        Box::new(Trickle(0)),
+        Box::new(MemSink::new(&table)),
+        &c,
+        &StopSignal::new(),
+        Arc::new(NoObserver),
+    )
+    .unwrap();
     assert_eq!(s.records, 3);
-    assert!(s.batches >= 2, "a 1 ms timeout closes batches long before 1000 records: {}", s.batches);
+    assert!(
+        s.batches >= 2,
+        "a 1 ms timeout closes batches long before 1000 records: {}",
+        s.batches
+    );
     assert_eq!(table.lock().unwrap().rows, vec![0, 1, 2]);
 }
 
@@ -229,23 +352,42 @@ fn a_batch_closes_by_timeout_on_a_slow_source() {
 fn a_failing_source_keeps_what_was_committed() {
     struct Breaks(Counter);
     impl Source for Breaks {
-        fn open(&mut self) -> Result<Vec<PositionKey>, ConnectorError> { self.0.open() }
+        fn open(&mut self) -> Result<Vec<PositionKey>, ConnectorError> {
+            self.0.open()
+        }
         fn poll(&mut self, m: usize, t: Duration) -> Result<Polled, ConnectorError> {
             if self.0.next >= 250 {
                 return Err(ConnectorError::new(ErrorKind::Fatal, "broken"));
             }
             self.0.poll(m, t)
         }
-        fn seek(&mut self, p: &[Position]) -> Result<(), ConnectorError> { self.0.seek(p) }
-        fn commit(&mut self, p: &[Position]) -> Result<(), ConnectorError> { self.0.commit(p) }
-        fn close(&mut self) -> Result<(), ConnectorError> { Ok(()) }
+        fn seek(&mut self, p: &[Position]) -> Result<(), ConnectorError> {
+            self.0.seek(p)
+        }
+        fn commit(&mut self, p: &[Position]) -> Result<(), ConnectorError> {
+            self.0.commit(p)
+        }
+        fn close(&mut self) -> Result<(), ConnectorError> {
+            Ok(())
+        }
     }
     let commits = Arc::new(Mutex::new(Vec::new()));
     let table = Arc::new(Mutex::new(Table::default()));
-    let f = run(Box::new(Breaks(*counter(None, &commits))), Box::new(MemSink::new(&table)), &cfg(100), &StopSignal::new(), Arc::new(NoObserver)).unwrap_err();
+    let f = run(
+        Box::new(Breaks(*counter(None, &commits))),
+        Box::new(MemSink::new(&table)),
+        &cfg(100),
+        &StopSignal::new(),
+        Arc::new(NoObserver),
+    )
+    .unwrap_err();
     assert!(matches!(f.error, RunError::Source(_)));
     let rows = table.lock().unwrap().rows.clone();
-    assert_eq!(rows, (0..200).collect::<Vec<_>>(), "batches handed to the sink before the failure are committed");
+    assert_eq!(
+        rows,
+        (0..200).collect::<Vec<_>>(),
+        "batches handed to the sink before the failure are committed"
+    );
     assert_eq!(f.summary.committed.get("ids"), Some(200));
     let _ = Int64Array::from(vec![0]).len();
 }

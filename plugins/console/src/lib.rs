@@ -6,9 +6,9 @@
 //!
 //! Neither stores positions: with them a pipeline is at-least-once.
 
-use std::io::Write;
 use arrow::json::LineDelimitedWriter;
 use arrow::record_batch::RecordBatch;
+use std::io::Write;
 use weir_sdk::{Connector, Context, Error, Plugin, Position, Sink, SinkConfig};
 
 fn define() -> Plugin {

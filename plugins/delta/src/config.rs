@@ -28,16 +28,24 @@ impl DeltaConfig {
         let mut problems = Vec::new();
         let base = match cfg.address.split_once("://") {
             None => PathBuf::from(&cfg.address),
-            Some(("file", _)) => match url::Url::parse(&cfg.address).ok().and_then(|u| u.to_file_path().ok()) {
+            Some(("file", _)) => match url::Url::parse(&cfg.address)
+                .ok()
+                .and_then(|u| u.to_file_path().ok())
+            {
                 Some(p) => p,
                 None => {
-                    problems.push(format!("spec.sink.address `{}` is not a local file URI", cfg.address));
+                    problems.push(format!(
+                        "spec.sink.address `{}` is not a local file URI",
+                        cfg.address
+                    ));
                     PathBuf::new()
                 }
             },
             Some(("delta", rest)) => PathBuf::from(rest),
             Some((scheme, _)) => {
-                problems.push(format!("spec.sink.address: scheme `{scheme}` is not served by the delta sink"));
+                problems.push(format!(
+                    "spec.sink.address: scheme `{scheme}` is not served by the delta sink"
+                ));
                 PathBuf::new()
             }
         };
@@ -64,7 +72,10 @@ impl DeltaConfig {
             }
         }
         if problems.is_empty() {
-            Ok(Self { table_dir, strategy })
+            Ok(Self {
+                table_dir,
+                strategy,
+            })
         } else {
             Err(Error::config(problems.join("; ")))
         }
@@ -84,7 +95,11 @@ mod tests {
 
     #[test]
     fn dest_table_goes_under_the_address() {
-        let c = DeltaConfig::from_sink(&cfg("/data/lake", serde_json::json!({"dest_table": "raw.events"}))).unwrap();
+        let c = DeltaConfig::from_sink(&cfg(
+            "/data/lake",
+            serde_json::json!({"dest_table": "raw.events"}),
+        ))
+        .unwrap();
         assert_eq!(c.table_dir, PathBuf::from("/data/lake/raw/events"));
         let c = DeltaConfig::from_sink(&cfg("file:///data/lake", serde_json::json!({}))).unwrap();
         assert_eq!(c.table_dir, PathBuf::from("/data/lake"));

@@ -17,7 +17,9 @@ use weir_sdk::{Connector, Plugin};
 fn define() -> Plugin {
     let connector = |scheme: &str| {
         Connector::sink(scheme, sink::DeltaSink::create)
-            .describe("appends to a Delta Lake table; positions stored in the same commit (exactly-once)")
+            .describe(
+                "appends to a Delta Lake table; positions stored in the same commit (exactly-once)",
+            )
             .options_schema(config::schema())
             .exactly_once()
     };

@@ -5,7 +5,7 @@ use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::kernel::{StructType, Transaction};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use deltalake::{DeltaTable, DeltaTableError};
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use std::collections::HashMap;
 use tokio::runtime::Runtime;
 use weir_sdk::arrow::record_batch::RecordBatch;
@@ -43,12 +43,21 @@ impl DeltaSink {
         let dir = std::path::absolute(&self.cfg.table_dir).map_err(|e| {
             Error::config(format!("table path {}: {e}", self.cfg.table_dir.display()))
         })?;
-        url::Url::from_directory_path(&dir)
-            .map_err(|_| Error::config(format!("table path {} is not a directory path", dir.display())))
+        url::Url::from_directory_path(&dir).map_err(|_| {
+            Error::config(format!(
+                "table path {} is not a directory path",
+                dir.display()
+            ))
+        })
     }
 
     /// Loads the table if it exists (refreshing it if already loaded).
     fn refresh(&mut self) -> Result<(), Error> {
+        if !self.log_exists() {
+            // Loading a table that does not exist yet only makes the Delta kernel log errors.
+            self.table = None;
+            return Ok(());
+        }
         let url = self.url()?;
         let table = self.rt.block_on(async {
             let mut t = DeltaTable::try_from_url_with_storage_options(url, HashMap::new()).await?;
@@ -62,6 +71,13 @@ impl DeltaSink {
         Ok(())
     }
 
+    /// Whether the table has a transaction log with at least one commit.
+    fn log_exists(&self) -> bool {
+        std::fs::read_dir(self.cfg.table_dir.join("_delta_log"))
+            .map(|mut entries| entries.next().is_some())
+            .unwrap_or(false)
+    }
+
     fn create_table(&mut self, batch: &RecordBatch) -> Result<DeltaTable, Error> {
         let url = self.url()?;
         let schema: StructType = batch
@@ -72,7 +88,7 @@ impl DeltaSink {
         tracing::info!(table = %self.cfg.table_dir.display(), columns = schema.fields().count(), "creating Delta table");
         self.rt
             .block_on(async {
-                let t = DeltaTable::try_from_url_with_storage_options(url, HashMap::new()).await?;
+                let t = DeltaTableBuilder::from_url(url)?.build()?;
                 t.create().with_columns(schema.fields().cloned()).await
             })
             .map_err(|e| classify(e, "create the table"))
@@ -95,7 +111,10 @@ fn classify(e: DeltaTableError, doing: &str) -> Error {
 impl Sink for DeltaSink {
     fn open(&mut self) -> Result<(), Error> {
         std::fs::create_dir_all(&self.cfg.table_dir).map_err(|e| {
-            Error::connection(format!("cannot create table directory {}: {e}", self.cfg.table_dir.display()))
+            Error::connection(format!(
+                "cannot create table directory {}: {e}",
+                self.cfg.table_dir.display()
+            ))
         })?;
         self.refresh()?;
         tracing::info!(table = %self.cfg.table_dir.display(), version = ?self.table.as_ref().and_then(|t| t.version()), strategy = %self.cfg.strategy, "delta sink open");
@@ -107,7 +126,9 @@ impl Sink for DeltaSink {
         let Some(table) = &self.table else {
             return Ok(Vec::new());
         };
-        let snapshot = table.snapshot().map_err(|e| classify(e, "read the table snapshot"))?;
+        let snapshot = table
+            .snapshot()
+            .map_err(|e| classify(e, "read the table snapshot"))?;
         let log_store = table.log_store();
         let mut out = Vec::new();
         for key in keys {
@@ -141,8 +162,9 @@ impl Sink for DeltaSink {
             .map(|p| Transaction::new(self.app_id(p.key.as_str()), p.next))
             .collect();
         let result = self.rt.block_on(async {
-            let mut writer = RecordBatchWriter::for_table(&table)?
-                .with_commit_properties(CommitProperties::default().with_application_transactions(txns));
+            let mut writer = RecordBatchWriter::for_table(&table)?.with_commit_properties(
+                CommitProperties::default().with_application_transactions(txns),
+            );
             writer.write(batch).await?;
             writer.flush_and_commit(&mut table).await
         });

@@ -42,13 +42,17 @@ impl GeneratorConfig {
                 },
                 "rate" => match v.parse::<f64>() {
                     Ok(r) if r > 0.0 && r.is_finite() => out.rate = Some(r),
-                    _ => problems.push(format!("rate=`{v}` must be a positive number of events per second")),
+                    _ => problems.push(format!(
+                        "rate=`{v}` must be a positive number of events per second"
+                    )),
                 },
                 "seed" => match v.parse::<u64>() {
                     Ok(s) => out.seed = s,
                     _ => problems.push(format!("seed=`{v}` must be a whole number >= 0")),
                 },
-                other => problems.push(format!("unknown parameter `{other}` (known: count, rate, seed)")),
+                other => problems.push(format!(
+                    "unknown parameter `{other}` (known: count, rate, seed)"
+                )),
             }
         }
         if out.count.is_none() && !cfg.run_in_loop {
@@ -83,13 +87,23 @@ mod tests {
 
     #[test]
     fn reads_the_query() {
-        let c = GeneratorConfig::from_source(&cfg("generator://?count=5&rate=2.5&seed=9", false)).unwrap();
-        assert_eq!(c, GeneratorConfig { count: Some(5), rate: Some(2.5), seed: 9 });
+        let c = GeneratorConfig::from_source(&cfg("generator://?count=5&rate=2.5&seed=9", false))
+            .unwrap();
+        assert_eq!(
+            c,
+            GeneratorConfig {
+                count: Some(5),
+                rate: Some(2.5),
+                seed: 9
+            }
+        );
     }
 
     #[test]
     fn refuses_nonsense_all_at_once() {
-        let e = GeneratorConfig::from_source(&cfg("generator://?count=-1&rate=0&colour=red", false)).unwrap_err();
+        let e =
+            GeneratorConfig::from_source(&cfg("generator://?count=-1&rate=0&colour=red", false))
+                .unwrap_err();
         assert!(e.message.contains("count=`-1`"), "{e}");
         assert!(e.message.contains("rate=`0`"), "{e}");
         assert!(e.message.contains("unknown parameter `colour`"), "{e}");

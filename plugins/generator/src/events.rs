@@ -46,7 +46,7 @@ pub(crate) fn event(seed: u64, id: i64) -> Event {
         user_id,
         email: format!("user{user_id}@example.com"),
         phone: format!("+1-555-{:03}-{:04}", (h2 >> 20) % 1000, (h2 >> 40) % 10_000),
-        amount: ((h2 >> 8) % 100_000_00) as f64 / 100.0,
+        amount: ((h2 >> 8) % 10_000_000) as f64 / 100.0,
         country: COUNTRIES[(h % COUNTRIES.len() as u64) as usize],
         os: OSES[((h2 >> 4) % OSES.len() as u64) as usize],
         version: ((h2 >> 12) % 20) as i32 + 1,
@@ -63,7 +63,11 @@ fn device_fields() -> Fields {
 pub(crate) fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
         Field::new("user_id", DataType::Int64, false),
         Field::new("email", DataType::Utf8, false),
         Field::new("phone", DataType::Utf8, false),
@@ -98,7 +102,10 @@ pub(crate) fn batch(seed: u64, from: i64, n: usize) -> Result<RecordBatch, Arrow
     }
     let device = StructArray::try_new(
         device_fields(),
-        vec![Arc::new(os.finish()) as ArrayRef, Arc::new(version.finish())],
+        vec![
+            Arc::new(os.finish()) as ArrayRef,
+            Arc::new(version.finish()),
+        ],
         None,
     )?;
     RecordBatch::try_new(

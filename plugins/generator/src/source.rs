@@ -80,7 +80,10 @@ impl Source for Generator {
     fn seek(&mut self, positions: &[Position]) -> Result<(), Error> {
         for p in positions {
             if p.key.as_str() != KEY {
-                return Err(Error::config(format!("the generator has no substream `{}`", p.key)));
+                return Err(Error::config(format!(
+                    "the generator has no substream `{}`",
+                    p.key
+                )));
             }
             if p.next < 0 {
                 return Err(Error::data("cannot seek to a negative id").at(p.clone()));
@@ -100,7 +103,11 @@ impl Source for Generator {
     }
 
     fn close(&mut self) -> Result<(), Error> {
-        tracing::debug!(next = self.next, committed = self.committed, "generator closed");
+        tracing::debug!(
+            next = self.next,
+            committed = self.committed,
+            "generator closed"
+        );
         Ok(())
     }
 }

@@ -6,10 +6,9 @@
 //! touching the plugin's state again.
 
 use super::{
-    batch, forward, positions_from_ffi, positions_to_ffi, FfiBatch, FfiConnectorInfo,
-    FfiContext, FfiError, FfiKind, FfiPluginInfo, FfiPoll, FfiPosition, FfiSink, FfiSinkBox,
-    FfiSink_TO, FfiSinkConfig, FfiSource, FfiSourceBox, FfiSource_TO, FfiSourceConfig, PluginMod,
-    PluginModRef,
+    batch, forward, positions_from_ffi, positions_to_ffi, FfiBatch, FfiConnectorInfo, FfiContext,
+    FfiError, FfiKind, FfiPluginInfo, FfiPoll, FfiPosition, FfiSink, FfiSinkBox, FfiSinkConfig,
+    FfiSink_TO, FfiSource, FfiSourceBox, FfiSourceConfig, FfiSource_TO, PluginMod, PluginModRef,
 };
 use crate::connector::Factory;
 use crate::{Context, Error, Plugin, Sink, SinkConfig, Source, SourceConfig};
@@ -102,7 +101,10 @@ fn plugin() -> Result<&'static Plugin, Error> {
 }
 
 fn plugin_name() -> &'static str {
-    PLUGIN.get().map(|p| p.name.as_str()).unwrap_or("<unknown plugin>")
+    PLUGIN
+        .get()
+        .map(|p| p.name.as_str())
+        .unwrap_or("<unknown plugin>")
 }
 
 pub(super) fn panic_message(payload: &(dyn Any + Send)) -> String {
@@ -171,7 +173,8 @@ fn parse_options(json: &str) -> Result<serde_json::Map<String, serde_json::Value
     if json.trim().is_empty() {
         return Ok(serde_json::Map::new());
     }
-    serde_json::from_str(json).map_err(|e| Error::config(format!("options are not a JSON object: {e}")))
+    serde_json::from_str(json)
+        .map_err(|e| Error::config(format!("options are not a JSON object: {e}")))
 }
 
 fn context(ctx: &FfiContext) -> Result<Context, Error> {
@@ -195,7 +198,10 @@ extern "C" fn new_source(
                 _ => None,
             })
             .ok_or_else(|| {
-                Error::config(format!("plugin `{}` has no source for scheme `{scheme}`", p.name))
+                Error::config(format!(
+                    "plugin `{}` has no source for scheme `{scheme}`",
+                    p.name
+                ))
             })?;
         let context = context(&ctx)?;
         let cfg = SourceConfig {
@@ -230,7 +236,10 @@ extern "C" fn new_sink(
                 _ => None,
             })
             .ok_or_else(|| {
-                Error::config(format!("plugin `{}` has no sink for scheme `{scheme}`", p.name))
+                Error::config(format!(
+                    "plugin `{}` has no sink for scheme `{scheme}`",
+                    p.name
+                ))
             })?;
         let context = context(&ctx)?;
         let cfg = SinkConfig {
@@ -263,7 +272,11 @@ impl<T: ?Sized> Guarded<T> {
         }
     }
 
-    fn call<R>(&mut self, call: &str, f: impl FnOnce(&mut T) -> Result<R, Error>) -> RResult<R, FfiError> {
+    fn call<R>(
+        &mut self,
+        call: &str,
+        f: impl FnOnce(&mut T) -> Result<R, Error>,
+    ) -> RResult<R, FfiError> {
         if let Some(why) = &self.poisoned {
             return RResult::RErr(
                 Error::fatal(format!(
@@ -344,7 +357,10 @@ impl FfiSink for Guarded<dyn Sink> {
     }
 
     fn stored_positions(&mut self, keys: RVec<RString>) -> RResult<RVec<FfiPosition>, FfiError> {
-        let keys: Vec<crate::PositionKey> = keys.iter().map(|k| crate::PositionKey::new(k.as_str())).collect();
+        let keys: Vec<crate::PositionKey> = keys
+            .iter()
+            .map(|k| crate::PositionKey::new(k.as_str()))
+            .collect();
         self.call("stored_positions", |s| {
             s.stored_positions(&keys).map(|p| positions_to_ffi(&p))
         })

@@ -38,7 +38,19 @@ pub(super) fn install(plugin: &str, ctx: &FfiContext) {
     });
     if first {
         let level: LogLevel = ctx.max_level.into();
-        let subscriber = tracing_subscriber::registry().with(Forward.with_filter(level.to_filter()));
+        let filter = level.to_filter();
+        // The plugin's own events pass at the host's level; its dependencies' (Delta kernel,
+        // librdkafka bindings, ...) only from WARN up unless the host asks for debug.
+        let own_or_loud = tracing_subscriber::filter::filter_fn(move |meta| {
+            let level = *meta.level();
+            if level > filter {
+                return false;
+            }
+            meta.target().starts_with("weir")
+                || level <= tracing::Level::WARN
+                || filter >= tracing::level_filters::LevelFilter::DEBUG
+        });
+        let subscriber = tracing_subscriber::registry().with(Forward.with_filter(own_or_loud));
         // Fails only when the plugin is linked into the host itself (benchmarks): then the
         // host's subscriber already sees these events.
         let _ = tracing::subscriber::set_global_default(subscriber);

@@ -145,7 +145,9 @@ impl LoadedPlugin {
     ) -> Result<Box<dyn Source>, Error> {
         let cfg = FfiSourceConfig {
             address: config.address.as_str().into(),
-            options_json: serde_json::Value::Object(config.options.clone()).to_string().into(),
+            options_json: serde_json::Value::Object(config.options.clone())
+                .to_string()
+                .into(),
             run_in_loop: config.run_in_loop,
             batch_size: config.batch_size as u64,
             batch_timeout_ms: u64::try_from(config.batch_timeout.as_millis()).unwrap_or(u64::MAX),
@@ -163,7 +165,9 @@ impl LoadedPlugin {
     ) -> Result<Box<dyn Sink>, Error> {
         let cfg = FfiSinkConfig {
             address: config.address.as_str().into(),
-            options_json: serde_json::Value::Object(config.options.clone()).to_string().into(),
+            options_json: serde_json::Value::Object(config.options.clone())
+                .to_string()
+                .into(),
         };
         let made = (self.module.new_sink())(scheme.into(), self.context(pipeline), cfg);
         into_result(made).map(|inner| Box::new(ForeignSink { inner }) as Box<dyn Sink>)
@@ -200,9 +204,14 @@ extern "C" fn host_log(record: &FfiLogRecord<'_>) {
         let pipeline = record.pipeline.as_str();
         let target = record.target.as_str();
         let message = record.message.as_str();
+        // Events from a plugin's own worker threads have no pipeline; leave the field out.
         macro_rules! emit {
             ($lvl:expr) => {
-                tracing::event!(target: "weir::plugin", $lvl, plugin, pipeline, module = target, "{message}")
+                if pipeline.is_empty() {
+                    tracing::event!(target: "weir::plugin", $lvl, plugin, module = target, "{message}")
+                } else {
+                    tracing::event!(target: "weir::plugin", $lvl, plugin, pipeline, module = target, "{message}")
+                }
             };
         }
         match record.level {
@@ -222,8 +231,11 @@ struct ForeignSource {
 
 impl Source for ForeignSource {
     fn open(&mut self) -> Result<Vec<PositionKey>, Error> {
-        into_result(self.inner.open())
-            .map(|keys| keys.into_iter().map(|k| PositionKey::new(k.as_str())).collect())
+        into_result(self.inner.open()).map(|keys| {
+            keys.into_iter()
+                .map(|k| PositionKey::new(k.as_str()))
+                .collect()
+        })
     }
 
     fn poll(&mut self, max_records: usize, timeout: Duration) -> Result<Poll, Error> {
@@ -236,7 +248,9 @@ impl Source for ForeignSource {
             None => None,
         };
         let keys = |v: abi_stable::std_types::RVec<RString>| {
-            v.into_iter().map(|k| PositionKey::new(k.as_str())).collect()
+            v.into_iter()
+                .map(|k| PositionKey::new(k.as_str()))
+                .collect()
         };
         Ok(Poll {
             batch,

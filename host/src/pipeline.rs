@@ -1,0 +1,107 @@
+//! Turns a checked manifest into plugin instances: picks the connector serving each address's
+//! URI scheme and constructs it with the manifest's options, adapted to core's traits.
+
+use crate::adapt::{SinkAdapter, SourceAdapter};
+use crate::exit::Exit;
+use crate::loader::Registry;
+use weir_core::manifest::{Endpoint, Pipeline};
+use weir_sdk::{ConnectorKind, ErrorKind, SinkConfig, SourceConfig};
+
+/// A pipeline's source and sink, constructed but not opened.
+pub struct Instances {
+    /// The source.
+    pub source: Box<dyn weir_core::Source>,
+    /// The sink.
+    pub sink: Box<dyn weir_core::Sink>,
+    /// `plugin/version` of the source, for logs.
+    pub source_plugin: String,
+    /// `plugin/version` of the sink, for logs.
+    pub sink_plugin: String,
+}
+
+fn unserved(registry: &Registry, kind: ConnectorKind, endpoint: &Endpoint) -> Exit {
+    let side = kind.as_str();
+    if endpoint.scheme == "dataos" {
+        return Exit::manifest(format!(
+            "spec.{side}.address: `dataos://` depot addresses resolve through a depots file, which this weir does not read yet; write the depot's own address instead (kafka://..., nats+jetstream://..., a path)"
+        ));
+    }
+    let list = |k| {
+        let v = registry.schemes(k);
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    Exit::manifest(format!(
+        "spec.{side}.address: no installed plugin serves the URI scheme `{}` as a {side}; installed {side} schemes: {} (plugins in {}; `weir plugins` lists them)",
+        endpoint.scheme,
+        list(kind),
+        registry.dir.display()
+    ))
+}
+
+/// Checks that both schemes are served and constructs both connectors (which checks their
+/// options without connecting anywhere).
+pub fn instantiate(pipeline: &Pipeline, registry: &Registry) -> Result<Instances, Exit> {
+    let found_source = registry.find(ConnectorKind::Source, &pipeline.source.scheme);
+    let found_sink = registry.find(ConnectorKind::Sink, &pipeline.sink.scheme);
+    let (source_plugin, sink_plugin) = match (found_source, found_sink) {
+        (Some((s, _)), Some((k, _))) => (s, k),
+        (s, k) => {
+            let mut lines = Vec::new();
+            if s.is_none() {
+                lines.extend(unserved(registry, ConnectorKind::Source, &pipeline.source).lines);
+            }
+            if k.is_none() {
+                lines.extend(unserved(registry, ConnectorKind::Sink, &pipeline.sink).lines);
+            }
+            return Err(Exit { code: 2, lines });
+        }
+    };
+    let source_cfg = SourceConfig {
+        address: pipeline.source.address.clone(),
+        options: pipeline.source.options.clone(),
+        run_in_loop: pipeline.run_in_loop,
+        batch_size: pipeline.limits.max_records,
+        batch_timeout: pipeline.limits.timeout,
+    };
+    let sink_cfg = SinkConfig {
+        address: pipeline.sink.address.clone(),
+        options: pipeline.sink.options.clone(),
+    };
+    let refused = |side: &str, plugin: &str, e: weir_sdk::Error| {
+        let code = if e.kind == ErrorKind::Config { 2 } else { 1 };
+        Exit {
+            code,
+            lines: vec![format!(
+                "spec.{side}: plugin `{plugin}` refused the configuration: {e}"
+            )],
+        }
+    };
+    let mut lines = Vec::new();
+    let mut code = 2;
+    let source = source_plugin
+        .new_source(&pipeline.source.scheme, &pipeline.name, &source_cfg)
+        .map_err(|e| refused("source", &source_plugin.info.name, e));
+    let sink = sink_plugin
+        .new_sink(&pipeline.sink.scheme, &pipeline.name, &sink_cfg)
+        .map_err(|e| refused("sink", &sink_plugin.info.name, e));
+    for r in [source.as_ref().err(), sink.as_ref().err()]
+        .into_iter()
+        .flatten()
+    {
+        lines.extend(r.lines.iter().cloned());
+        code = code.min(r.code);
+    }
+    match (source, sink) {
+        (Ok(source), Ok(sink)) => Ok(Instances {
+            source: Box::new(SourceAdapter(source)),
+            sink: Box::new(SinkAdapter(sink)),
+            source_plugin: format!("{}/{}", source_plugin.info.name, source_plugin.info.version),
+            sink_plugin: format!("{}/{}", sink_plugin.info.name, sink_plugin.info.version),
+        }),
+        _ => Err(Exit { code, lines }),
+    }
+}

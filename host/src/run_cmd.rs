@@ -1,0 +1,112 @@
+//! `weir run`: runs one pipeline until its end (`run_in_loop: false`) or a signal, with
+//! progress in the log and a summary at exit.
+//!
+//! The first SIGTERM or SIGINT asks core to drain: finish and commit the batch in flight,
+//! then return. A second one exits at once with code 1, without committing: positions stay
+//! where the last commit left them.
+
+use crate::exit::Exit;
+use crate::pipeline::Instances;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use weir_core::manifest::Pipeline;
+use weir_core::runner::{self, BatchReport, Observer, RunConfig, RunSummary, StopSignal};
+
+/// Logs progress at most every `every`.
+struct ProgressLog {
+    pipeline: String,
+    every: Duration,
+    state: Mutex<Progress>,
+}
+
+struct Progress {
+    started: Instant,
+    last: Instant,
+    records: u64,
+    batches: u64,
+}
+
+impl Observer for ProgressLog {
+    fn committed(&self, report: &BatchReport) {
+        let Ok(mut s) = self.state.lock() else { return };
+        s.records += report.records as u64;
+        s.batches += 1;
+        let now = Instant::now();
+        if now.duration_since(s.last) >= self.every {
+            s.last = now;
+            let secs = now.duration_since(s.started).as_secs_f64().max(1e-9);
+            tracing::info!(
+                pipeline = %self.pipeline,
+                records = s.records,
+                batches = s.batches,
+                records_per_s = (s.records as f64 / secs).round() as u64,
+                commit_ms = report.commit_time.as_millis() as u64,
+                positions = %report.positions,
+                "progress"
+            );
+        }
+    }
+}
+
+fn install_signals(stop: &StopSignal) -> Result<(), Exit> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    use signal_hook::flag;
+    for sig in [SIGTERM, SIGINT] {
+        // Order matters: the conditional exit sees the flag set by an earlier signal.
+        flag::register_conditional_shutdown(sig, 1, stop.flag())
+            .and_then(|_| flag::register(sig, stop.flag()))
+            .map_err(|e| Exit::runtime(format!("cannot install the signal handlers: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Runs the pipeline; the summary on success, the failure line (exit 1) otherwise.
+pub fn run(pipeline: &Pipeline, instances: Instances) -> Result<RunSummary, Exit> {
+    let stop = StopSignal::new();
+    install_signals(&stop)?;
+    let cfg = RunConfig::from_pipeline(pipeline);
+    tracing::info!(
+        pipeline = %pipeline.name,
+        source = %instances.source_plugin,
+        sink = %instances.sink_plugin,
+        batch_size = cfg.limits.max_records,
+        batch_timeout_ms = cfg.limits.timeout.as_millis() as u64,
+        run_in_loop = cfg.run_in_loop,
+        "starting"
+    );
+    let now = Instant::now();
+    let observer = Arc::new(ProgressLog {
+        pipeline: pipeline.name.clone(),
+        every: Duration::from_secs(10),
+        state: Mutex::new(Progress {
+            started: now,
+            last: now,
+            records: 0,
+            batches: 0,
+        }),
+    });
+    match runner::run(instances.source, instances.sink, &cfg, &stop, observer) {
+        Ok(summary) => {
+            let secs = summary.elapsed.as_secs_f64();
+            tracing::info!(
+                pipeline = %pipeline.name,
+                records = summary.records,
+                batches = summary.batches,
+                seconds = format!("{secs:.2}"),
+                records_per_s = (summary.records as f64 / secs.max(1e-9)).round() as u64,
+                committed = %summary.committed,
+                "{}",
+                if summary.stopped { "stopped on request; everything read is committed" } else { "done" }
+            );
+            Ok(summary)
+        }
+        Err(failure) => Err(Exit::runtime(format!(
+            "pipeline `{}` failed: {}; committed before the failure: {} records in {} batches, positions {} (a restart resumes there)",
+            pipeline.name,
+            failure.error,
+            failure.summary.records,
+            failure.summary.batches,
+            failure.summary.committed
+        ))),
+    }
+}
