@@ -347,6 +347,10 @@ impl FfiSource for Guarded<dyn Source> {
     }
 
     fn close(&mut self) -> RResult<(), FfiError> {
+        if self.poisoned.is_some() {
+            // The panic was reported when it happened; there is nothing sane left to close.
+            return RResult::ROk(());
+        }
         self.call("close", |s| s.close())
     }
 }
@@ -379,6 +383,10 @@ impl FfiSink for Guarded<dyn Sink> {
     }
 
     fn close(&mut self) -> RResult<(), FfiError> {
+        if self.poisoned.is_some() {
+            // The panic was reported when it happened; there is nothing sane left to close.
+            return RResult::ROk(());
+        }
         self.call("close", |s| s.close())
     }
 }

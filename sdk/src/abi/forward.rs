@@ -53,7 +53,19 @@ pub(super) fn install(plugin: &str, ctx: &FfiContext) {
         let subscriber = tracing_subscriber::registry().with(Forward.with_filter(own_or_loud));
         // Fails only when the plugin is linked into the host itself (benchmarks): then the
         // host's subscriber already sees these events.
-        let _ = tracing::subscriber::set_global_default(subscriber);
+        if tracing::subscriber::set_global_default(subscriber).is_ok() {
+            // This library has its own copy of std, so its panics would print to stderr
+            // through std's default hook. Send them to the host's log instead; the call's
+            // catch_unwind turns them into a fatal error naming the plugin.
+            std::panic::set_hook(Box::new(|info| {
+                let message = super::export::panic_message(info.payload());
+                let location = info
+                    .location()
+                    .map(|l| format!("{}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
+                tracing::error!(target: "weir_sdk::panic", location, "panicked: {message}");
+            }));
+        }
     }
 }
 
