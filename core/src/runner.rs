@@ -113,8 +113,8 @@ pub struct RunSummary {
     pub records: u64,
     /// Arrow bytes committed.
     pub bytes: u64,
-    /// Where each substream stands: the sink's stored positions at start, advanced by every
-    /// committed batch.
+    /// Where each substream stands in the sink: its stored positions at start, advanced by
+    /// every batch the sink committed (even if the source's own commit then failed).
     pub committed: Positions,
     /// Wall time of the run.
     pub elapsed: Duration,
@@ -258,9 +258,17 @@ impl Run {
         // Every batch handed to the sink is reported back before the sink thread ends.
         let mut drained = Ok(());
         for msg in acks.iter() {
-            if let Err(e) = self.acknowledge(source.as_mut(), msg) {
-                if drained.is_ok() {
-                    drained = Err(e);
+            match self.acknowledge(source.as_mut(), msg) {
+                Ok(()) => {}
+                // After the source failed, its commits may fail too; the source's own
+                // error is the one to report.
+                Err(e @ RunError::Commit(_)) if result.is_err() => {
+                    tracing::warn!(pipeline = %self.cfg.pipeline, error = %e, "source commit after the source failed");
+                }
+                Err(e) => {
+                    if drained.is_ok() {
+                        drained = Err(e);
+                    }
                 }
             }
         }
@@ -337,13 +345,14 @@ impl Run {
         match msg {
             FromSink::Failed { seq, error } => Err(RunError::Sink { seq, error }),
             FromSink::Committed(report) => {
-                let positions = report.positions.to_vec();
-                self.retry("source commit", || source.commit(&positions))
-                    .map_err(RunError::Commit)?;
+                // The sink holds the batch whatever happens to the source commit below.
                 self.summary.batches += 1;
                 self.summary.records += report.records as u64;
                 self.summary.bytes += report.bytes as u64;
                 self.summary.committed.merge(&report.positions);
+                let positions = report.positions.to_vec();
+                self.retry("source commit", || source.commit(&positions))
+                    .map_err(RunError::Commit)?;
                 if report.seq == 0 {
                     tracing::info!(pipeline = %self.cfg.pipeline, records = report.records, positions = %report.positions, "first batch committed");
                 }

@@ -101,7 +101,7 @@ pub fn run(pipeline: &Pipeline, instances: Instances) -> Result<RunSummary, Exit
             Ok(summary)
         }
         Err(failure) => Err(Exit::runtime(format!(
-            "pipeline `{}` failed: {}; committed before the failure: {} records in {} batches, positions {} (a restart resumes there)",
+            "pipeline `{}` failed: {}; the sink committed {} records in {} batches before the failure, up to positions {}",
             pipeline.name,
             failure.error,
             failure.summary.records,

@@ -91,6 +91,11 @@ pub use log::LogLevel;
 pub use position::{Position, PositionKey};
 pub use tracing;
 
+// The README's plugin example is compiled as a doc test, so it cannot drift from the sdk.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 /// The version of the binary contract between host and plugins.
 ///
 /// A host serves exactly one ABI version; a plugin declares the one it was built for

@@ -1,1 +1,266 @@
-//! placeholder
+//! The end-to-end test harness: where the built `weir` binary, plugins and fixtures are, temp
+//! workspaces with their own plugin directories and manifests, running the binary, and the
+//! independent Python reader of Delta tables.
+//!
+//! `cargo xtask test` builds everything first and sets `WEIR_TEST_BIN_DIR` (the profile
+//! directory holding `weir` and the libraries) and `WEIR_TEST_PYTHON` (the venv's python).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The directory of the built binary and libraries (`<target>/debug`).
+pub fn bin_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("WEIR_TEST_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    // <target>/debug/deps/it-<hash>
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .expect("test executable under <target>/<profile>/deps")
+}
+
+fn built(path: PathBuf) -> PathBuf {
+    assert!(
+        path.is_file(),
+        "{} is not built: run `cargo xtask test` (or `cargo build --workspace` first)",
+        path.display()
+    );
+    path
+}
+
+/// The `weir` binary.
+pub fn weir_bin() -> PathBuf {
+    built(bin_dir().join("weir"))
+}
+
+/// A library of the workspace by crate name (`weir_plugin_delta`, `weir_fixture_probe`).
+pub fn library(crate_name: &str) -> PathBuf {
+    built(bin_dir().join(format!("lib{crate_name}{}", std::env::consts::DLL_SUFFIX)))
+}
+
+/// The shipped plugins: generator, delta, console.
+pub fn shipped_plugins() -> Vec<PathBuf> {
+    [
+        "weir_plugin_generator",
+        "weir_plugin_delta",
+        "weir_plugin_console",
+    ]
+    .into_iter()
+    .map(library)
+    .collect()
+}
+
+/// The venv python with `deltalake` and `pyarrow`.
+pub fn python() -> PathBuf {
+    let p = std::env::var_os("WEIR_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| bin_dir().join("../venv/bin/python"));
+    assert!(
+        p.exists(),
+        "no Python reader at {}: run `cargo xtask test`",
+        p.display()
+    );
+    p
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the workspace")
+        .to_path_buf()
+}
+
+/// A temporary directory for one test: its plugin directory, manifests and tables.
+pub struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Scratch {
+    /// A fresh directory.
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::Builder::new()
+                .prefix("weir-it-")
+                .tempdir()
+                .expect("temp dir"),
+        }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A path inside it.
+    pub fn join(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// A plugin directory holding (links to) these libraries.
+    pub fn plugin_dir(&self, name: &str, libs: &[PathBuf]) -> PathBuf {
+        let dir = self.join(name);
+        std::fs::create_dir_all(&dir).expect("plugin dir");
+        for lib in libs {
+            let file = lib.file_name().expect("library file name");
+            std::os::unix::fs::symlink(lib, dir.join(file)).expect("link library");
+        }
+        dir
+    }
+
+    /// Writes a manifest file.
+    pub fn manifest(&self, name: &str, yaml: &str) -> PathBuf {
+        let p = self.join(name);
+        std::fs::write(&p, yaml).expect("write manifest");
+        p
+    }
+}
+
+/// A finished `weir` run.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The exit code (`None`: killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error (the log, in text form).
+    pub stderr: String,
+}
+
+impl From<Output> for Outcome {
+    fn from(o: Output) -> Self {
+        Self {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Outcome {
+    /// Lines of stderr that are errors printed by the host (`weir: error: ...`).
+    pub fn error_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with("weir: error:"))
+            .collect()
+    }
+}
+
+/// A `weir` command with text logs and the given plugin directory.
+pub fn weir(plugin_dir: &Path) -> Command {
+    let mut c = Command::new(weir_bin());
+    c.arg("--log-format")
+        .arg("text")
+        .arg("--plugin-dir")
+        .arg(plugin_dir)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .env_remove("WEIR_LOG")
+        .env_remove("RUN_IN_LOOP");
+    c
+}
+
+/// Runs a command to completion.
+pub fn output(cmd: &mut Command) -> Outcome {
+    cmd.output().expect("run weir").into()
+}
+
+/// Starts a command with stdout and stderr captured.
+pub fn spawn(cmd: &mut Command) -> Child {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start weir")
+}
+
+/// Sends a signal to a child.
+pub fn signal(child: &Child, sig: i32) {
+    let pid = i32::try_from(child.id()).expect("pid fits i32");
+    // SAFETY: kill(2) with a pid we own; no memory is involved.
+    let rc = unsafe { libc::kill(pid, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig})");
+}
+
+/// Waits until `f` holds, polling, for at most `limit`; panics naming `what` otherwise.
+pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Commits in a Delta table's log.
+pub fn delta_commits(table: &Path) -> usize {
+    std::fs::read_dir(table.join("_delta_log"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn reader(args: &[&std::ffi::OsStr]) -> Output {
+    let out = Command::new(python())
+        .arg(root().join("tests/harness/delta_read.py"))
+        .args(args)
+        .output()
+        .expect("run the Python reader");
+    assert!(
+        out.status.success(),
+        "delta_read.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The Python reader's summary of a table: rows, distinct_ids, id_min, id_max, columns, txn.
+pub fn delta_summary(table: &Path) -> serde_json::Value {
+    let out = reader(&["summary".as_ref(), table.as_os_str()]);
+    serde_json::from_slice(&out.stdout).expect("summary JSON")
+}
+
+/// Every row, sorted by id, as the Python reader sees it (timestamps as int µs).
+pub fn delta_rows(table: &Path, scratch: &Scratch) -> Vec<serde_json::Value> {
+    let out = scratch.join("rows.jsonl");
+    reader(&["rows".as_ref(), table.as_os_str(), out.as_os_str()]);
+    std::fs::read_to_string(&out)
+        .expect("rows file")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("row JSON"))
+        .collect()
+}
+
+/// Our own reader of stored positions: the Delta plugin, loaded in this process, asked for
+/// the positions it stored for `pipeline`.
+pub fn stored_positions(table: &Path, pipeline: &str, keys: &[&str]) -> Vec<weir_sdk::Position> {
+    use weir_sdk::abi::host::LoadedPlugin;
+    let plugin = LoadedPlugin::load(&library("weir_plugin_delta")).expect("load the delta plugin");
+    let cfg = weir_sdk::SinkConfig {
+        address: table.display().to_string(),
+        options: Default::default(),
+    };
+    let mut sink = plugin.new_sink("file", pipeline, &cfg).expect("delta sink");
+    sink.open().expect("open the table");
+    let keys: Vec<weir_sdk::PositionKey> = keys
+        .iter()
+        .map(|k| weir_sdk::PositionKey::new(*k))
+        .collect();
+    let positions = sink.stored_positions(&keys).expect("stored positions");
+    sink.close().expect("close");
+    positions
+}

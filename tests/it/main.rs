@@ -1,1 +1,8 @@
-fn main() {}
+//! End-to-end tests of the built `weir` binary with its real plugins (see `harness/`).
+
+mod arrows;
+mod boundary;
+mod demo;
+mod loading;
+mod panics;
+mod signals;

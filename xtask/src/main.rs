@@ -1,1 +1,263 @@
-fn main() {}
+//! `cargo xtask`: the project's tasks.
+//!
+//! - `build [--debug]`: the host and every plugin (release by default), plugins staged into
+//!   `<target>/<profile>/plugins/` beside the `weir` binary, where the host looks first.
+//! - `demo`: builds (debug, the profile the tests use), runs `examples/demo.yaml` (100 000
+//!   generator events into a Delta table under `target/demo/`), prints the table's path, rows
+//!   and records/s.
+//! - `test`: everything CI checks: fmt, clippy `-D warnings`, the build, the Python readers,
+//!   the demo, unit, doc and end-to-end tests. Installs what it needs.
+//! - `bench`: release build, then the measurements of `bench.rs`.
+
+mod bench;
+mod env;
+mod python;
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+const HELP: &str = "\
+cargo xtask <task>
+
+Tasks:
+  build [--debug]   build weir and its plugins (release unless --debug) and stage the plugins
+                    into <target>/<profile>/plugins/ beside the binary
+  demo              build (debug) and run examples/demo.yaml: 100 000 generated events into a
+                    Delta table under target/demo/; prints its path, rows and records/s
+  test              everything CI runs: fmt check, clippy -D warnings, build, Python readers
+                    (a venv under <target>/venv), the demo, unit, doc and end-to-end tests
+  bench             release build, then throughput ratios and the plugin-boundary cost
+
+The target directory is $CARGO_TARGET_DIR when set (CI keeps it under $HOME/.cache).";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let task = args.first().map(String::as_str).unwrap_or("--help");
+    let rest = &args[args.len().min(1)..];
+    match task {
+        "build" => {
+            let profile = if rest.iter().any(|a| a == "--debug") {
+                Profile::Debug
+            } else {
+                Profile::Release
+            };
+            let bin = build(profile)?;
+            println!("built {}", bin.display());
+            Ok(())
+        }
+        "demo" => demo().map(|_| ()),
+        "test" => test(),
+        "bench" => bench::run(rest),
+        "-h" | "--help" | "help" => {
+            println!("{HELP}");
+            Ok(())
+        }
+        other => bail!("unknown task `{other}`\n\n{HELP}"),
+    }
+}
+
+/// A cargo profile and its directory under the target dir.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Profile {
+    Debug,
+    Release,
+}
+
+impl Profile {
+    fn dir(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Release => "release",
+        }
+    }
+}
+
+/// The workspace root.
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Runs a command in the workspace root; fails with its exit status.
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("cannot start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed: {status}");
+    }
+    Ok(())
+}
+
+pub(crate) fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// Builds; returns the `weir` binary. Debug builds the whole workspace (plugins, fixtures and
+/// test helpers, with one feature resolution shared with the tests); release only the host
+/// and the plugins.
+pub(crate) fn build(profile: Profile) -> Result<PathBuf> {
+    let mut cmd = cargo();
+    cmd.arg("build");
+    match profile {
+        Profile::Debug => {
+            cmd.arg("--workspace");
+        }
+        Profile::Release => {
+            cmd.args(["--release", "-p", "weir"]);
+            for p in plugin_packages()? {
+                cmd.args(["-p", &p]);
+            }
+        }
+    }
+    run(&mut cmd)?;
+    let dir = env::target_dir()?.join(profile.dir());
+    stage(&dir)?;
+    Ok(dir.join("weir"))
+}
+
+/// The workspace's plugin packages: the directories under `plugins/`.
+fn plugin_packages() -> Result<Vec<String>> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(root().join("plugins"))? {
+        let e = e?;
+        if e.path().join("Cargo.toml").is_file() {
+            v.push(format!("weir-plugin-{}", e.file_name().to_string_lossy()));
+        }
+    }
+    v.sort();
+    Ok(v)
+}
+
+/// Copies `libweir_plugin_*` libraries of a profile dir into its `plugins/`.
+fn stage(profile_dir: &Path) -> Result<()> {
+    let plugins = profile_dir.join("plugins");
+    std::fs::create_dir_all(&plugins)?;
+    let suffix = std::env::consts::DLL_SUFFIX;
+    let mut n = 0;
+    for p in plugin_packages()? {
+        let file = format!("lib{}{suffix}", p.replace('-', "_"));
+        let from = profile_dir.join(&file);
+        if from.is_file() {
+            // Copy to a temporary name and rename, so a running host never maps a half file.
+            let tmp = plugins.join(format!(".{file}.tmp"));
+            std::fs::copy(&from, &tmp).with_context(|| format!("copy {}", from.display()))?;
+            std::fs::rename(&tmp, plugins.join(&file))?;
+            n += 1;
+        }
+    }
+    if n == 0 {
+        bail!("no plugin libraries found in {}", profile_dir.display());
+    }
+    Ok(())
+}
+
+/// What the demo did.
+pub(crate) struct DemoRun {
+    pub(crate) table: PathBuf,
+    pub(crate) rows: u64,
+}
+
+fn demo() -> Result<DemoRun> {
+    let weir = build(Profile::Debug)?;
+    let table = root().join("target/demo/events");
+    if table.exists() {
+        std::fs::remove_dir_all(&table).with_context(|| format!("remove {}", table.display()))?;
+    }
+    println!("demo: weir run examples/demo.yaml");
+    let started = Instant::now();
+    run(Command::new(&weir).args(["run", "examples/demo.yaml", "--log-format", "text"]))?;
+    let secs = started.elapsed().as_secs_f64();
+    let rows = env::delta_rows(&table)?;
+    println!(
+        "demo: table {}\ndemo: {rows} rows, {:.2} s including start-up ({:.0} records/s, debug build)",
+        table.display(),
+        secs,
+        rows as f64 / secs.max(1e-9)
+    );
+    Ok(DemoRun { table, rows })
+}
+
+fn step(name: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
+    println!("\n== xtask test: {name}");
+    let t = Instant::now();
+    let r = f();
+    println!(
+        "== {name}: {} in {:.1} s",
+        if r.is_ok() { "ok" } else { "FAILED" },
+        t.elapsed().as_secs_f64()
+    );
+    r
+}
+
+fn test() -> Result<()> {
+    let t0 = Instant::now();
+    step("rustfmt --check", || {
+        run(cargo().args(["fmt", "--all", "--", "--check"]))
+    })?;
+    step("clippy -D warnings", || {
+        run(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    step("build (debug) and stage plugins", || {
+        build(Profile::Debug).map(|_| ())
+    })?;
+    let python = python::ensure_venv()?;
+    step("demo, read back by Python deltalake", || {
+        let d = demo()?;
+        let summary = python::summary(&python, &d.table)?;
+        let rows = summary["rows"].as_u64().unwrap_or(0);
+        let distinct = summary["distinct_ids"].as_u64().unwrap_or(0);
+        if rows != 100_000 || distinct != 100_000 || d.rows != 100_000 {
+            bail!("demo table: Python reads {rows} rows ({distinct} distinct ids), the Delta log says {}; expected 100000", d.rows);
+        }
+        println!("demo: Python deltalake reads {rows} rows, {distinct} distinct ids");
+        Ok(())
+    })?;
+    step("unit and end-to-end tests (nextest)", || {
+        let target = env::target_dir()?.join("debug");
+        let mut cmd = cargo();
+        if env::has_nextest() {
+            cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+        } else {
+            cmd.args(["test", "--workspace", "--no-fail-fast"]);
+        }
+        cmd.env("WEIR_TEST_BIN_DIR", &target)
+            .env("WEIR_TEST_PYTHON", &python);
+        run(&mut cmd)
+    })?;
+    step("doc tests", || {
+        // Only crates with an rlib have doc tests (the fixtures are cdylib-only).
+        run(cargo().args([
+            "test",
+            "--doc",
+            "-p",
+            "weir-sdk",
+            "-p",
+            "weir-core",
+            "-p",
+            "weir-plugin-generator",
+            "-p",
+            "weir-plugin-console",
+            "-p",
+            "weir-plugin-delta",
+        ]))
+    })?;
+    println!(
+        "\nxtask test: all green in {:.0} s",
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -22,21 +22,22 @@ pub(crate) fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// One event's values (used by the builders and by tests).
+/// One event's values (used by the builders, and by tests to check what a sink wrote).
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Event {
-    pub(crate) id: i64,
-    pub(crate) ts_us: i64,
-    pub(crate) user_id: i64,
-    pub(crate) email: String,
-    pub(crate) phone: String,
-    pub(crate) amount: f64,
-    pub(crate) country: &'static str,
-    pub(crate) os: &'static str,
-    pub(crate) version: i32,
+pub struct Event {
+    pub id: i64,
+    pub ts_us: i64,
+    pub user_id: i64,
+    pub email: String,
+    pub phone: String,
+    pub amount: f64,
+    pub country: &'static str,
+    pub os: &'static str,
+    pub version: i32,
 }
 
-pub(crate) fn event(seed: u64, id: i64) -> Event {
+/// Event `id` of the stream seeded with `seed`: what the generator emits at position `id`.
+pub fn event(seed: u64, id: i64) -> Event {
     let h = mix(seed ^ mix(id as u64));
     let user_id = (h % 100_000) as i64;
     let h2 = mix(h);

@@ -10,7 +10,7 @@
 //! `version` int32). Position key: `generator`, next = the next id.
 
 mod config;
-mod events;
+pub mod events;
 mod source;
 
 use weir_sdk::{Connector, Plugin};

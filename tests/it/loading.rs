@@ -1,0 +1,146 @@
+//! Plugin discovery and loading: what `weir plugins` shows, and one clear line with exit code
+//! 3 for a library that is not a plugin or was built for another ABI; exit code 2 for a scheme
+//! no plugin serves.
+
+use weir_tests::*;
+
+const DEMO: &str = "name: d\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: generator://?count=10\n  sink:\n    address: console://\n";
+
+#[test]
+fn plugins_lists_names_versions_and_schemes() {
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let out = output(weir(&plugins).arg("plugins"));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    for needle in [
+        "generator 0.1.0",
+        "delta 0.1.0",
+        "console 0.1.0",
+        "generator://",
+        "file://",
+        "console://",
+        "null://",
+        "ABI 1",
+    ] {
+        assert!(
+            out.stdout.contains(needle),
+            "missing {needle} in\n{}",
+            out.stdout
+        );
+    }
+    let json = output(weir(&plugins).args(["plugins", "--json"]));
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("plugins --json");
+    assert_eq!(doc["plugins"].as_array().map(Vec::len), Some(3));
+}
+
+#[test]
+fn version_names_the_sdk_and_abi() {
+    let out = output(std::process::Command::new(weir_bin()).arg("--version"));
+    assert_eq!(out.code, Some(0));
+    assert!(
+        out.stdout
+            .contains(&format!("plugin ABI {}", weir_sdk::ABI_VERSION)),
+        "{}",
+        out.stdout
+    );
+}
+
+fn refused(lib: &str) -> (Outcome, std::path::PathBuf) {
+    let s = Scratch::new();
+    let mut libs = shipped_plugins();
+    libs.push(library(lib));
+    let plugins = s.plugin_dir("plugins", &libs);
+    let manifest = s.manifest("m.yaml", DEMO);
+    let run = output(weir(&plugins).arg("run").arg(&manifest));
+    let list = output(weir(&plugins).arg("plugins"));
+    assert_eq!(list.code, Some(3), "{}", list.stderr);
+    assert_eq!(list.stderr.lines().count(), 1, "{}", list.stderr);
+    (run, plugins.join(format!("lib{lib}.so")))
+}
+
+#[test]
+fn a_library_that_is_not_a_plugin_is_refused_with_one_line() {
+    let (out, path) = refused("weir_fixture_not_a_plugin");
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.stderr);
+    assert!(
+        lines[0].contains(&path.display().to_string()),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains("not a weir plugin"), "{}", lines[0]);
+}
+
+#[test]
+fn a_plugin_of_another_abi_is_refused_naming_both_versions() {
+    let (out, path) = refused("weir_fixture_abi_mismatch");
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.stderr);
+    let line = lines[0];
+    assert!(line.contains(&path.display().to_string()), "{line}");
+    assert!(line.contains("ABI 999 (weir-sdk 99.0.0)"), "{line}");
+    assert!(
+        line.contains(&format!(
+            "ABI {} (weir-sdk {})",
+            weir_sdk::ABI_VERSION,
+            weir_sdk::SDK_VERSION
+        )),
+        "{line}"
+    );
+}
+
+#[test]
+fn an_unserved_scheme_lists_the_installed_ones() {
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let manifest = s.manifest("m.yaml", &DEMO.replace("generator://", "mqtt://"));
+    for cmd in ["run", "validate"] {
+        let out = output(weir(&plugins).arg(cmd).arg(&manifest));
+        assert_eq!(out.code, Some(2), "{}", out.stderr);
+        let errors = out.error_lines();
+        assert_eq!(errors.len(), 1, "{}", out.stderr);
+        assert!(errors[0].contains("spec.source.address"), "{}", errors[0]);
+        assert!(errors[0].contains("`mqtt`"), "{}", errors[0]);
+        assert!(
+            errors[0].contains("installed source schemes: generator"),
+            "{}",
+            errors[0]
+        );
+    }
+}
+
+#[test]
+fn validate_accepts_the_demo_and_reports_plugin_config_errors() {
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let out = output(
+        weir(&plugins)
+            .arg("validate")
+            .arg(root().join("examples/demo.yaml")),
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stdout.contains("valid"), "{}", out.stdout);
+    // The generator needs a count unless it runs in a loop.
+    let endless = s.manifest(
+        "m.yaml",
+        &DEMO.replace("generator://?count=10", "generator://"),
+    );
+    let out = output(weir(&plugins).arg("validate").arg(&endless));
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.error_lines()[0].contains("plugin `generator`"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn no_plugin_directory_is_a_load_failure_that_says_what_to_do() {
+    let s = Scratch::new();
+    let manifest = s.manifest("m.yaml", DEMO);
+    let out = output(weir(&s.join("missing")).arg("run").arg(&manifest));
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(out.stderr.contains("plugin directory"), "{}", out.stderr);
+}

@@ -1,0 +1,101 @@
+//! The Python side of the tests: a venv under `<target>/venv` with the independent readers
+//! (`deltalake`, `pyarrow`), created and filled on first use, and the reader script
+//! `tests/harness/delta_read.py`.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Pinned, so every machine reads with the same reader.
+const PACKAGES: &[&str] = &["deltalake==1.6.6", "pyarrow==26.0.1"];
+
+fn works(python: &Path) -> bool {
+    Command::new(python)
+        .args(["-c", "import deltalake, pyarrow"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// The venv's python, with the readers installed.
+pub(crate) fn ensure_venv() -> Result<PathBuf> {
+    let venv = crate::env::target_dir()?.join("venv");
+    let python = venv.join("bin/python");
+    if works(&python) {
+        return Ok(python);
+    }
+    println!(
+        "\n== xtask test: Python venv with {} at {}",
+        PACKAGES.join(", "),
+        venv.display()
+    );
+    let host_python = ["python3", "python"].into_iter().find(|p| {
+        Command::new(p)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let Some(host_python) = host_python else {
+        apt(&["python3", "python3-venv"])?;
+        return ensure_venv();
+    };
+    let made = Command::new(host_python)
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        // Debian's python3 lacks ensurepip until python3-venv is installed.
+        apt(&["python3-venv"])?;
+        crate::run(
+            Command::new(host_python)
+                .args(["-m", "venv", "--clear"])
+                .arg(&venv),
+        )?;
+    }
+    crate::run(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(PACKAGES),
+    )?;
+    if !works(&python) {
+        bail!(
+            "{} cannot import deltalake and pyarrow after installing them",
+            python.display()
+        );
+    }
+    Ok(python)
+}
+
+fn apt(packages: &[&str]) -> Result<()> {
+    println!("installing {} with apt-get", packages.join(" "));
+    crate::run(Command::new("apt-get").arg("update").arg("-q"))?;
+    crate::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+/// `delta_read.py summary TABLE`: rows, distinct ids, columns and stored positions.
+pub(crate) fn summary(python: &Path, table: &Path) -> Result<serde_json::Value> {
+    let out = Command::new(python)
+        .arg(crate::root().join("tests/harness/delta_read.py"))
+        .arg("summary")
+        .arg(table)
+        .output()
+        .context("run delta_read.py")?;
+    if !out.status.success() {
+        bail!(
+            "delta_read.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    serde_json::from_slice(&out.stdout).context("delta_read.py output")
+}
