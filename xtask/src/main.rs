@@ -49,7 +49,7 @@ fn main() -> Result<()> {
         }
         "demo" => demo().map(|_| ()),
         "test" => test(),
-        "bench" => bench::run(rest),
+        "bench" => bench::run_bench(rest),
         "-h" | "--help" | "help" => {
             println!("{HELP}");
             Ok(())
@@ -136,7 +136,7 @@ fn plugin_packages() -> Result<Vec<String>> {
 }
 
 /// Copies `libweir_plugin_*` libraries of a profile dir into its `plugins/`.
-fn stage(profile_dir: &Path) -> Result<()> {
+pub(crate) fn stage(profile_dir: &Path) -> Result<()> {
     let plugins = profile_dir.join("plugins");
     std::fs::create_dir_all(&plugins)?;
     let suffix = std::env::consts::DLL_SUFFIX;

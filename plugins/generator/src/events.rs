@@ -61,7 +61,8 @@ fn device_fields() -> Fields {
     ])
 }
 
-pub(crate) fn schema() -> SchemaRef {
+/// The generator's schema.
+pub fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
         Field::new(
@@ -79,7 +80,7 @@ pub(crate) fn schema() -> SchemaRef {
 }
 
 /// Events `from..from+n` as one batch.
-pub(crate) fn batch(seed: u64, from: i64, n: usize) -> Result<RecordBatch, ArrowError> {
+pub fn batch(seed: u64, from: i64, n: usize) -> Result<RecordBatch, ArrowError> {
     let mut id = Int64Builder::with_capacity(n);
     let mut ts = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
     let mut user = Int64Builder::with_capacity(n);
