@@ -224,7 +224,7 @@ impl Run {
         what: &str,
         f: impl FnMut() -> Result<T, ConnectorError>,
     ) -> Result<T, ConnectorError> {
-        retry(&self.cfg, what, f)
+        retry(&self.cfg, &self.stop, what, f)
     }
 
     fn go(&mut self, mut source: Box<dyn Source>, mut sink: Box<dyn Sink>) -> Result<(), RunError> {
@@ -248,9 +248,10 @@ impl Run {
         let (to_sink, sink_rx) = sync_channel::<ToSink>(self.cfg.queue.max(1));
         let (ack_tx, acks) = channel::<FromSink>();
         let sink_cfg = self.cfg.clone();
+        let sink_stop = self.stop.clone();
         let sink_thread = std::thread::Builder::new()
             .name(format!("{}-sink", self.cfg.pipeline))
-            .spawn(move || sink_loop(sink, sink_rx, ack_tx, &sink_cfg))
+            .spawn(move || sink_loop(sink, sink_rx, ack_tx, &sink_cfg, &sink_stop))
             .map_err(|_| RunError::SinkThread)?;
 
         let result = self.pump(source.as_mut(), &to_sink, &acks);
@@ -299,7 +300,11 @@ impl Run {
             while let Ok(msg) = acks.try_recv() {
                 self.acknowledge(source, msg)?;
             }
-            if ended || self.stop.is_stopped() {
+            if ended {
+                break;
+            }
+            if self.stop.is_stopped() {
+                tracing::info!(pipeline = %self.cfg.pipeline, open_records = batcher.len(), "stop requested: committing the open batch, then exiting");
                 break;
             }
             let now = Instant::now();
@@ -370,18 +375,34 @@ fn send(to_sink: &SyncSender<ToSink>, batch: MicroBatch) -> Result<(), RunError>
         .map_err(|_| RunError::SinkThread)
 }
 
+/// Retries `f` by the run's policy. A stop request ends the retrying (the error stands and
+/// positions stay where they are), and interrupts the wait between attempts.
 fn retry<T>(
     cfg: &RunConfig,
+    stop: &StopSignal,
     what: &str,
     f: impl FnMut() -> Result<T, ConnectorError>,
 ) -> Result<T, ConnectorError> {
     cfg.retry.run(
         f,
         |attempt, e, wait| {
+            if stop.is_stopped() {
+                tracing::warn!(pipeline = %cfg.pipeline, call = what, attempt, error = %e, "not retrying: stop requested");
+                return false;
+            }
             tracing::warn!(pipeline = %cfg.pipeline, call = what, attempt, error = %e, wait_ms = wait.as_millis() as u64, "retrying");
             true
         },
-        std::thread::sleep,
+        |wait| {
+            let until = Instant::now() + wait;
+            while !stop.is_stopped() {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                std::thread::sleep(left.min(Duration::from_millis(50)));
+            }
+        },
     )
 }
 
@@ -390,18 +411,19 @@ fn sink_loop(
     batches: Receiver<ToSink>,
     acks: Sender<FromSink>,
     cfg: &RunConfig,
+    stop: &StopSignal,
 ) {
     for msg in batches.iter() {
         match msg {
             ToSink::Stored(keys, reply) => {
-                let _ = reply.send(retry(cfg, "sink stored positions", || {
+                let _ = reply.send(retry(cfg, stop, "sink stored positions", || {
                     sink.stored_positions(&keys)
                 }));
             }
             ToSink::Batch(b) => {
                 let started = Instant::now();
                 let positions = b.positions.to_vec();
-                let written = retry(cfg, "sink write", || {
+                let written = retry(cfg, stop, "sink write", || {
                     sink.write(b.batch.clone())?;
                     sink.commit(&positions)
                 });

@@ -194,8 +194,14 @@ impl ConnectorKind {
 }
 
 /// Makes a source instance from its configuration.
+///
+/// A constructor checks the configuration (returning [`Error::config`] naming every bad
+/// option) and must not connect anywhere: `weir validate` calls it to check a manifest.
+/// Connections are made in [`Source::open`].
 pub type SourceFactory = fn(SourceConfig, Context) -> Result<Box<dyn Source>, Error>;
 /// Makes a sink instance from its configuration.
+///
+/// As with [`SourceFactory`]: check the configuration here, connect in [`Sink::open`].
 pub type SinkFactory = fn(SinkConfig, Context) -> Result<Box<dyn Sink>, Error>;
 
 #[derive(Clone, Copy)]

@@ -391,3 +391,49 @@ fn a_failing_source_keeps_what_was_committed() {
     assert_eq!(f.summary.committed.get("ids"), Some(200));
     let _ = Int64Array::from(vec![0]).len();
 }
+
+#[test]
+fn a_stop_request_ends_retrying_and_keeps_positions() {
+    let commits = Arc::new(Mutex::new(Vec::new()));
+    let table = Arc::new(Mutex::new(Table::default()));
+    let mut sink = MemSink::new(&table);
+    // Batch 1 keeps failing retriably; the policy would wait minutes in all.
+    sink.fail = Some((1, ErrorKind::Retriable, u32::MAX));
+    let mut c = cfg(100);
+    c.retry = RetryPolicy {
+        initial: Duration::from_secs(5),
+        max: Duration::from_secs(60),
+        attempts: 100,
+    };
+    let stop = StopSignal::new();
+    let stopper = {
+        let stop = stop.clone();
+        let table = table.clone();
+        std::thread::spawn(move || {
+            // Once batch 0 is in, ask to stop while batch 1 is being retried.
+            while table.lock().unwrap().stored.is_none() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            stop.stop();
+        })
+    };
+    let f = run(
+        counter(None, &commits),
+        Box::new(sink),
+        &c,
+        &stop,
+        Arc::new(NoObserver),
+    )
+    .unwrap_err();
+    stopper.join().unwrap();
+    assert!(
+        matches!(f.error, RunError::Sink { seq: 1, .. }),
+        "{:?}",
+        f.error
+    );
+    let t = table.lock().unwrap();
+    assert_eq!(t.stored, Some(100));
+    assert_eq!(t.rows, (0..100).collect::<Vec<_>>());
+    assert_eq!(*commits.lock().unwrap(), vec![100]);
+}
