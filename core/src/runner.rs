@@ -156,6 +156,21 @@ pub enum RunError {
     SinkThread,
 }
 
+impl RunError {
+    /// The connector error behind this failure, if one is.
+    pub fn connector_error(&self) -> Option<&ConnectorError> {
+        match self {
+            Self::SourceOpen(e)
+            | Self::SinkOpen(e)
+            | Self::Seek(e)
+            | Self::Source(e)
+            | Self::Commit(e) => Some(e),
+            Self::Sink { error, .. } => Some(error),
+            Self::Batch(_) | Self::SinkThread => None,
+        }
+    }
+}
+
 /// A failed run, with what it had committed before.
 #[derive(Debug, thiserror::Error)]
 #[error("{error}")]

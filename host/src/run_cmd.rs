@@ -100,13 +100,25 @@ pub fn run(pipeline: &Pipeline, instances: Instances) -> Result<RunSummary, Exit
             );
             Ok(summary)
         }
-        Err(failure) => Err(Exit::runtime(format!(
+        Err(failure) => {
+            // A connector that finds its configuration wrong only when it connects (a wrong
+            // password, an unknown stream) is a bad manifest, not a runtime failure.
+            let config = failure
+                .error
+                .connector_error()
+                .is_some_and(|e| e.kind == weir_core::ErrorKind::Config);
+            let mut exit = Exit::runtime(format!(
             "pipeline `{}` failed: {}; the sink committed {} records in {} batches before the failure, up to positions {}",
             pipeline.name,
             failure.error,
             failure.summary.records,
             failure.summary.batches,
             failure.summary.committed
-        ))),
+            ));
+            if config {
+                exit.code = 2;
+            }
+            Err(exit)
+        }
     }
 }

@@ -2,6 +2,7 @@
 
     delta_read.py summary TABLE      JSON: rows, distinct ids, id range, columns, txn versions
     delta_read.py rows TABLE OUT     all rows sorted by id as JSON lines (timestamps as int µs)
+    delta_read.py json-ids TABLE     `value` parsed as JSON: its ids, distinct, missing, duplicates
 
 The txn versions (the positions weir stores with each commit) come from the table's JSON log,
 read here without any weir code.
@@ -47,6 +48,46 @@ def summary(path):
     return out
 
 
+def json_ids(path):
+    """Parses the `value` column as JSON and reports its `id`s: every id once?"""
+    table = DeltaTable(path).to_pyarrow_table()
+    ids = []
+    bad = 0
+    for v in table.column("value").to_pylist():
+        try:
+            ids.append(json.loads(v)["id"])
+        except Exception:
+            bad += 1
+    distinct = set(ids)
+    top = max(distinct) if distinct else -1
+    missing = [i for i in range(0, top + 1) if i not in distinct]
+    out = {
+        "rows": table.num_rows,
+        "distinct": len(distinct),
+        "duplicates": len(ids) - len(distinct),
+        "min": min(distinct) if distinct else None,
+        "max": top if distinct else None,
+        "missing": missing[:20],
+        "missing_count": len(missing),
+        "not_json": bad,
+    }
+    if "sequence" in table.column_names:
+        out["distinct_sequences"] = pc.count_distinct(table.column("sequence")).as_py()
+    return out
+
+
+def plain(v):
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, list):
+        return [plain(x) for x in v]
+    if isinstance(v, tuple):
+        return [plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: plain(x) for k, x in v.items()}
+    return v
+
+
 def rows(path, out):
     table = DeltaTable(path).to_pyarrow_table()
     if "id" in table.column_names:
@@ -59,13 +100,15 @@ def rows(path, out):
         cols[name] = col.to_pylist()
     with open(out, "w") as fh:
         for i in range(table.num_rows):
-            fh.write(json.dumps({k: v[i] for k, v in cols.items()}) + "\n")
+            fh.write(json.dumps({k: plain(v[i]) for k, v in cols.items()}) + "\n")
 
 
 if __name__ == "__main__":
     cmd, path = sys.argv[1], sys.argv[2]
     if cmd == "summary":
         print(json.dumps(summary(path)))
+    elif cmd == "json-ids":
+        print(json.dumps(json_ids(path)))
     elif cmd == "rows":
         rows(path, sys.argv[3])
     else:

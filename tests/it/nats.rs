@@ -1,0 +1,341 @@
+//! NATS JetStream -> Delta against a real nats-server: exactly the published messages, resume,
+//! crashes under flow, a server restart, shared durables, and bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::Duration;
+use weir_tests::nats::{json_ids, NatsServer};
+use weir_tests::*;
+
+/// A server with the EVENTS stream on `events.>`, a scratch directory with the shipped
+/// plugins, and a lake for the Delta table.
+struct Fixture {
+    server: NatsServer,
+    scratch: Scratch,
+    plugins: PathBuf,
+    lake: PathBuf,
+}
+
+impl Fixture {
+    fn new(server: NatsServer, published: u64) -> Self {
+        stream(&server);
+        if published > 0 {
+            publish(&server, 0, published);
+        }
+        let scratch = Scratch::new();
+        let plugins = scratch.plugin_dir("plugins", &shipped_plugins());
+        let lake = scratch.join("lake");
+        Self {
+            server,
+            scratch,
+            plugins,
+            lake,
+        }
+    }
+
+    /// A NATS -> Delta manifest; `query` is appended to the address, `options` (YAML lines
+    /// indented by six spaces) to `source.options`.
+    fn manifest(&self, name: &str, query: &str, options: &str) -> PathBuf {
+        self.manifest_into(name, query, options, &self.lake)
+    }
+
+    fn manifest_into(&self, name: &str, query: &str, options: &str, lake: &Path) -> PathBuf {
+        self.scratch.manifest(
+            &format!("{name}.yaml"),
+            &format!(
+                "name: {name}\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: nats+jetstream://{}?subject=events.>{query}\n    options:\n      source_table: EVENTS\n{options}  sink:\n    address: {}\n    options:\n      dest_table: events\n",
+                self.server.host_port(),
+                lake.display()
+            ),
+        )
+    }
+
+    fn table(&self) -> PathBuf {
+        self.lake.join("events")
+    }
+}
+
+fn stream(server: &NatsServer) {
+    server.tool(&["stream", "EVENTS", "events.>"]);
+}
+
+fn publish(server: &NatsServer, from: u64, count: u64) {
+    let out = server.tool(&["publish", "events", &from.to_string(), &count.to_string()]);
+    assert_eq!(out["published"], count);
+}
+
+fn run_ok(plugins: &Path, manifest: &Path) -> Outcome {
+    let out = output(weir(plugins).arg("run").arg(manifest));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    out
+}
+
+#[test]
+fn durable_to_delta_exactly_the_published_messages_then_resume() {
+    let f = Fixture::new(NatsServer::start(), 100_000);
+    let m = f.manifest(
+        "nats-durable",
+        "&durable=weir",
+        "      batch_size: 5000\n      batch_timeout: 2\n",
+    );
+    run_ok(&f.plugins, &m);
+
+    let ids = json_ids(&f.table());
+    assert_eq!(ids["rows"], 100_000, "{ids}");
+    assert_eq!(ids["distinct"], 100_000, "{ids}");
+    assert_eq!(ids["missing_count"], 0, "{ids}");
+    assert_eq!(ids["distinct_sequences"], 100_000, "{ids}");
+    let consumer = f.server.tool(&["consumer", "EVENTS", "weir"]);
+    assert_eq!(consumer["ack_floor_stream_seq"], 100_000, "{consumer}");
+    assert_eq!(consumer["num_ack_pending"], 0, "{consumer}");
+
+    // A restart adds exactly the new messages.
+    publish(&f.server, 100_000, 20_000);
+    run_ok(&f.plugins, &m);
+    let ids = json_ids(&f.table());
+    assert_eq!(ids["rows"], 120_000, "{ids}");
+    assert_eq!(ids["distinct"], 120_000, "{ids}");
+    assert_eq!(ids["missing_count"], 0, "{ids}");
+    let consumer = f.server.tool(&["consumer", "EVENTS", "weir"]);
+    assert_eq!(consumer["ack_floor_stream_seq"], 120_000, "{consumer}");
+
+    // Nothing new: the run ends at once and adds nothing.
+    run_ok(&f.plugins, &m);
+    assert_eq!(json_ids(&f.table())["rows"], 120_000);
+}
+
+#[test]
+fn ephemeral_consumer_resumes_at_the_tables_stored_position() {
+    let f = Fixture::new(NatsServer::start(), 3_000);
+    let m = f.manifest("nats-ephemeral", "", "      batch_size: 1000\n");
+    run_ok(&f.plugins, &m);
+    publish(&f.server, 3_000, 2_000);
+    let out = run_ok(&f.plugins, &m);
+    assert!(
+        out.stderr
+            .contains("resuming at the sink's stored position"),
+        "{}",
+        out.stderr
+    );
+    let ids = json_ids(&f.table());
+    assert_eq!(ids["rows"], 5_000, "{ids}");
+    assert_eq!(ids["distinct"], 5_000, "{ids}");
+    let summary = delta_summary(&f.table());
+    assert_eq!(
+        summary["txn"]["weir/nats-ephemeral/EVENTS"], 5_001,
+        "{summary}"
+    );
+}
+
+fn wait_exit(mut child: Child) -> Outcome {
+    for _ in 0..600 {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    child.wait_with_output().expect("output").into()
+}
+
+/// Runs in a loop until the table holds `n` distinct ids, then drains with SIGTERM.
+fn run_until(plugins: &Path, m: &Path, table: &Path, n: u64) -> Outcome {
+    let child = spawn(weir(plugins).arg("run").arg(m));
+    let mut done = false;
+    for _ in 0..1200 {
+        if delta_commits(table) > 0 && json_ids(table)["distinct"].as_u64() >= Some(n) {
+            done = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    signal(&child, libc::SIGTERM);
+    let out = wait_exit(child);
+    assert!(
+        done,
+        "the table never reached {n} distinct ids: {}\n{}",
+        json_ids(table),
+        out.stderr
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    out
+}
+
+#[test]
+fn sigkill_under_flow_loses_nothing_and_duplicates_at_most_the_batch_in_flight() {
+    const TOTAL: u64 = 30_000;
+    const BATCH: u64 = 1_000;
+    let f = Fixture::new(NatsServer::start(), 0);
+    let (plugins, table) = (&f.plugins, f.table());
+    let m = f.manifest(
+        "nats-kill",
+        "&durable=weir&ack_wait=3",
+        &format!("      batch_size: {BATCH}\n      batch_timeout: 1\n      run_in_loop: true\n"),
+    );
+    let mut publisher = f.server.publish_in_background("events", 0, TOTAL, 3_000);
+    // Deterministic "random" moments, spread over the publishing time.
+    let mut seed: u64 = 0x5eed;
+    for round in 0..5 {
+        let child = spawn(weir(plugins).arg("run").arg(&m));
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let wait_ms = 800 + (seed >> 33) % 1500;
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        signal(&child, libc::SIGKILL);
+        let out = wait_exit(child);
+        assert_eq!(
+            out.code, None,
+            "round {round}: weir was not killed: {}",
+            out.stderr
+        );
+    }
+    assert!(publisher.wait().expect("publisher").success());
+    run_until(plugins, &m, &table, TOTAL);
+
+    let ids = json_ids(&table);
+    assert_eq!(ids["distinct"], TOTAL, "{ids}");
+    assert_eq!(ids["missing_count"], 0, "{ids}");
+    let dups = ids["duplicates"].as_u64().expect("duplicates");
+    // Each kill can leave at most the batches in flight (one being written, one queued, one
+    // being built) committed to the table but not acked.
+    assert!(dups <= 5 * 3 * BATCH, "{dups} duplicates: {ids}");
+    eprintln!("duplicates after 5 kills: {dups}");
+}
+
+#[test]
+fn a_restarted_nats_server_is_reconnected_to_and_nothing_is_missing() {
+    const TOTAL: u64 = 20_000;
+    let mut f = Fixture::new(NatsServer::start(), TOTAL / 2);
+    let table = f.table();
+    let m = f.manifest(
+        "nats-restart",
+        "&durable=weir",
+        "      batch_size: 1000\n      batch_timeout: 1\n      run_in_loop: true\n",
+    );
+    let child = spawn(weir(&f.plugins).arg("run").arg(&m));
+    wait_for("the first commits", Duration::from_secs(60), || {
+        delta_commits(&table) >= 2
+    });
+    f.server.restart(Duration::from_millis(1500));
+    publish(&f.server, TOTAL / 2, TOTAL / 2);
+    let mut reached = false;
+    for _ in 0..240 {
+        if json_ids(&table)["distinct"].as_u64() >= Some(TOTAL) {
+            reached = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    signal(&child, libc::SIGTERM);
+    let out = wait_exit(child);
+    assert!(
+        reached,
+        "not every message arrived: {}\n{}",
+        json_ids(&table),
+        out.stderr
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let ids = json_ids(&table);
+    assert_eq!(ids["missing_count"], 0, "{ids}");
+}
+
+#[test]
+fn processes_sharing_a_durable_split_the_work() {
+    const TOTAL: u64 = 20_000;
+    let f = Fixture::new(NatsServer::start(), TOTAL);
+    let (lake_a, lake_b) = (f.scratch.join("a"), f.scratch.join("b"));
+    let opts = "      batch_size: 500\n      batch_timeout: 1\n      run_in_loop: true\n";
+    let ma = f.manifest_into("share-a", "&durable=shared", opts, &lake_a);
+    let mb = f.manifest_into("share-b", "&durable=shared", opts, &lake_b);
+    let a = spawn(weir(&f.plugins).arg("run").arg(&ma));
+    let b = spawn(weir(&f.plugins).arg("run").arg(&mb));
+    let count = |t: &Path| {
+        if delta_commits(t) > 0 {
+            json_ids(t)["rows"].as_u64().unwrap_or(0)
+        } else {
+            0
+        }
+    };
+    wait_for(
+        "all messages in the two tables",
+        Duration::from_secs(120),
+        || count(&lake_a.join("events")) + count(&lake_b.join("events")) >= TOTAL,
+    );
+    signal(&a, libc::SIGTERM);
+    signal(&b, libc::SIGTERM);
+    let (oa, ob) = (wait_exit(a), wait_exit(b));
+    assert_eq!(oa.code, Some(0), "{}", oa.stderr);
+    assert_eq!(ob.code, Some(0), "{}", ob.stderr);
+    let (ia, ib) = (
+        json_ids(&lake_a.join("events")),
+        json_ids(&lake_b.join("events")),
+    );
+    let (ra, rb) = (
+        ia["rows"].as_u64().unwrap_or(0),
+        ib["rows"].as_u64().unwrap_or(0),
+    );
+    assert_eq!(ra + rb, TOTAL, "a: {ia}\nb: {ib}");
+    assert!(
+        ra > 0 && rb > 0,
+        "one process got everything: a {ra}, b {rb}"
+    );
+}
+
+#[test]
+fn bad_input_gets_one_clear_error_naming_the_key() {
+    let f = Fixture::new(NatsServer::start_with_user("weir", "right"), 0);
+    let (plugins, lake) = (&f.plugins, &f.lake);
+    let write = |name: &str, address: &str, table: &str| {
+        f.scratch.manifest(
+            &format!("{name}.yaml"),
+            &format!(
+                "name: {name}\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: {address}\n    options:\n      source_table: {table}\n  sink:\n    address: {}\n",
+                lake.display()
+            ),
+        )
+    };
+    let hp = f.server.host_port();
+    let cases = [
+        (
+            write(
+                "wrong-password",
+                &format!("nats+jetstream://weir:wrong@{hp}?subject=events.>"),
+                "EVENTS",
+            ),
+            "credentials in spec.source.address",
+            2,
+        ),
+        (
+            write(
+                "unknown-stream",
+                &format!("nats+jetstream://weir:right@{hp}?subject=events.>"),
+                "NOPE",
+            ),
+            "spec.source.options.source_table: stream `NOPE` does not exist",
+            2,
+        ),
+        (
+            write(
+                "no-subject",
+                &format!("nats+jetstream://weir:right@{hp}"),
+                "EVENTS",
+            ),
+            "`subject` is required",
+            2,
+        ),
+    ];
+    for (m, needle, code) in cases {
+        let out = output(weir(plugins).arg("run").arg(&m));
+        let errors = out.error_lines();
+        assert_eq!(errors.len(), 1, "{}: {}", m.display(), out.stderr);
+        assert!(errors[0].contains(needle), "{}: {}", m.display(), errors[0]);
+        assert!(
+            !out.stderr.contains("wrong@") && !out.stderr.contains("right@"),
+            "a password leaked: {}",
+            out.stderr
+        );
+        assert_eq!(out.code, Some(code), "{}: {}", m.display(), out.stderr);
+        assert_eq!(delta_commits(lake), 0);
+    }
+}
