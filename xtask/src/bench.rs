@@ -1,13 +1,18 @@
 //! `cargo xtask bench`: a release build of the host, the generator and null sinks and the probe
 //! fixture, then `tests/benches/boundary.rs` (the plugin boundary's per-batch cost, and
 //! generator -> null through `weir run` against the generator's raw floor, as ratios taken in
-//! one run). The JSON report goes to `<target>/bench/bench.json`.
+//! one run), and NATS -> null through `weir run` against the raw async-nats floor. Reports go
+//! to `bench/results/<name>.json`. `cargo xtask bench [boundary|nats|all]`.
 
 use crate::{cargo, env, run};
 use anyhow::{bail, Context, Result};
 use std::process::Stdio;
 
-pub(crate) fn run_bench(_args: &[String]) -> Result<()> {
+pub(crate) fn run_bench(args: &[String]) -> Result<()> {
+    let which = args.first().map(String::as_str).unwrap_or("all");
+    if !matches!(which, "all" | "boundary" | "nats") {
+        bail!("unknown bench `{which}`: boundary, nats or all");
+    }
     run(cargo().args([
         "build",
         "--release",
@@ -18,25 +23,77 @@ pub(crate) fn run_bench(_args: &[String]) -> Result<()> {
         "-p",
         "weir-plugin-console",
         "-p",
+        "weir-plugin-nats",
+        "-p",
         "weir-fixture-probe",
     ]))?;
     let release = env::target_dir()?.join("release");
     crate::stage(&release)?;
-    let out = cargo()
-        .args(["bench", "-p", "weir-tests", "--bench", "boundary"])
+    if matches!(which, "all" | "boundary") {
+        boundary()?;
+    }
+    if matches!(which, "all" | "nats") {
+        nats()?;
+    }
+    Ok(())
+}
+
+/// Runs one bench target, returning its JSON report.
+fn bench(name: &str, envs: &[(&str, std::path::PathBuf)]) -> Result<serde_json::Value> {
+    let mut cmd = cargo();
+    cmd.args(["bench", "-p", "weir-tests", "--bench", name]);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd
         .current_dir(crate::root())
         .stderr(Stdio::inherit())
         .output()
-        .context("cargo bench")?;
+        .with_context(|| format!("cargo bench --bench {name}"))?;
     if !out.status.success() {
-        bail!("the bench failed: {}", out.status);
+        bail!("the {name} bench failed: {}", out.status);
     }
-    let report: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("the bench's JSON report")?;
-    let dir = env::target_dir()?.join("bench");
+    serde_json::from_slice(&out.stdout).with_context(|| format!("the {name} bench's JSON report"))
+}
+
+/// Writes a report to `bench/results/NAME.json` in the workspace.
+fn save(name: &str, report: &serde_json::Value) -> Result<std::path::PathBuf> {
+    let dir = crate::root().join("bench/results");
     std::fs::create_dir_all(&dir)?;
-    let file = dir.join("bench.json");
+    let file = dir.join(format!("{name}.json"));
     std::fs::write(&file, format!("{report:#}\n"))?;
+    Ok(file)
+}
+
+fn nats() -> Result<()> {
+    let python = crate::python::ensure_venv()?;
+    let server = python.with_file_name("nats-server");
+    let report = bench("nats", &[("WEIR_BENCH_NATS_SERVER", server)])?;
+    let file = save("nats", &report)?;
+    let rates = |k: &str| -> String {
+        report[k]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_f64())
+            .map(|v| format!("{v:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "NATS -> null, {} messages of ~300 B: weir {} records/s; raw async-nats floor {} records/s; ratio {:.2}",
+        report["messages"],
+        rates("weir_nats_to_null_records_per_s"),
+        rates("raw_floor_records_per_s"),
+        report["ratio_weir_to_floor"].as_f64().unwrap_or(f64::NAN)
+    );
+    println!("report: {}", file.display());
+    Ok(())
+}
+
+fn boundary() -> Result<()> {
+    let report = bench("boundary", &[])?;
+    let file = save("boundary", &report)?;
 
     println!("plugin boundary, per batch (release):");
     println!(
