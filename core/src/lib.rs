@@ -24,6 +24,7 @@
 pub mod batcher;
 pub mod connector;
 pub mod manifest;
+pub mod mask;
 pub mod retry;
 pub mod runner;
 

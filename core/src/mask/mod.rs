@@ -1,0 +1,1 @@
+//! The Nilus masking catalogue, applied column-wise to Arrow batches (being written).
