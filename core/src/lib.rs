@@ -23,6 +23,7 @@
 
 pub mod batcher;
 pub mod connector;
+pub mod decode;
 pub mod manifest;
 pub mod mask;
 pub mod retry;

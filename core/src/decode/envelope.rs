@@ -1,0 +1,172 @@
+//! The broker envelope (DESIGN.md section 2) as core sees it: which broker it came from, the
+//! metadata columns it becomes (`_kafka_*`, `_nats_*`), the Nilus `raw` shape (`_kafka` /
+//! `_nats` struct with the value as text), each row's position for dead letters, and the
+//! dead-letter batch itself.
+
+use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, Int64Array, StringArray, StructArray, UInt32Array};
+use arrow::compute::{cast, take};
+use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema};
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+use std::sync::Arc;
+
+/// Which broker an envelope batch came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Broker {
+    /// `key`, `value`, `headers`, `topic`, `partition`, `offset`, `timestamp`.
+    Kafka,
+    /// `value`, `headers`, `subject`, `sequence`, `timestamp`, `delivery_count`.
+    Nats,
+}
+
+impl Broker {
+    /// The broker of an envelope batch, or `None` for a typed batch.
+    pub fn of(batch: &RecordBatch) -> Option<Self> {
+        let s = batch.schema();
+        let has = |n: &str| s.index_of(n).is_ok();
+        let value_is_binary = s
+            .field_with_name("value")
+            .map(|f| matches!(f.data_type(), DataType::Binary | DataType::LargeBinary))
+            .unwrap_or(false);
+        if !value_is_binary {
+            return None;
+        }
+        if has("topic") && has("partition") && has("offset") {
+            Some(Self::Kafka)
+        } else if has("subject") && has("sequence") {
+            Some(Self::Nats)
+        } else {
+            None
+        }
+    }
+
+    /// `(envelope column, metadata column)` pairs.
+    fn metadata(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Self::Kafka => &[
+                ("topic", "_kafka_topic"),
+                ("partition", "_kafka_partition"),
+                ("offset", "_kafka_offset"),
+                ("timestamp", "_kafka_timestamp"),
+                ("key", "_kafka_key"),
+            ],
+            Self::Nats => &[
+                ("subject", "_nats_subject"),
+                ("sequence", "_nats_sequence"),
+                ("timestamp", "_nats_timestamp"),
+            ],
+        }
+    }
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef, ArrowError> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| ArrowError::SchemaError(format!("envelope without `{name}`")))
+}
+
+/// The `value` column.
+pub(crate) fn values(batch: &RecordBatch) -> Result<BinaryArray, ArrowError> {
+    let v = cast(column(batch, "value")?, &DataType::Binary)?;
+    Ok(v.as_binary::<i32>().clone())
+}
+
+/// Text for binary keys (lossy UTF-8), other types as they are.
+fn as_text_if_binary(a: &ArrayRef) -> Result<ArrayRef, ArrowError> {
+    match a.data_type() {
+        DataType::Binary | DataType::LargeBinary => {
+            let b = cast(a, &DataType::Binary)?;
+            let b = b.as_binary::<i32>();
+            let s: StringArray = b.iter().map(|v| v.map(|v| String::from_utf8_lossy(v).into_owned())).collect();
+            Ok(Arc::new(s))
+        }
+        _ => Ok(a.clone()),
+    }
+}
+
+/// The metadata columns of the rows `rows`, named `_kafka_*` / `_nats_*`.
+pub(crate) fn metadata_columns(
+    broker: Broker,
+    batch: &RecordBatch,
+    rows: &UInt32Array,
+) -> Result<Vec<(Field, ArrayRef)>, ArrowError> {
+    let mut out = Vec::new();
+    for (from, to) in broker.metadata() {
+        let Some(col) = batch.column_by_name(from) else { continue };
+        let col = as_text_if_binary(&take(col.as_ref(), rows, None)?)?;
+        out.push((Field::new(*to, col.data_type().clone(), true), col));
+    }
+    Ok(out)
+}
+
+/// Nilus's `raw` shape: one struct column `_kafka` / `_nats` with the metadata and the value as
+/// text.
+pub(crate) fn raw(broker: Broker, batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let all = UInt32Array::from_iter_values(0..batch.num_rows() as u32);
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for (from, _) in broker.metadata() {
+        if let Some(col) = batch.column_by_name(from) {
+            let col = as_text_if_binary(&take(col.as_ref(), &all, None)?)?;
+            fields.push(Field::new(*from, col.data_type().clone(), true));
+            arrays.push(col);
+        }
+    }
+    let value = as_text_if_binary(column(batch, "value")?)?;
+    fields.push(Field::new("value", DataType::Utf8, true));
+    arrays.push(value);
+    let name = match broker {
+        Broker::Kafka => "_kafka",
+        Broker::Nats => "_nats",
+    };
+    let st = StructArray::try_new(fields.into(), arrays, None)?;
+    let schema = Schema::new(vec![Field::new(name, st.data_type().clone(), false)]);
+    RecordBatch::try_new(Arc::new(schema), vec![Arc::new(st)])
+}
+
+/// Each row's position as text: `topic/partition@offset` or `subject@sequence`.
+pub(crate) fn positions(broker: Broker, batch: &RecordBatch) -> Result<Vec<String>, ArrowError> {
+    let n = batch.num_rows();
+    let int64 = |name: &str| -> Result<Int64Array, ArrowError> {
+        Ok(cast(column(batch, name)?, &DataType::Int64)?.as_primitive::<Int64Type>().clone())
+    };
+    let text = |name: &str| -> Result<StringArray, ArrowError> {
+        Ok(cast(column(batch, name)?, &DataType::Utf8)?.as_string::<i32>().clone())
+    };
+    match broker {
+        Broker::Kafka => {
+            let (t, o) = (text("topic")?, int64("offset")?);
+            let p = cast(column(batch, "partition")?, &DataType::Int32)?;
+            let p = p.as_primitive::<Int32Type>();
+            Ok((0..n).map(|i| format!("{}/{}@{}", t.value(i), p.value(i), o.value(i))).collect())
+        }
+        Broker::Nats => {
+            let (s, q) = (text("subject")?, int64("sequence")?);
+            Ok((0..n).map(|i| format!("{}@{}", s.value(i), q.value(i))).collect())
+        }
+    }
+}
+
+/// The dead-letter batch: the failed envelope rows as they came, plus `_position` and `_error`.
+pub(crate) fn dead_letters(
+    batch: &RecordBatch,
+    rows: &[u32],
+    positions: &[String],
+    reasons: &[String],
+) -> Result<RecordBatch, ArrowError> {
+    let idx = UInt32Array::from(rows.to_vec());
+    let mut fields: Vec<Field> = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    let pos: StringArray = rows.iter().map(|&r| Some(positions[r as usize].clone())).collect();
+    fields.push(Field::new("_position", DataType::Utf8, false));
+    arrays.push(Arc::new(pos));
+    let err: StringArray = reasons.iter().map(|r| Some(r.clone())).collect();
+    fields.push(Field::new("_error", DataType::Utf8, false));
+    arrays.push(Arc::new(err));
+    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
+        let c = take(c.as_ref(), &idx, None)?;
+        fields.push(Field::new(f.name(), c.data_type().clone(), true));
+        arrays.push(c);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+}

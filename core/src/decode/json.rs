@@ -1,0 +1,329 @@
+//! JSON values to typed columns with arrow-json: validate each value, infer this batch's
+//! schema, widen the running schema with it, apply `type_hints`, and decode the valid values
+//! in one pass. Values that are not JSON objects, or that do not fit a hinted type, are set
+//! aside with the reason; nothing else is dropped.
+
+use super::infer::{is_nested, merge_fields, widen};
+use super::TypeHint;
+use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, StringBuilder};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, TimeUnit, TimestampMicrosecondType};
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+use arrow_json::reader::infer_json_schema_from_iterator;
+use arrow_json::ReaderBuilder;
+use serde_json::value::RawValue;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use std::sync::Arc;
+
+/// What one batch decoded to.
+pub(crate) struct JsonDecoded {
+    /// The decoded rows (in input order, valid rows only), with the running schema.
+    pub(crate) batch: RecordBatch,
+    /// Input row index of each output row.
+    pub(crate) rows: Vec<u32>,
+    /// `(input row, reason)` of each value set aside.
+    pub(crate) failed: Vec<(u32, String)>,
+}
+
+/// Decoding state of one pipeline: the running schema only grows and widens.
+pub(crate) struct JsonDecoder {
+    fields: Fields,
+    hints: BTreeMap<String, TypeHint>,
+    /// Nested values as JSON text (`max_table_nesting: "0"`).
+    nested_as_text: bool,
+    /// Top-level fields read as text from the raw JSON: `json` hints, nested values with
+    /// `max_table_nesting: "0"`, and fields that held both nested and scalar values.
+    text: HashSet<String>,
+}
+
+/// The top-level keys of a JSON object, in document order, without building its values.
+struct Keys(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for Keys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Keys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Keys, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(k) = m.next_key::<String>()? {
+                    m.next_value::<serde::de::IgnoredAny>()?;
+                    keys.push(k);
+                }
+                Ok(Keys(keys))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+fn is_object(v: &[u8]) -> Result<(), String> {
+    match v.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(_) => return Err("not a JSON object".to_string()),
+        None => return Err("empty value".to_string()),
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(v)
+        .map(|_| ())
+        .map_err(|e| format!("not valid JSON: {e}"))
+}
+
+/// A field kept as text: JSON text for nested values, the plain string for strings.
+fn text_column(values: &[&[u8]], name: &str) -> ArrayRef {
+    let mut b = StringBuilder::with_capacity(values.len(), values.len() * 16);
+    for v in values {
+        let raw: Option<Box<RawValue>> = serde_json::from_slice::<HashMap<String, Box<RawValue>>>(v)
+            .ok()
+            .and_then(|mut m| m.remove(name));
+        match raw {
+            None => b.append_null(),
+            Some(r) if r.get() == "null" => b.append_null(),
+            Some(r) => match serde_json::from_str::<String>(r.get()) {
+                Ok(s) => b.append_value(s),
+                Err(_) => b.append_value(r.get()),
+            },
+        }
+    }
+    Arc::new(b.finish())
+}
+
+impl JsonDecoder {
+    pub(crate) fn new(hints: BTreeMap<String, TypeHint>, nested_as_text: bool) -> Self {
+        let text = hints
+            .iter()
+            .filter(|(_, h)| **h == TypeHint::Json)
+            .map(|(k, _)| k.clone())
+            .collect();
+        Self {
+            fields: Fields::empty(),
+            hints,
+            nested_as_text,
+            text,
+        }
+    }
+
+    /// Whether a field is decoded from its raw JSON text rather than by arrow-json.
+    fn is_text(&self, f: &Field) -> bool {
+        self.text.contains(f.name())
+    }
+
+    /// The type a field is decoded as by arrow-json.
+    fn decode_type(&self, f: &Field) -> DataType {
+        match self.hints.get(f.name()) {
+            Some(TypeHint::Binary) => DataType::Utf8,
+            // arrow-json knows offsets, not zone names; relabelled UTC after decoding.
+            Some(TypeHint::Timestamp) => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+            Some(h) => h.data_type(),
+            None => f.data_type().clone(),
+        }
+    }
+
+    /// Widens the running schema with what these values hold.
+    fn learn(&mut self, values: &[&[u8]]) {
+        let parsed = values
+            .iter()
+            .filter_map(|v| serde_json::from_slice::<serde_json::Value>(v).ok());
+        let mut nested_seen: HashSet<String> = HashSet::new();
+        let batch_fields = match infer_json_schema_from_iterator(parsed.map(Ok)) {
+            Ok(s) => s.fields().clone(),
+            Err(_) => {
+                // Conflicting shapes inside the batch (an object here, a number there):
+                // infer value by value and widen.
+                let mut acc = Fields::empty();
+                for v in values {
+                    if let Ok(val) = serde_json::from_slice::<serde_json::Value>(v) {
+                        if let Ok(s) = infer_json_schema_from_iterator(std::iter::once(Ok(val))) {
+                            for f in s.fields().iter().filter(|f| is_nested(f.data_type())) {
+                                nested_seen.insert(f.name().clone());
+                            }
+                            acc = merge_fields(&acc, s.fields());
+                        }
+                    }
+                }
+                acc
+            }
+        };
+        for f in batch_fields.iter() {
+            let hinted = self.hints.contains_key(f.name());
+            let old = self.fields.find(f.name()).map(|(_, o)| o.data_type().clone());
+            let conflict = old.as_ref().is_some_and(|o| {
+                (is_nested(o) || is_nested(f.data_type())) && widen(o, f.data_type()) == DataType::Utf8
+            });
+            let mixed = nested_seen.contains(f.name()) && f.data_type() == &DataType::Utf8;
+            if !hinted && (conflict || mixed || (self.nested_as_text && is_nested(f.data_type()))) {
+                self.text.insert(f.name().clone());
+            }
+        }
+        let new: Vec<&FieldRef> = batch_fields.iter().filter(|f| self.fields.find(f.name()).is_none()).collect();
+        let mut merged = merge_fields(&self.fields, &batch_fields);
+        if !new.is_empty() {
+            merged = self.first_seen_order(merged, &new, values);
+        }
+        self.fields = merged;
+    }
+
+    /// Puts newly seen top-level fields in the order they first appear in the values.
+    fn first_seen_order(&self, merged: Fields, new: &[&FieldRef], values: &[&[u8]]) -> Fields {
+        let wanted: HashSet<&str> = new.iter().map(|f| f.name().as_str()).collect();
+        let mut order: Vec<String> = Vec::new();
+        for v in values {
+            if order.len() == wanted.len() {
+                break;
+            }
+            if let Ok(Keys(keys)) = serde_json::from_slice::<Keys>(v) {
+                for k in keys {
+                    if wanted.contains(k.as_str()) && !order.contains(&k) {
+                        order.push(k);
+                    }
+                }
+            }
+        }
+        let old = merged.len() - new.len();
+        let mut out: Vec<FieldRef> = merged.iter().take(old).cloned().collect();
+        let mut fresh: Vec<FieldRef> = merged.iter().skip(old).cloned().collect();
+        fresh.sort_by_key(|f| order.iter().position(|o| o == f.name()).unwrap_or(usize::MAX));
+        out.extend(fresh);
+        Fields::from(out)
+    }
+
+    /// The running schema as decoded columns will have it.
+    pub(crate) fn output_fields(&self) -> Vec<Field> {
+        self.fields
+            .iter()
+            .map(|f| {
+                let t = match self.hints.get(f.name()) {
+                    Some(h) => h.data_type(),
+                    None if self.is_text(f) => DataType::Utf8,
+                    None => f.data_type().clone(),
+                };
+                Field::new(f.name(), t, true)
+            })
+            .collect()
+    }
+
+    fn decode_all(&self, values: &[&[u8]], strict: bool) -> Result<Vec<ArrayRef>, ArrowError> {
+        let arrow_fields: Vec<Field> = self
+            .fields
+            .iter()
+            .filter(|f| !self.is_text(f))
+            .map(|f| Field::new(f.name(), self.decode_type(f), true))
+            .collect();
+        let decoded = if arrow_fields.is_empty() {
+            None
+        } else {
+            let mut buf = Vec::with_capacity(values.iter().map(|v| v.len() + 1).sum());
+            for v in values {
+                buf.extend_from_slice(v);
+                buf.push(b'\n');
+            }
+            let mut d = ReaderBuilder::new(Arc::new(Schema::new(arrow_fields)))
+                .with_coerce_primitive(true)
+                .with_strict_mode(strict)
+                .with_batch_size(values.len().max(1))
+                .build_decoder()?;
+            let mut at = 0;
+            while at < buf.len() {
+                let n = d.decode(&buf[at..])?;
+                if n == 0 {
+                    break;
+                }
+                at += n;
+            }
+            d.flush()?
+        };
+        let mut out = Vec::with_capacity(self.fields.len());
+        for f in self.fields.iter() {
+            let col = if self.is_text(f) {
+                text_column(values, f.name())
+            } else {
+                let c = decoded
+                    .as_ref()
+                    .and_then(|b| b.column_by_name(f.name()).cloned())
+                    .ok_or_else(|| ArrowError::JsonError(format!("`{}` was not decoded", f.name())))?;
+                match self.hints.get(f.name()) {
+                    Some(TypeHint::Binary) => cast(&c, &DataType::Binary)?,
+                    Some(TypeHint::Timestamp) => Arc::new(
+                        c.as_primitive::<TimestampMicrosecondType>()
+                            .clone()
+                            .with_timezone("UTC"),
+                    ),
+                    _ => c,
+                }
+            };
+            if col.len() != values.len() {
+                return Err(ArrowError::JsonError(format!("`{}`: {} values for {} rows", f.name(), col.len(), values.len())));
+            }
+            out.push(col);
+        }
+        Ok(out)
+    }
+
+    /// Decodes the `value` column.
+    pub(crate) fn decode(&mut self, values: &BinaryArray) -> Result<JsonDecoded, ArrowError> {
+        let mut failed = Vec::new();
+        let mut good: Vec<u32> = Vec::with_capacity(values.len());
+        for i in 0..values.len() {
+            if values.is_null(i) {
+                failed.push((i as u32, "the value is null".to_string()));
+                continue;
+            }
+            match is_object(values.value(i)) {
+                Ok(()) => good.push(i as u32),
+                Err(e) => failed.push((i as u32, e)),
+            }
+        }
+        let mut slices: Vec<&[u8]> = good.iter().map(|&i| values.value(i as usize)).collect();
+        // Fast path: the values fit the running schema exactly (strict mode refuses unknown
+        // fields), so there is nothing to learn. Otherwise infer, widen, and decode.
+        let fast = if self.text.is_empty() && !self.fields.is_empty() {
+            self.decode_all(&slices, true).ok()
+        } else {
+            None
+        };
+        let attempt = match fast {
+            Some(c) => Ok(c),
+            None => {
+                self.learn(&slices);
+                self.decode_all(&slices, false)
+            }
+        };
+        let columns = match attempt {
+            Ok(c) => c,
+            Err(_) => {
+                // Some value does not fit (a hinted type, most often): find which, set them
+                // aside, decode the rest.
+                let mut keep = Vec::with_capacity(good.len());
+                for (k, &row) in good.iter().enumerate() {
+                    match self.decode_all(&slices[k..=k], false) {
+                        Ok(_) => keep.push(row),
+                        Err(e) => failed.push((row, format!("does not fit the table's schema: {e}"))),
+                    }
+                }
+                good = keep;
+                slices = good.iter().map(|&i| values.value(i as usize)).collect();
+                self.decode_all(&slices, false)?
+            }
+        };
+        failed.sort_by_key(|(r, _)| *r);
+        let schema = Schema::new(self.output_fields());
+        let batch = if schema.fields().is_empty() {
+            RecordBatch::try_new_with_options(
+                Arc::new(schema),
+                vec![],
+                &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(good.len())),
+            )?
+        } else {
+            RecordBatch::try_new(Arc::new(schema), columns)?
+        };
+        Ok(JsonDecoded {
+            batch,
+            rows: good,
+            failed,
+        })
+    }
+}

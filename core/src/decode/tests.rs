@@ -1,0 +1,200 @@
+//! Decoding a JSON corpus: nested objects, arrays, nulls, ints that widen to floats, late
+//! fields, invalid values, hints, raw and nesting-as-text.
+
+use super::*;
+use arrow::array::{
+    Array, AsArray, BinaryBuilder, Int64Array, MapBuilder, StringArray, StringBuilder,
+    TimestampMicrosecondArray,
+};
+use arrow::datatypes::{Float64Type, Int64Type};
+
+fn nats(values: &[&str], first_seq: i64) -> RecordBatch {
+    let mut v = BinaryBuilder::new();
+    for x in values {
+        v.append_value(x.as_bytes());
+    }
+    let n = values.len();
+    let mut headers = MapBuilder::new(None, StringBuilder::new(), BinaryBuilder::new());
+    for _ in 0..n {
+        headers.append(true).unwrap();
+    }
+    let subject: StringArray = (0..n).map(|i| Some(format!("events.{}", i % 2))).collect();
+    let seq = Int64Array::from_iter_values(first_seq..first_seq + n as i64);
+    let ts = TimestampMicrosecondArray::from_iter_values((0..n).map(|i| i as i64)).with_timezone("UTC");
+    let dc = Int64Array::from_iter_values((0..n).map(|_| 1));
+    RecordBatch::try_from_iter(vec![
+        ("value", Arc::new(v.finish()) as ArrayRef),
+        ("headers", Arc::new(headers.finish()) as ArrayRef),
+        ("subject", Arc::new(subject) as ArrayRef),
+        ("sequence", Arc::new(seq) as ArrayRef),
+        ("timestamp", Arc::new(ts) as ArrayRef),
+        ("delivery_count", Arc::new(dc) as ArrayRef),
+    ])
+    .unwrap()
+}
+
+fn names(b: &RecordBatch) -> Vec<String> {
+    b.schema().fields().iter().map(|f| f.name().clone()).collect()
+}
+
+#[test]
+fn json_corpus_decodes_to_typed_columns_and_sets_invalid_values_aside() {
+    let mut d = Decoder::new(DecodeConfig::default());
+    let first = nats(
+        &[
+            r#"{"orderId": 1, "amount": 10, "customer": {"name": "Ann", "tier": "gold"}, "tags": ["a", "b"], "note": null}"#,
+            r#"not json at all"#,
+            r#"{"orderId": 2, "amount": 12, "customer": {"name": "Bob", "tier": null}, "tags": [], "note": "x"}"#,
+            r#"[1, 2, 3]"#,
+            r#"{"orderId": 3, "amount": 7, "customer": null, "tags": null, "note": null"#,
+        ],
+        100,
+    );
+    let out = d.decode(first).unwrap();
+    let b = out.batch.unwrap();
+    assert_eq!(b.num_rows(), 2);
+    assert_eq!(
+        names(&b),
+        ["order_id", "amount", "customer", "tags", "note", "_nats_subject", "_nats_sequence", "_nats_timestamp"]
+    );
+    assert_eq!(b.column(0).as_primitive::<Int64Type>().values(), &[1, 2]);
+    assert_eq!(b.column(1).data_type(), &DataType::Int64);
+    let customer = b.column(2).as_struct();
+    assert_eq!(customer.column_by_name("name").unwrap().as_string::<i32>().value(1), "Bob");
+    assert!(customer.column_by_name("tier").unwrap().is_null(1));
+    assert_eq!(b.column(3).as_list::<i32>().value(0).len(), 2);
+    assert_eq!(b.column(6).as_primitive::<Int64Type>().values(), &[100, 102]);
+    let dead = out.dead.unwrap();
+    assert_eq!(dead.num_rows(), 3);
+    let pos = dead.column_by_name("_position").unwrap().as_string::<i32>();
+    assert_eq!(pos.value(0), "events.1@101");
+    assert_eq!(pos.value(1), "events.1@103");
+    assert_eq!(pos.value(2), "events.0@104");
+    let why = dead.column_by_name("_error").unwrap().as_string::<i32>();
+    assert!(why.value(0).contains("not a JSON object"), "{}", why.value(0));
+    assert!(why.value(2).contains("not valid JSON"), "{}", why.value(2));
+    assert_eq!(
+        dead.column_by_name("value").unwrap().as_binary::<i32>().value(1),
+        b"[1, 2, 3]"
+    );
+
+    // The next batch widens amount to float and adds a field late; earlier columns stay.
+    let second = nats(
+        &[
+            r#"{"orderId": 4, "amount": 9.5, "customer": {"name": "Cy", "tier": "x", "since": 2020}, "couponCode": "Z"}"#,
+        ],
+        105,
+    );
+    let b = d.decode(second).unwrap().batch.unwrap();
+    assert_eq!(
+        names(&b),
+        ["order_id", "amount", "customer", "tags", "note", "coupon_code", "_nats_subject", "_nats_sequence", "_nats_timestamp"]
+    );
+    assert_eq!(b.column(1).as_primitive::<Float64Type>().value(0), 9.5);
+    assert!(b.column(3).is_null(0));
+    let customer = b.column(2).as_struct();
+    assert_eq!(customer.column_by_name("since").unwrap().as_primitive::<Int64Type>().value(0), 2020);
+
+    // And an int after the widening still decodes, as a float.
+    let third = nats(&[r#"{"orderId": 5, "amount": 3}"#], 106);
+    let b = d.decode(third).unwrap().batch.unwrap();
+    assert_eq!(b.column(1).as_primitive::<Float64Type>().value(0), 3.0);
+    assert_eq!(b.num_columns(), 9);
+}
+
+#[test]
+fn hints_type_columns_and_values_that_do_not_fit_become_dead_letters() {
+    let mut hints = BTreeMap::new();
+    hints.insert("amount".to_string(), TypeHint::Text);
+    hints.insert("id".to_string(), TypeHint::Bigint);
+    hints.insert("at".to_string(), TypeHint::Timestamp);
+    hints.insert("payload".to_string(), TypeHint::Json);
+    let mut d = Decoder::new(DecodeConfig {
+        type_hints: hints,
+        ..DecodeConfig::default()
+    });
+    let out = d
+        .decode(nats(
+            &[
+                r#"{"id": 1, "amount": 10.5, "at": "2026-01-02T03:04:05Z", "payload": {"a": [1, 2]}}"#,
+                r#"{"id": "not a number", "amount": 1, "at": "2026-01-02T03:04:05Z", "payload": 3}"#,
+                r#"{"id": 3, "amount": "7", "at": "2026-01-03T00:00:00Z", "payload": "s"}"#,
+            ],
+            1,
+        ))
+        .unwrap();
+    let b = out.batch.unwrap();
+    assert_eq!(b.num_rows(), 2);
+    assert_eq!(b.column(0).as_primitive::<Int64Type>().values(), &[1, 3]);
+    let amount = b.column_by_name("amount").unwrap().as_string::<i32>();
+    assert_eq!(amount.value(0), "10.5");
+    assert_eq!(amount.value(1), "7");
+    assert_eq!(
+        b.column_by_name("at").unwrap().data_type(),
+        &TypeHint::Timestamp.data_type()
+    );
+    let payload = b.column_by_name("payload").unwrap().as_string::<i32>();
+    assert_eq!(payload.value(0), r#"{"a": [1, 2]}"#);
+    assert_eq!(payload.value(1), "s");
+    let dead = out.dead.unwrap();
+    assert_eq!(dead.num_rows(), 1);
+    assert!(
+        dead.column_by_name("_error").unwrap().as_string::<i32>().value(0).contains("schema"),
+        "{:?}",
+        dead.column_by_name("_error")
+    );
+}
+
+#[test]
+fn nesting_zero_keeps_objects_as_json_text_and_raw_keeps_the_envelope() {
+    let mut d = Decoder::new(DecodeConfig {
+        nested_as_text: true,
+        naming: Naming::Direct,
+        ..DecodeConfig::default()
+    });
+    let b = d
+        .decode(nats(&[r#"{"userId": 1, "profile": {"x": true}, "list": [1]}"#], 1))
+        .unwrap()
+        .batch
+        .unwrap();
+    assert_eq!(names(&b)[..3], ["userId", "profile", "list"]);
+    assert_eq!(b.column(1).as_string::<i32>().value(0), r#"{"x": true}"#);
+    assert_eq!(b.column(2).as_string::<i32>().value(0), "[1]");
+
+    let mut raw = Decoder::new(DecodeConfig {
+        format: Format::Raw,
+        ..DecodeConfig::default()
+    });
+    let b = raw.decode(nats(&["not json", "{}"], 7)).unwrap().batch.unwrap();
+    assert_eq!(names(&b), ["_nats"]);
+    let st = b.column(0).as_struct();
+    assert_eq!(st.column_by_name("value").unwrap().as_string::<i32>().value(0), "not json");
+    assert_eq!(st.column_by_name("sequence").unwrap().as_primitive::<Int64Type>().value(1), 8);
+}
+
+#[test]
+fn a_field_both_nested_and_scalar_becomes_text() {
+    let mut d = Decoder::new(DecodeConfig::default());
+    let out = d
+        .decode(nats(&[r#"{"v": {"a": 1}}"#, r#"{"v": 5}"#, r#"{"v": "s"}"#], 1))
+        .unwrap();
+    let b = out.batch.unwrap();
+    assert!(out.dead.is_none());
+    let v = b.column(0).as_string::<i32>();
+    assert_eq!(
+        (v.value(0), v.value(1), v.value(2)),
+        (r#"{"a": 1}"#, "5", "s")
+    );
+}
+
+#[test]
+fn typed_batches_pass_through() {
+    let b = RecordBatch::try_from_iter(vec![(
+        "id",
+        Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef,
+    )])
+    .unwrap();
+    let out = Decoder::new(DecodeConfig::default()).decode(b.clone()).unwrap();
+    assert_eq!(out.batch.unwrap(), b);
+    assert!(out.dead.is_none());
+}
