@@ -56,6 +56,8 @@ pub struct MicroBatch {
     pub bytes: usize,
     /// Why it closed.
     pub reason: CloseReason,
+    /// Rows that did not decode, with `_position` and `_error` (set by the transform).
+    pub dead: Option<RecordBatch>,
 }
 
 /// Accumulates polled records into micro-batches.
@@ -174,6 +176,7 @@ impl Batcher {
             positions: std::mem::take(&mut self.positions),
             bytes: self.bytes,
             reason,
+            dead: None,
         };
         self.records = 0;
         self.bytes = 0;

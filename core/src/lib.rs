@@ -28,6 +28,7 @@ pub mod manifest;
 pub mod mask;
 pub mod retry;
 pub mod runner;
+pub mod transform;
 
 pub use connector::{
     ConnectorError, ErrorKind, Polled, Position, PositionKey, Positions, Sink, Source,

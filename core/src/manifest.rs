@@ -1,8 +1,15 @@
 //! Nilus stream manifests: parse, fill `{ENV}` placeholders, check, and turn into a
 //! [`Pipeline`].
 //!
-//! This covers the current form (`type: nilus`, `spec.type: stream`, `spec.source`,
-//! `spec.sink`); every problem found is reported at once, each with its key path.
+//! Both the current form (`type: nilus`, `spec.type: stream`, `spec.source`, `spec.sink`) and
+//! the legacy v1 `workflow` form (`stack: nilus:1.0`, kebab-case keys) are read; `-` and `_`
+//! in option keys are the same key. `{NAME}` / `${NAME}` placeholders are filled from the
+//! environment, then from `spec.envs` and literal `spec.use.projection` env templates. Every
+//! problem found is reported at once, each with its key path as it is in the file.
+
+mod keys;
+mod legacy;
+mod shaping;
 
 use crate::batcher::BatchLimits;
 use crate::retry::RetryPolicy;
@@ -37,6 +44,8 @@ pub struct Pipeline {
     pub limits: BatchLimits,
     /// Retry policy for retriable connector errors.
     pub retry: RetryPolicy,
+    /// Decoding, shaping and masking (`format`, `type_hints`, `mask`, ...).
+    pub transform: crate::transform::TransformSpec,
 }
 
 /// One problem in a manifest.
@@ -84,6 +93,7 @@ const CORE_SOURCE_KEYS: &[&str] = &[
     "batch_size",
     "batch_timeout",
     "max_batch_bytes",
+    "primary_key",
 ];
 
 /// Reads and checks a manifest file, filling placeholders from the process environment.
@@ -103,7 +113,6 @@ pub fn load(path: &Path) -> Result<Pipeline, ManifestError> {
 
 /// Parses and checks manifest text; `env` resolves `{NAME}` placeholders.
 pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pipeline, ManifestError> {
-    let mut problems = Vec::new();
     let doc: Value = match serde_yaml::from_str::<serde_yaml::Value>(text) {
         Ok(v) => match serde_json::to_value(v) {
             Ok(v) => v,
@@ -116,12 +125,71 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pipelin
         },
         Err(e) => return Err(single("(document)", format!("not valid YAML: {e}"))),
     };
+    let mut problems = Vec::new();
+    let (doc, legacy) = legacy::normalize(doc, &mut problems);
+    let result = parse_current(&doc, env, problems);
+    match (result, legacy) {
+        (Err(mut e), Some(l)) => {
+            for p in &mut e.problems {
+                p.path = l.path(&p.path);
+            }
+            Err(e)
+        }
+        (r, _) => r,
+    }
+}
+
+/// Environment values a manifest declares: `spec.envs` and `spec.use.projection` env vars whose
+/// template is a literal (secret templates are filled by the platform into the real env).
+fn declared_env(spec: Option<&Map<String, Value>>) -> std::collections::HashMap<String, String> {
+    let mut out = std::collections::HashMap::new();
+    let Some(spec) = spec else { return out };
+    if let Some(envs) = spec.get("envs").and_then(Value::as_object) {
+        for (k, v) in envs {
+            let v = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            out.insert(k.clone(), v);
+        }
+    }
+    let vars = spec
+        .get("use")
+        .and_then(|u| u.get("projection"))
+        .and_then(|p| p.get("projections"))
+        .and_then(|p| p.get("envVars"))
+        .and_then(Value::as_array);
+    for var in vars.into_iter().flatten() {
+        if let (Some(k), Some(t)) = (
+            var.get("key").and_then(Value::as_str),
+            var.get("template").and_then(Value::as_str),
+        ) {
+            if !t.contains("{{") {
+                out.insert(k.to_string(), t.to_string());
+            }
+        }
+    }
+    out
+}
+
+fn parse_current(
+    doc: &Value,
+    process_env: &dyn Fn(&str) -> Option<String>,
+    mut problems: Vec<Problem>,
+) -> Result<Pipeline, ManifestError> {
     let Some(root) = doc.as_object() else {
         return Err(single(
             "(document)",
             "a manifest is a YAML mapping with `name`, `type: nilus` and `spec`",
         ));
     };
+    keys::check(root, "", keys::TOP, &mut problems);
+    if let Some(spec) = root.get("spec").and_then(Value::as_object) {
+        keys::check(spec, "spec", keys::SPEC, &mut problems);
+    }
+    let declared = declared_env(root.get("spec").and_then(Value::as_object));
+    let env_fn = |name: &str| process_env(name).or_else(|| declared.get(name).cloned());
+    let env: &dyn Fn(&str) -> Option<String> = &env_fn;
 
     let name = match root.get("name").and_then(Value::as_str) {
         Some(n) if !n.trim().is_empty() => n.to_string(),
@@ -174,6 +242,7 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pipelin
 
     let mut run_in_loop = false;
     let mut limits = BatchLimits::default();
+    let mut transform = crate::transform::TransformSpec::default();
     if let Some(src) = &source {
         if src.scheme == "nats+jetstream" {
             limits.max_records = 100;
@@ -192,6 +261,7 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pipelin
                 None => false,
             },
         };
+        transform = shaping::parse(&name, &src.options, env, &mut problems);
         let query = query_pairs(&src.address);
         if let Some(n) = knob(&query, &src.options, "batch_size", &mut problems) {
             match as_u64(&n) {
@@ -229,6 +299,27 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pipelin
         }
     }
 
+    if let (Some(src), Some(snk)) = (&source, &sink) {
+        let merge = snk
+            .options
+            .get("incremental_strategy")
+            .and_then(Value::as_str)
+            .is_some_and(|s| s.eq_ignore_ascii_case("merge"));
+        if merge && !src.options.contains_key("primary_key") {
+            problems.push(problem(
+                "spec.sink.options.incremental_strategy",
+                "merge needs spec.source.options.primary_key (the column or columns to upsert on)",
+            ));
+        }
+        for k in ["mask", "type_hints", "primary_key"] {
+            if snk.options.contains_key(k) {
+                problems.push(problem(
+                    format!("spec.sink.options.{k}"),
+                    format!("`{k}` belongs under spec.source.options"),
+                ));
+            }
+        }
+    }
     if !problems.is_empty() {
         return Err(ManifestError {
             file: None,
@@ -238,7 +329,7 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pipelin
     let (Some(mut source), Some(sink)) = (source, sink) else {
         return Err(single("spec", "source and sink are required"));
     };
-    for k in CORE_SOURCE_KEYS {
+    for k in CORE_SOURCE_KEYS.iter().chain(shaping::KEYS) {
         source.options.remove(*k);
     }
     Ok(Pipeline {
@@ -248,6 +339,7 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pipelin
         run_in_loop,
         limits,
         retry: RetryPolicy::default(),
+        transform,
     })
 }
 
@@ -288,14 +380,7 @@ fn endpoint(
         ));
         return None;
     };
-    for key in section.keys() {
-        if key != "address" && key != "options" {
-            problems.push(problem(
-                format!("{base}.{key}"),
-                "unknown key: a source or sink has `address` and `options`",
-            ));
-        }
-    }
+    keys::check(section, &base, &["address", "options"], problems);
     let address = match section.get("address").and_then(Value::as_str) {
         Some(a) if !a.trim().is_empty() => fill(a, &format!("{base}.address"), env, problems),
         _ => {
@@ -476,105 +561,4 @@ fn as_u64(v: &Value) -> Option<u64> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(name: &str) -> Option<String> {
-        match name {
-            "USER_X" => Some("alice".into()),
-            _ => None,
-        }
-    }
-
-    const GOOD: &str = r#"
-name: demo
-version: v1alpha
-type: nilus
-spec:
-  type: stream
-  compute: runnable-default
-  source:
-    address: "generator://?count=10&user={USER_X}"
-    options:
-      run-in-loop: false
-      batch_size: 500
-      batch_timeout: 0.5
-  sink:
-    address: /tmp/weir
-    options:
-      dest_table: raw.events
-"#;
-
-    #[test]
-    fn parses_the_current_form() {
-        let p = parse(GOOD, &env).unwrap();
-        assert_eq!(p.name, "demo");
-        assert_eq!(p.source.scheme, "generator");
-        assert_eq!(p.source.address, "generator://?count=10&user=alice");
-        assert_eq!(p.sink.scheme, "file");
-        assert!(!p.run_in_loop);
-        assert_eq!(p.limits.max_records, 500);
-        assert_eq!(p.limits.timeout, Duration::from_millis(500));
-        assert!(
-            !p.source.options.contains_key("batch_size"),
-            "core keys are not passed on"
-        );
-        assert_eq!(p.sink.options["dest_table"], "raw.events");
-    }
-
-    #[test]
-    fn reports_every_problem_with_its_path() {
-        let text = r#"
-type: flow
-spec:
-  type: batch
-  schedule: {crons: ["* * * * *"]}
-  source:
-    address: "kafka://?bootstrap_servers={NOPE}"
-    options: {batch_size: -3}
-  sink: {}
-"#;
-        let e = parse(text, &env).unwrap_err();
-        let paths: Vec<&str> = e.problems.iter().map(|p| p.path.as_str()).collect();
-        assert_eq!(
-            paths,
-            vec![
-                "name",
-                "type",
-                "spec.type",
-                "spec.schedule",
-                "spec.source.address",
-                "spec.sink.address",
-                "spec.source.options.batch_size"
-            ],
-            "{e}"
-        );
-        assert!(e.to_string().contains("`NOPE` is not set"));
-    }
-
-    #[test]
-    fn the_manifest_wins_over_run_in_loop_env() {
-        let with_env = |n: &str| match n {
-            "RUN_IN_LOOP" => Some("true".to_string()),
-            other => env(other),
-        };
-        assert!(!parse(GOOD, &with_env).unwrap().run_in_loop);
-        let no_flag = GOOD.replace("      run-in-loop: false\n", "");
-        assert!(parse(&no_flag, &with_env).unwrap().run_in_loop);
-    }
-
-    #[test]
-    fn knob_in_both_places_must_agree() {
-        let text = GOOD.replace("count=10", "count=10&batch_size=7");
-        let e = parse(&text, &env).unwrap_err();
-        assert_eq!(e.problems[0].path, "spec.source.options.batch_size");
-    }
-
-    #[test]
-    fn plain_paths_and_file_uris_are_files() {
-        assert_eq!(scheme_of("/data/tables"), "file");
-        assert_eq!(scheme_of("relative/dir"), "file");
-        assert_eq!(scheme_of("file:///data"), "file");
-        assert_eq!(scheme_of("NATS+JetStream://h:4222"), "nats+jetstream");
-    }
-}
+mod tests;

@@ -13,6 +13,9 @@ use crate::batcher::{BatchLimits, Batcher, MicroBatch};
 use crate::connector::{ConnectorError, Position, PositionKey, Positions, Sink, Source};
 use crate::manifest::Pipeline;
 use crate::retry::RetryPolicy;
+use crate::transform::{Transform, TransformError};
+use arrow::datatypes::Schema;
+use arrow::record_batch::RecordBatch;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
@@ -86,6 +89,8 @@ pub struct BatchReport {
     pub bytes: usize,
     /// Time from the start of its write to its commit.
     pub commit_time: Duration,
+    /// Rows set aside as dead letters.
+    pub dead_letters: usize,
     /// The positions committed.
     pub positions: Positions,
 }
@@ -113,6 +118,8 @@ pub struct RunSummary {
     pub records: u64,
     /// Arrow bytes committed.
     pub bytes: u64,
+    /// Rows that did not decode and went to the dead-letter destination (or the log).
+    pub dead_letters: u64,
     /// Where each substream stands in the sink: its stored positions at start, advanced by
     /// every batch the sink committed (even if the source's own commit then failed).
     pub committed: Positions,
@@ -145,6 +152,17 @@ pub enum RunError {
         /// The last error.
         error: ConnectorError,
     },
+    /// A micro-batch could not be decoded or masked.
+    #[error("{0}")]
+    Transform(#[from] TransformError),
+    /// The dead-letter destination failed after retries.
+    #[error("dead-letter destination failed on batch {seq}: {error}")]
+    DeadLetter {
+        /// The batch.
+        seq: u64,
+        /// The last error.
+        error: ConnectorError,
+    },
     /// Committing positions to the source failed after the sink's commit.
     #[error("source commit failed after the sink committed: {0}")]
     Commit(ConnectorError),
@@ -165,8 +183,8 @@ impl RunError {
             | Self::Seek(e)
             | Self::Source(e)
             | Self::Commit(e) => Some(e),
-            Self::Sink { error, .. } => Some(error),
-            Self::Batch(_) | Self::SinkThread => None,
+            Self::Sink { error, .. } | Self::DeadLetter { error, .. } => Some(error),
+            Self::Batch(_) | Self::SinkThread | Self::Transform(_) => None,
         }
     }
 }
@@ -192,6 +210,16 @@ enum ToSink {
 enum FromSink {
     Committed(BatchReport),
     Failed { seq: u64, error: ConnectorError },
+    DeadLetterFailed { seq: u64, error: ConnectorError },
+}
+
+/// The optional stages around the source and the sink.
+#[derive(Default)]
+pub struct Stages {
+    /// Decoding, shaping and masking of each micro-batch.
+    pub transform: Option<Transform>,
+    /// Where rows that do not decode go; without one they are logged (position and reason).
+    pub dead_letter: Option<Box<dyn Sink>>,
 }
 
 /// Runs a pipeline to its end (`run_in_loop: false`), until `stop` (then drains), or until a
@@ -203,14 +231,31 @@ pub fn run(
     stop: &StopSignal,
     observer: Arc<dyn Observer>,
 ) -> Result<RunSummary, Box<RunFailure>> {
+    run_with(source, sink, Stages::default(), cfg, stop, observer)
+}
+
+/// [`run`] with a transform and a dead-letter destination.
+pub fn run_with(
+    source: Box<dyn Source>,
+    sink: Box<dyn Sink>,
+    stages: Stages,
+    cfg: &RunConfig,
+    stop: &StopSignal,
+    observer: Arc<dyn Observer>,
+) -> Result<RunSummary, Box<RunFailure>> {
+    let Stages {
+        transform,
+        dead_letter,
+    } = stages;
     let mut state = Run {
+        transform,
         cfg: cfg.clone(),
         stop: stop.clone(),
         observer,
         summary: RunSummary::default(),
         started: Instant::now(),
     };
-    match state.go(source, sink) {
+    match state.go(source, sink, dead_letter) {
         Ok(()) => {
             state.summary.elapsed = state.started.elapsed();
             Ok(state.summary)
@@ -226,6 +271,7 @@ pub fn run(
 }
 
 struct Run {
+    transform: Option<Transform>,
     cfg: RunConfig,
     stop: StopSignal,
     observer: Arc<dyn Observer>,
@@ -242,7 +288,12 @@ impl Run {
         retry(&self.cfg, &self.stop, what, f)
     }
 
-    fn go(&mut self, mut source: Box<dyn Source>, mut sink: Box<dyn Sink>) -> Result<(), RunError> {
+    fn go(
+        &mut self,
+        mut source: Box<dyn Source>,
+        mut sink: Box<dyn Sink>,
+        dead_letter: Option<Box<dyn Sink>>,
+    ) -> Result<(), RunError> {
         let keys = self
             .retry("source open", || source.open())
             .map_err(RunError::SourceOpen)?;
@@ -266,7 +317,7 @@ impl Run {
         let sink_stop = self.stop.clone();
         let sink_thread = std::thread::Builder::new()
             .name(format!("{}-sink", self.cfg.pipeline))
-            .spawn(move || sink_loop(sink, sink_rx, ack_tx, &sink_cfg, &sink_stop))
+            .spawn(move || sink_loop(sink, dead_letter, sink_rx, ack_tx, &sink_cfg, &sink_stop))
             .map_err(|_| RunError::SinkThread)?;
 
         let result = self.pump(source.as_mut(), &to_sink, &acks);
@@ -324,7 +375,7 @@ impl Run {
             }
             let now = Instant::now();
             if let Some(b) = batcher.close_if_due(now)? {
-                send(to_sink, b)?;
+                self.send(to_sink, b)?;
             }
             let wait = batcher
                 .deadline()
@@ -350,25 +401,39 @@ impl Run {
                 }
             }
             for b in batcher.push(polled.batch, &polled.positions, Instant::now())? {
-                send(to_sink, b)?;
+                self.send(to_sink, b)?;
             }
             ended = polled.end;
         }
         if let Some(b) = batcher.flush()? {
-            send(to_sink, b)?;
+            self.send(to_sink, b)?;
         }
         self.summary.stopped = self.stop.is_stopped() && !ended;
         Ok(())
     }
 
+    /// Decodes, shapes and masks a closed batch, then hands it to the sink thread.
+    fn send(&mut self, to_sink: &SyncSender<ToSink>, mut b: MicroBatch) -> Result<(), RunError> {
+        if let Some(t) = self.transform.as_mut() {
+            let decoded = t.apply(b.batch)?;
+            b.batch = decoded
+                .batch
+                .unwrap_or_else(|| RecordBatch::new_empty(Arc::new(Schema::empty())));
+            b.dead = decoded.dead;
+        }
+        send(to_sink, b)
+    }
+
     fn acknowledge(&mut self, source: &mut dyn Source, msg: FromSink) -> Result<(), RunError> {
         match msg {
             FromSink::Failed { seq, error } => Err(RunError::Sink { seq, error }),
+            FromSink::DeadLetterFailed { seq, error } => Err(RunError::DeadLetter { seq, error }),
             FromSink::Committed(report) => {
                 // The sink holds the batch whatever happens to the source commit below.
                 self.summary.batches += 1;
                 self.summary.records += report.records as u64;
                 self.summary.bytes += report.bytes as u64;
+                self.summary.dead_letters += report.dead_letters as u64;
                 self.summary.committed.merge(&report.positions);
                 let positions = report.positions.to_vec();
                 self.retry("source commit", || source.commit(&positions))
@@ -423,6 +488,7 @@ fn retry<T>(
 
 fn sink_loop(
     mut sink: Box<dyn Sink>,
+    mut dead_letter: Option<Box<dyn Sink>>,
     batches: Receiver<ToSink>,
     acks: Sender<FromSink>,
     cfg: &RunConfig,
@@ -438,16 +504,39 @@ fn sink_loop(
             ToSink::Batch(b) => {
                 let started = Instant::now();
                 let positions = b.positions.to_vec();
-                let written = retry(cfg, stop, "sink write", || {
-                    sink.write(b.batch.clone())?;
-                    sink.commit(&positions)
-                });
+                let dead_rows = b.dead.as_ref().map_or(0, RecordBatch::num_rows);
+                // Dead letters first: once the table holds the batch, its positions move on.
+                if let Some(dead) = &b.dead {
+                    let written = match dead_letter.as_mut() {
+                        Some(d) => retry(cfg, stop, "dead-letter write", || {
+                            d.write(dead.clone())?;
+                            d.commit(&positions)
+                        }),
+                        None => {
+                            log_dead_letters(cfg, dead);
+                            Ok(())
+                        }
+                    };
+                    if let Err(error) = written {
+                        let _ = acks.send(FromSink::DeadLetterFailed { seq: b.seq, error });
+                        break;
+                    }
+                }
+                let written = if b.batch.num_rows() == 0 {
+                    Ok(())
+                } else {
+                    retry(cfg, stop, "sink write", || {
+                        sink.write(b.batch.clone())?;
+                        sink.commit(&positions)
+                    })
+                };
                 let msg = match written {
                     Ok(()) => FromSink::Committed(BatchReport {
                         seq: b.seq,
                         records: b.batch.num_rows(),
                         bytes: b.bytes,
                         commit_time: started.elapsed(),
+                        dead_letters: dead_rows,
                         positions: b.positions,
                     }),
                     Err(error) => FromSink::Failed { seq: b.seq, error },
@@ -459,8 +548,27 @@ fn sink_loop(
             }
         }
     }
-    if let Err(e) = sink.close() {
-        tracing::warn!(pipeline = %cfg.pipeline, error = %e, "sink close failed");
+    for s in std::iter::once(&mut sink).chain(dead_letter.as_mut()) {
+        if let Err(e) = s.close() {
+            tracing::warn!(pipeline = %cfg.pipeline, error = %e, "sink close failed");
+        }
+    }
+}
+
+/// Without a dead-letter destination, each undecodable row is logged with its position and
+/// reason: never dropped silently.
+fn log_dead_letters(cfg: &RunConfig, dead: &RecordBatch) {
+    let col = |name: &str| {
+        dead.column_by_name(name).and_then(|c| {
+            c.as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .cloned()
+        })
+    };
+    if let (Some(pos), Some(err)) = (col("_position"), col("_error")) {
+        for i in 0..dead.num_rows() {
+            tracing::warn!(pipeline = %cfg.pipeline, position = pos.value(i), reason = err.value(i), "dead letter (set source.options.dead_letter to keep them)");
+        }
     }
 }
 

@@ -17,6 +17,8 @@ pub struct Instances {
     pub source_plugin: String,
     /// `plugin/version` of the sink, for logs.
     pub sink_plugin: String,
+    /// The dead-letter destination (`source.options.dead_letter`), if any.
+    pub dead_letter: Option<Box<dyn weir_core::Sink>>,
 }
 
 fn unserved(registry: &Registry, kind: ConnectorKind, endpoint: &Endpoint) -> Exit {
@@ -95,12 +97,37 @@ pub fn instantiate(pipeline: &Pipeline, registry: &Registry) -> Result<Instances
         lines.extend(r.lines.iter().cloned());
         code = code.min(r.code);
     }
-    match (source, sink) {
-        (Ok(source), Ok(sink)) => Ok(Instances {
+    let dead_letter = match &pipeline.transform.dead_letter {
+        None => Ok(None),
+        Some((address, scheme)) => match registry.find(ConnectorKind::Sink, scheme) {
+            None => Err(Exit::manifest(format!(
+                "spec.source.options.dead_letter: no installed plugin serves `{scheme}` as a sink; installed sink schemes: {}",
+                registry.schemes(ConnectorKind::Sink).join(", ")
+            ))),
+            Some((plugin, _)) => plugin
+                .new_sink(
+                    scheme,
+                    &pipeline.name,
+                    &SinkConfig {
+                        address: address.clone(),
+                        options: Default::default(),
+                    },
+                )
+                .map(|s| Some(Box::new(SinkAdapter(s)) as Box<dyn weir_core::Sink>))
+                .map_err(|e| refused("source.options.dead_letter", &plugin.info.name, e)),
+        },
+    };
+    if let Err(e) = &dead_letter {
+        lines.extend(e.lines.iter().cloned());
+        code = code.min(e.code);
+    }
+    match (source, sink, dead_letter) {
+        (Ok(source), Ok(sink), Ok(dead_letter)) => Ok(Instances {
             source: Box::new(SourceAdapter(source)),
             sink: Box::new(SinkAdapter(sink)),
             source_plugin: format!("{}/{}", source_plugin.info.name, source_plugin.info.version),
             sink_plugin: format!("{}/{}", sink_plugin.info.name, sink_plugin.info.version),
+            dead_letter,
         }),
         _ => Err(Exit { code, lines }),
     }

@@ -10,7 +10,8 @@ use crate::pipeline::Instances;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use weir_core::manifest::Pipeline;
-use weir_core::runner::{self, BatchReport, Observer, RunConfig, RunSummary, StopSignal};
+use weir_core::runner::{self, BatchReport, Observer, RunConfig, RunSummary, Stages, StopSignal};
+use weir_core::transform::Transform;
 
 /// Logs progress at most every `every`.
 struct ProgressLog {
@@ -85,13 +86,27 @@ pub fn run(pipeline: &Pipeline, instances: Instances) -> Result<RunSummary, Exit
             batches: 0,
         }),
     });
-    match runner::run(instances.source, instances.sink, &cfg, &stop, observer) {
+    let transform = Transform::new(pipeline.transform.clone())
+        .map_err(|e| Exit::manifest(format!("spec.source.options: {e}")))?;
+    let stages = Stages {
+        transform: Some(transform),
+        dead_letter: instances.dead_letter,
+    };
+    match runner::run_with(
+        instances.source,
+        instances.sink,
+        stages,
+        &cfg,
+        &stop,
+        observer,
+    ) {
         Ok(summary) => {
             let secs = summary.elapsed.as_secs_f64();
             tracing::info!(
                 pipeline = %pipeline.name,
                 records = summary.records,
                 batches = summary.batches,
+                dead_letters = summary.dead_letters,
                 seconds = format!("{secs:.2}"),
                 records_per_s = (summary.records as f64 / secs.max(1e-9)).round() as u64,
                 committed = %summary.committed,

@@ -49,15 +49,19 @@ def summary(path):
 
 
 def json_ids(path):
-    """Parses the `value` column as JSON and reports its `id`s: every id once?"""
+    """The `id`s of a table of JSON messages (decoded into columns, or kept in `value`)."""
     table = DeltaTable(path).to_pyarrow_table()
     ids = []
     bad = 0
-    for v in table.column("value").to_pylist():
-        try:
-            ids.append(json.loads(v)["id"])
-        except Exception:
-            bad += 1
+    if "value" in table.column_names:
+        for v in table.column("value").to_pylist():
+            try:
+                ids.append(json.loads(v)["id"])
+            except Exception:
+                bad += 1
+    else:
+        # Decoded: the JSON's fields are columns.
+        ids = [i for i in table.column("id").to_pylist() if i is not None]
     distinct = set(ids)
     top = max(distinct) if distinct else -1
     missing = [i for i in range(0, top + 1) if i not in distinct]
@@ -71,8 +75,10 @@ def json_ids(path):
         "missing_count": len(missing),
         "not_json": bad,
     }
-    if "sequence" in table.column_names:
-        out["distinct_sequences"] = pc.count_distinct(table.column("sequence")).as_py()
+    for seq in ("sequence", "_nats_sequence"):
+        if seq in table.column_names:
+            out["distinct_sequences"] = pc.count_distinct(table.column(seq)).as_py()
+    out["columns"] = [{"name": f.name, "type": str(f.type)} for f in table.schema]
     return out
 
 

@@ -146,3 +146,48 @@ fn no_plugin_directory_is_a_load_failure_that_says_what_to_do() {
     assert_eq!(out.code, Some(3), "{}", out.stderr);
     assert!(out.stderr.contains("plugin directory"), "{}", out.stderr);
 }
+
+#[test]
+fn validate_reports_every_problem_of_each_broken_manifest_at_once_with_exit_2() {
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let dir = root().join("tests/manifests/broken");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("broken corpus")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20);
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("read");
+        let out = output(weir(&plugins).arg("validate").arg(&f));
+        assert_eq!(out.code, Some(2), "{}: {}", f.display(), out.stderr);
+        let errors = out.error_lines();
+        for expect in text.lines().filter_map(|l| l.strip_prefix("# expect: ")) {
+            let (path, msg) = expect.split_once(": ").unwrap_or((expect, ""));
+            let needle = format!("{}: {path}: ", f.display());
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.contains(&needle) && e.contains(msg.trim())),
+                "{}: missing `{needle}{msg}` in\n{}",
+                f.display(),
+                out.stderr
+            );
+        }
+    }
+}
+
+#[test]
+fn every_good_corpus_manifest_and_example_validates_where_its_plugins_exist() {
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    for name in ["nats-current.yaml", "nats-legacy.yaml"] {
+        let out = output(
+            weir(&plugins)
+                .arg("validate")
+                .arg(root().join("tests/manifests/good").join(name)),
+        );
+        assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
+    }
+}

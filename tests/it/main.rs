@@ -6,4 +6,5 @@ mod demo;
 mod loading;
 mod nats;
 mod panics;
+mod shaping;
 mod signals;

@@ -3,7 +3,9 @@
 //! `_nats` struct with the value as text), each row's position for dead letters, and the
 //! dead-letter batch itself.
 
-use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, Int64Array, StringArray, StructArray, UInt32Array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BinaryArray, Int64Array, StringArray, StructArray, UInt32Array,
+};
 use arrow::compute::{cast, take};
 use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema};
 use arrow::error::ArrowError;
@@ -77,7 +79,10 @@ fn as_text_if_binary(a: &ArrayRef) -> Result<ArrayRef, ArrowError> {
         DataType::Binary | DataType::LargeBinary => {
             let b = cast(a, &DataType::Binary)?;
             let b = b.as_binary::<i32>();
-            let s: StringArray = b.iter().map(|v| v.map(|v| String::from_utf8_lossy(v).into_owned())).collect();
+            let s: StringArray = b
+                .iter()
+                .map(|v| v.map(|v| String::from_utf8_lossy(v).into_owned()))
+                .collect();
             Ok(Arc::new(s))
         }
         _ => Ok(a.clone()),
@@ -92,7 +97,9 @@ pub(crate) fn metadata_columns(
 ) -> Result<Vec<(Field, ArrayRef)>, ArrowError> {
     let mut out = Vec::new();
     for (from, to) in broker.metadata() {
-        let Some(col) = batch.column_by_name(from) else { continue };
+        let Some(col) = batch.column_by_name(from) else {
+            continue;
+        };
         let col = as_text_if_binary(&take(col.as_ref(), rows, None)?)?;
         out.push((Field::new(*to, col.data_type().clone(), true), col));
     }
@@ -128,21 +135,29 @@ pub(crate) fn raw(broker: Broker, batch: &RecordBatch) -> Result<RecordBatch, Ar
 pub(crate) fn positions(broker: Broker, batch: &RecordBatch) -> Result<Vec<String>, ArrowError> {
     let n = batch.num_rows();
     let int64 = |name: &str| -> Result<Int64Array, ArrowError> {
-        Ok(cast(column(batch, name)?, &DataType::Int64)?.as_primitive::<Int64Type>().clone())
+        Ok(cast(column(batch, name)?, &DataType::Int64)?
+            .as_primitive::<Int64Type>()
+            .clone())
     };
     let text = |name: &str| -> Result<StringArray, ArrowError> {
-        Ok(cast(column(batch, name)?, &DataType::Utf8)?.as_string::<i32>().clone())
+        Ok(cast(column(batch, name)?, &DataType::Utf8)?
+            .as_string::<i32>()
+            .clone())
     };
     match broker {
         Broker::Kafka => {
             let (t, o) = (text("topic")?, int64("offset")?);
             let p = cast(column(batch, "partition")?, &DataType::Int32)?;
             let p = p.as_primitive::<Int32Type>();
-            Ok((0..n).map(|i| format!("{}/{}@{}", t.value(i), p.value(i), o.value(i))).collect())
+            Ok((0..n)
+                .map(|i| format!("{}/{}@{}", t.value(i), p.value(i), o.value(i)))
+                .collect())
         }
         Broker::Nats => {
             let (s, q) = (text("subject")?, int64("sequence")?);
-            Ok((0..n).map(|i| format!("{}@{}", s.value(i), q.value(i))).collect())
+            Ok((0..n)
+                .map(|i| format!("{}@{}", s.value(i), q.value(i)))
+                .collect())
         }
     }
 }
@@ -157,7 +172,10 @@ pub(crate) fn dead_letters(
     let idx = UInt32Array::from(rows.to_vec());
     let mut fields: Vec<Field> = Vec::new();
     let mut arrays: Vec<ArrayRef> = Vec::new();
-    let pos: StringArray = rows.iter().map(|&r| Some(positions[r as usize].clone())).collect();
+    let pos: StringArray = rows
+        .iter()
+        .map(|&r| Some(positions[r as usize].clone()))
+        .collect();
     fields.push(Field::new("_position", DataType::Utf8, false));
     arrays.push(Arc::new(pos));
     let err: StringArray = reasons.iter().map(|r| Some(r.clone())).collect();

@@ -11,7 +11,9 @@ pub(crate) fn widen(a: &DataType, b: &DataType) -> DataType {
     match (a, b) {
         (x, y) if x == y => x.clone(),
         (DataType::Null, o) | (o, DataType::Null) => o.clone(),
-        (DataType::Int64, DataType::Float64) | (DataType::Float64, DataType::Int64) => DataType::Float64,
+        (DataType::Int64, DataType::Float64) | (DataType::Float64, DataType::Int64) => {
+            DataType::Float64
+        }
         (DataType::Struct(x), DataType::Struct(y)) => DataType::Struct(merge_fields(x, y)),
         (DataType::List(x), DataType::List(y)) => DataType::List(Arc::new(Field::new_list_field(
             widen(x.data_type(), y.data_type()),
@@ -26,7 +28,11 @@ pub(crate) fn merge_fields(old: &Fields, new: &Fields) -> Fields {
     let mut out: Vec<FieldRef> = old
         .iter()
         .map(|f| match new.find(f.name()) {
-            Some((_, n)) => Arc::new(Field::new(f.name(), widen(f.data_type(), n.data_type()), true)),
+            Some((_, n)) => Arc::new(Field::new(
+                f.name(),
+                widen(f.data_type(), n.data_type()),
+                true,
+            )),
             None => f.clone(),
         })
         .collect();
@@ -52,7 +58,9 @@ pub(crate) fn sorted(t: &DataType) -> DataType {
             v.sort_by(|a, b| a.name().cmp(b.name()));
             DataType::Struct(Fields::from(v))
         }
-        DataType::List(f) => DataType::List(Arc::new(Field::new_list_field(sorted(f.data_type()), true))),
+        DataType::List(f) => {
+            DataType::List(Arc::new(Field::new_list_field(sorted(f.data_type()), true)))
+        }
         other => other.clone(),
     }
 }
@@ -77,18 +85,38 @@ mod tests {
 
     #[test]
     fn widens_and_never_narrows() {
-        assert_eq!(widen(&DataType::Int64, &DataType::Float64), DataType::Float64);
-        assert_eq!(widen(&DataType::Float64, &DataType::Int64), DataType::Float64);
-        assert_eq!(widen(&DataType::Null, &DataType::Boolean), DataType::Boolean);
+        assert_eq!(
+            widen(&DataType::Int64, &DataType::Float64),
+            DataType::Float64
+        );
+        assert_eq!(
+            widen(&DataType::Float64, &DataType::Int64),
+            DataType::Float64
+        );
+        assert_eq!(
+            widen(&DataType::Null, &DataType::Boolean),
+            DataType::Boolean
+        );
         assert_eq!(widen(&DataType::Int64, &DataType::Utf8), DataType::Utf8);
-        assert_eq!(widen(&st(vec![("a", DataType::Int64)]), &DataType::Int64), DataType::Utf8);
+        assert_eq!(
+            widen(&st(vec![("a", DataType::Int64)]), &DataType::Int64),
+            DataType::Utf8
+        );
         let merged = widen(
             &st(vec![("b", DataType::Int64)]),
-            &st(vec![("c", DataType::Utf8), ("a", DataType::Float64), ("b", DataType::Float64)]),
+            &st(vec![
+                ("c", DataType::Utf8),
+                ("a", DataType::Float64),
+                ("b", DataType::Float64),
+            ]),
         );
         assert_eq!(
             merged,
-            st(vec![("b", DataType::Float64), ("a", DataType::Float64), ("c", DataType::Utf8)])
+            st(vec![
+                ("b", DataType::Float64),
+                ("a", DataType::Float64),
+                ("c", DataType::Utf8)
+            ])
         );
     }
 }

@@ -7,7 +7,9 @@ use super::infer::{is_nested, merge_fields, widen};
 use super::TypeHint;
 use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, StringBuilder};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, TimeUnit, TimestampMicrosecondType};
+use arrow::datatypes::{
+    DataType, Field, FieldRef, Fields, Schema, TimeUnit, TimestampMicrosecondType,
+};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use arrow_json::reader::infer_json_schema_from_iterator;
@@ -77,9 +79,10 @@ fn is_object(v: &[u8]) -> Result<(), String> {
 fn text_column(values: &[&[u8]], name: &str) -> ArrayRef {
     let mut b = StringBuilder::with_capacity(values.len(), values.len() * 16);
     for v in values {
-        let raw: Option<Box<RawValue>> = serde_json::from_slice::<HashMap<String, Box<RawValue>>>(v)
-            .ok()
-            .and_then(|mut m| m.remove(name));
+        let raw: Option<Box<RawValue>> =
+            serde_json::from_slice::<HashMap<String, Box<RawValue>>>(v)
+                .ok()
+                .and_then(|mut m| m.remove(name));
         match raw {
             None => b.append_null(),
             Some(r) if r.get() == "null" => b.append_null(),
@@ -117,7 +120,9 @@ impl JsonDecoder {
         match self.hints.get(f.name()) {
             Some(TypeHint::Binary) => DataType::Utf8,
             // arrow-json knows offsets, not zone names; relabelled UTC after decoding.
-            Some(TypeHint::Timestamp) => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+            Some(TypeHint::Timestamp) => {
+                DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into()))
+            }
             Some(h) => h.data_type(),
             None => f.data_type().clone(),
         }
@@ -150,16 +155,23 @@ impl JsonDecoder {
         };
         for f in batch_fields.iter() {
             let hinted = self.hints.contains_key(f.name());
-            let old = self.fields.find(f.name()).map(|(_, o)| o.data_type().clone());
+            let old = self
+                .fields
+                .find(f.name())
+                .map(|(_, o)| o.data_type().clone());
             let conflict = old.as_ref().is_some_and(|o| {
-                (is_nested(o) || is_nested(f.data_type())) && widen(o, f.data_type()) == DataType::Utf8
+                (is_nested(o) || is_nested(f.data_type()))
+                    && widen(o, f.data_type()) == DataType::Utf8
             });
             let mixed = nested_seen.contains(f.name()) && f.data_type() == &DataType::Utf8;
             if !hinted && (conflict || mixed || (self.nested_as_text && is_nested(f.data_type()))) {
                 self.text.insert(f.name().clone());
             }
         }
-        let new: Vec<&FieldRef> = batch_fields.iter().filter(|f| self.fields.find(f.name()).is_none()).collect();
+        let new: Vec<&FieldRef> = batch_fields
+            .iter()
+            .filter(|f| self.fields.find(f.name()).is_none())
+            .collect();
         let mut merged = merge_fields(&self.fields, &batch_fields);
         if !new.is_empty() {
             merged = self.first_seen_order(merged, &new, values);
@@ -186,7 +198,12 @@ impl JsonDecoder {
         let old = merged.len() - new.len();
         let mut out: Vec<FieldRef> = merged.iter().take(old).cloned().collect();
         let mut fresh: Vec<FieldRef> = merged.iter().skip(old).cloned().collect();
-        fresh.sort_by_key(|f| order.iter().position(|o| o == f.name()).unwrap_or(usize::MAX));
+        fresh.sort_by_key(|f| {
+            order
+                .iter()
+                .position(|o| o == f.name())
+                .unwrap_or(usize::MAX)
+        });
         out.extend(fresh);
         Fields::from(out)
     }
@@ -244,7 +261,9 @@ impl JsonDecoder {
                 let c = decoded
                     .as_ref()
                     .and_then(|b| b.column_by_name(f.name()).cloned())
-                    .ok_or_else(|| ArrowError::JsonError(format!("`{}` was not decoded", f.name())))?;
+                    .ok_or_else(|| {
+                        ArrowError::JsonError(format!("`{}` was not decoded", f.name()))
+                    })?;
                 match self.hints.get(f.name()) {
                     Some(TypeHint::Binary) => cast(&c, &DataType::Binary)?,
                     Some(TypeHint::Timestamp) => Arc::new(
@@ -256,7 +275,12 @@ impl JsonDecoder {
                 }
             };
             if col.len() != values.len() {
-                return Err(ArrowError::JsonError(format!("`{}`: {} values for {} rows", f.name(), col.len(), values.len())));
+                return Err(ArrowError::JsonError(format!(
+                    "`{}`: {} values for {} rows",
+                    f.name(),
+                    col.len(),
+                    values.len()
+                )));
             }
             out.push(col);
         }
@@ -301,7 +325,9 @@ impl JsonDecoder {
                 for (k, &row) in good.iter().enumerate() {
                     match self.decode_all(&slices[k..=k], false) {
                         Ok(_) => keep.push(row),
-                        Err(e) => failed.push((row, format!("does not fit the table's schema: {e}"))),
+                        Err(e) => {
+                            failed.push((row, format!("does not fit the table's schema: {e}")))
+                        }
                     }
                 }
                 good = keep;

@@ -64,7 +64,16 @@ pub enum TypeHint {
 impl TypeHint {
     /// The Nilus names, in the order of its docs.
     pub const NAMES: [&'static str; 10] = [
-        "text", "bigint", "bool", "timestamp", "date", "decimal", "double", "binary", "json", "time",
+        "text",
+        "bigint",
+        "bool",
+        "timestamp",
+        "date",
+        "decimal",
+        "double",
+        "binary",
+        "json",
+        "time",
     ];
 
     /// Parses a Nilus type name.
@@ -171,7 +180,13 @@ impl Decoder {
         let rows = UInt32Array::from(decoded.rows.clone());
         let mut fields: Vec<Field> = Vec::new();
         let mut columns: Vec<ArrayRef> = Vec::new();
-        for (f, c) in decoded.batch.schema().fields().iter().zip(decoded.batch.columns()) {
+        for (f, c) in decoded
+            .batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(decoded.batch.columns())
+        {
             let (f, c) = rename(f, c, self.cfg.naming)?;
             fields.push(f);
             columns.push(c);
@@ -182,7 +197,10 @@ impl Decoder {
         }
         dedupe_names(&mut fields);
         let out = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-        Ok(Decoded { batch: Some(out), dead })
+        Ok(Decoded {
+            batch: Some(out),
+            dead,
+        })
     }
 }
 
@@ -198,12 +216,20 @@ fn rename(f: &Field, c: &ArrayRef, naming: Naming) -> Result<(Field, ArrayRef), 
                 columns.push(cc);
             }
             dedupe_names(&mut fields);
-            Arc::new(StructArray::try_new(Fields::from(fields), columns, st.nulls().cloned())?) as ArrayRef
+            Arc::new(StructArray::try_new(
+                Fields::from(fields),
+                columns,
+                st.nulls().cloned(),
+            )?) as ArrayRef
         }
         None => c.clone(),
     };
     Ok((
-        Field::new(naming.apply(f.name()), array.data_type().clone(), f.is_nullable()),
+        Field::new(
+            naming.apply(f.name()),
+            array.data_type().clone(),
+            f.is_nullable(),
+        ),
         array,
     ))
 }

@@ -20,7 +20,8 @@ fn nats(values: &[&str], first_seq: i64) -> RecordBatch {
     }
     let subject: StringArray = (0..n).map(|i| Some(format!("events.{}", i % 2))).collect();
     let seq = Int64Array::from_iter_values(first_seq..first_seq + n as i64);
-    let ts = TimestampMicrosecondArray::from_iter_values((0..n).map(|i| i as i64)).with_timezone("UTC");
+    let ts =
+        TimestampMicrosecondArray::from_iter_values((0..n).map(|i| i as i64)).with_timezone("UTC");
     let dc = Int64Array::from_iter_values((0..n).map(|_| 1));
     RecordBatch::try_from_iter(vec![
         ("value", Arc::new(v.finish()) as ArrayRef),
@@ -34,7 +35,11 @@ fn nats(values: &[&str], first_seq: i64) -> RecordBatch {
 }
 
 fn names(b: &RecordBatch) -> Vec<String> {
-    b.schema().fields().iter().map(|f| f.name().clone()).collect()
+    b.schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect()
 }
 
 #[test]
@@ -55,15 +60,34 @@ fn json_corpus_decodes_to_typed_columns_and_sets_invalid_values_aside() {
     assert_eq!(b.num_rows(), 2);
     assert_eq!(
         names(&b),
-        ["order_id", "amount", "customer", "tags", "note", "_nats_subject", "_nats_sequence", "_nats_timestamp"]
+        [
+            "order_id",
+            "amount",
+            "customer",
+            "tags",
+            "note",
+            "_nats_subject",
+            "_nats_sequence",
+            "_nats_timestamp"
+        ]
     );
     assert_eq!(b.column(0).as_primitive::<Int64Type>().values(), &[1, 2]);
     assert_eq!(b.column(1).data_type(), &DataType::Int64);
     let customer = b.column(2).as_struct();
-    assert_eq!(customer.column_by_name("name").unwrap().as_string::<i32>().value(1), "Bob");
+    assert_eq!(
+        customer
+            .column_by_name("name")
+            .unwrap()
+            .as_string::<i32>()
+            .value(1),
+        "Bob"
+    );
     assert!(customer.column_by_name("tier").unwrap().is_null(1));
     assert_eq!(b.column(3).as_list::<i32>().value(0).len(), 2);
-    assert_eq!(b.column(6).as_primitive::<Int64Type>().values(), &[100, 102]);
+    assert_eq!(
+        b.column(6).as_primitive::<Int64Type>().values(),
+        &[100, 102]
+    );
     let dead = out.dead.unwrap();
     assert_eq!(dead.num_rows(), 3);
     let pos = dead.column_by_name("_position").unwrap().as_string::<i32>();
@@ -71,10 +95,17 @@ fn json_corpus_decodes_to_typed_columns_and_sets_invalid_values_aside() {
     assert_eq!(pos.value(1), "events.1@103");
     assert_eq!(pos.value(2), "events.0@104");
     let why = dead.column_by_name("_error").unwrap().as_string::<i32>();
-    assert!(why.value(0).contains("not a JSON object"), "{}", why.value(0));
+    assert!(
+        why.value(0).contains("not a JSON object"),
+        "{}",
+        why.value(0)
+    );
     assert!(why.value(2).contains("not valid JSON"), "{}", why.value(2));
     assert_eq!(
-        dead.column_by_name("value").unwrap().as_binary::<i32>().value(1),
+        dead.column_by_name("value")
+            .unwrap()
+            .as_binary::<i32>()
+            .value(1),
         b"[1, 2, 3]"
     );
 
@@ -88,12 +119,29 @@ fn json_corpus_decodes_to_typed_columns_and_sets_invalid_values_aside() {
     let b = d.decode(second).unwrap().batch.unwrap();
     assert_eq!(
         names(&b),
-        ["order_id", "amount", "customer", "tags", "note", "coupon_code", "_nats_subject", "_nats_sequence", "_nats_timestamp"]
+        [
+            "order_id",
+            "amount",
+            "customer",
+            "tags",
+            "note",
+            "coupon_code",
+            "_nats_subject",
+            "_nats_sequence",
+            "_nats_timestamp"
+        ]
     );
     assert_eq!(b.column(1).as_primitive::<Float64Type>().value(0), 9.5);
     assert!(b.column(3).is_null(0));
     let customer = b.column(2).as_struct();
-    assert_eq!(customer.column_by_name("since").unwrap().as_primitive::<Int64Type>().value(0), 2020);
+    assert_eq!(
+        customer
+            .column_by_name("since")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .value(0),
+        2020
+    );
 
     // And an int after the widening still decodes, as a float.
     let third = nats(&[r#"{"orderId": 5, "amount": 3}"#], 106);
@@ -139,7 +187,11 @@ fn hints_type_columns_and_values_that_do_not_fit_become_dead_letters() {
     let dead = out.dead.unwrap();
     assert_eq!(dead.num_rows(), 1);
     assert!(
-        dead.column_by_name("_error").unwrap().as_string::<i32>().value(0).contains("schema"),
+        dead.column_by_name("_error")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0)
+            .contains("schema"),
         "{:?}",
         dead.column_by_name("_error")
     );
@@ -153,7 +205,10 @@ fn nesting_zero_keeps_objects_as_json_text_and_raw_keeps_the_envelope() {
         ..DecodeConfig::default()
     });
     let b = d
-        .decode(nats(&[r#"{"userId": 1, "profile": {"x": true}, "list": [1]}"#], 1))
+        .decode(nats(
+            &[r#"{"userId": 1, "profile": {"x": true}, "list": [1]}"#],
+            1,
+        ))
         .unwrap()
         .batch
         .unwrap();
@@ -165,18 +220,37 @@ fn nesting_zero_keeps_objects_as_json_text_and_raw_keeps_the_envelope() {
         format: Format::Raw,
         ..DecodeConfig::default()
     });
-    let b = raw.decode(nats(&["not json", "{}"], 7)).unwrap().batch.unwrap();
+    let b = raw
+        .decode(nats(&["not json", "{}"], 7))
+        .unwrap()
+        .batch
+        .unwrap();
     assert_eq!(names(&b), ["_nats"]);
     let st = b.column(0).as_struct();
-    assert_eq!(st.column_by_name("value").unwrap().as_string::<i32>().value(0), "not json");
-    assert_eq!(st.column_by_name("sequence").unwrap().as_primitive::<Int64Type>().value(1), 8);
+    assert_eq!(
+        st.column_by_name("value")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0),
+        "not json"
+    );
+    assert_eq!(
+        st.column_by_name("sequence")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .value(1),
+        8
+    );
 }
 
 #[test]
 fn a_field_both_nested_and_scalar_becomes_text() {
     let mut d = Decoder::new(DecodeConfig::default());
     let out = d
-        .decode(nats(&[r#"{"v": {"a": 1}}"#, r#"{"v": 5}"#, r#"{"v": "s"}"#], 1))
+        .decode(nats(
+            &[r#"{"v": {"a": 1}}"#, r#"{"v": 5}"#, r#"{"v": "s"}"#],
+            1,
+        ))
         .unwrap();
     let b = out.batch.unwrap();
     assert!(out.dead.is_none());
@@ -194,7 +268,9 @@ fn typed_batches_pass_through() {
         Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef,
     )])
     .unwrap();
-    let out = Decoder::new(DecodeConfig::default()).decode(b.clone()).unwrap();
+    let out = Decoder::new(DecodeConfig::default())
+        .decode(b.clone())
+        .unwrap();
     assert_eq!(out.batch.unwrap(), b);
     assert!(out.dead.is_none());
 }

@@ -1,0 +1,148 @@
+//! The source options core owns for decoding and shaping: `format`, `type_hints`,
+//! `max_table_nesting`, `dead_letter`, `on_error`, `mask`, plus `SCHEMA_NAMING` from the
+//! environment. Each problem names its key path.
+
+use super::{problem, scheme_of, Problem};
+use crate::decode::{DecodeConfig, Format, Naming, TypeHint};
+use crate::transform::{OnError, TransformSpec};
+use serde_json::{Map, Value};
+
+/// Keys of `source.options` read here (and not passed to the source plugin).
+pub(super) const KEYS: &[&str] = &[
+    "format",
+    "type_hints",
+    "max_table_nesting",
+    "dead_letter",
+    "on_error",
+    "mask",
+];
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Reads the shaping options of `source.options`.
+pub(super) fn parse(
+    pipeline: &str,
+    options: &Map<String, Value>,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<Problem>,
+) -> TransformSpec {
+    let base = "spec.source.options";
+    let mut decode = DecodeConfig::default();
+    match options.get("format").map(text) {
+        None => {}
+        Some(Some(f)) if f.eq_ignore_ascii_case("json") => decode.format = Format::Json,
+        Some(Some(f)) if f.eq_ignore_ascii_case("raw") => decode.format = Format::Raw,
+        Some(other) => problems.push(problem(
+            format!("{base}.format"),
+            format!(
+                "`{}` is not a format weir decodes; use json (the default) or raw",
+                other.unwrap_or_default()
+            ),
+        )),
+    }
+    match options.get("type_hints") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (col, t) in m {
+                match text(t).as_deref().and_then(TypeHint::parse) {
+                    Some(h) => {
+                        decode.type_hints.insert(col.clone(), h);
+                    }
+                    None => problems.push(problem(
+                        format!("{base}.type_hints.{col}"),
+                        format!(
+                            "Column type '{}' is not supported, supported types: {}",
+                            text(t).unwrap_or_else(|| t.to_string()),
+                            TypeHint::NAMES.join(", ")
+                        ),
+                    )),
+                }
+            }
+        }
+        Some(_) => problems.push(problem(
+            format!("{base}.type_hints"),
+            "must be a mapping of column names to types, e.g. {amount: double}",
+        )),
+    }
+    if let Some(v) = options.get("max_table_nesting") {
+        match text(v).and_then(|s| s.trim().parse::<u32>().ok()) {
+            Some(n) => decode.nested_as_text = n == 0,
+            None => problems.push(problem(
+                format!("{base}.max_table_nesting"),
+                "must be a whole number as a string, e.g. \"0\" (nested values as JSON text)",
+            )),
+        }
+    }
+    decode.naming = match env("SCHEMA_NAMING") {
+        Some(v) if v.trim().eq_ignore_ascii_case("direct") => Naming::Direct,
+        _ => Naming::Snake,
+    };
+    let on_error = match options.get("on_error").map(text) {
+        None => OnError::DeadLetter,
+        Some(Some(v)) if v == "fail" => OnError::Fail,
+        Some(Some(v)) if v == "dead_letter" || v == "skip" => OnError::DeadLetter,
+        Some(other) => {
+            problems.push(problem(
+                format!("{base}.on_error"),
+                format!(
+                    "`{}`: use dead_letter (the default) or fail",
+                    other.unwrap_or_default()
+                ),
+            ));
+            OnError::DeadLetter
+        }
+    };
+    let dead_letter = match options.get("dead_letter") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(a)) if !a.trim().is_empty() => Some((a.clone(), scheme_of(a))),
+        Some(_) => {
+            problems.push(problem(
+                format!("{base}.dead_letter"),
+                "must be a Delta table path or console://",
+            ));
+            None
+        }
+    };
+    let mut mask = Vec::new();
+    match options.get("mask") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (col, spec) in m {
+                match text(spec) {
+                    Some(s) => match crate::mask::Algorithm::parse(&s) {
+                        Ok(_) => mask.push((col.clone(), s)),
+                        Err(e) => {
+                            problems.push(problem(format!("{base}.mask.{col}"), e.to_string()))
+                        }
+                    },
+                    None => problems.push(problem(
+                        format!("{base}.mask.{col}"),
+                        "must be \"algorithm[:param]\", e.g. \"partial:3\"",
+                    )),
+                }
+            }
+        }
+        Some(_) => problems.push(problem(
+            format!("{base}.mask"),
+            "must be a mapping of columns to \"algorithm[:param]\", e.g. {email: hash}",
+        )),
+    }
+    let mask_key = env("WEIR_MASK_KEY")
+        .filter(|k| !k.is_empty())
+        .unwrap_or_else(|| format!("weir-mask/{pipeline}"))
+        .into_bytes();
+    TransformSpec {
+        decode,
+        mask,
+        mask_key,
+        on_error,
+        dead_letter,
+    }
+}

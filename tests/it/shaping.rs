@@ -1,0 +1,160 @@
+//! Decoding, dead letters, masking and type hints end to end through the built binary.
+
+use std::path::Path;
+use weir_plugin_generator::events::event;
+use weir_tests::nats::{json_ids, NatsServer};
+use weir_tests::*;
+
+/// Python's round(): halves to even.
+fn round_half_even(x: f64) -> f64 {
+    let r = x.round();
+    if (x - x.trunc()).abs() == 0.5 && r % 2.0 != 0.0 {
+        r - x.signum()
+    } else {
+        r
+    }
+}
+
+fn masked_email(e: &str) -> String {
+    let (local, domain) = e.split_once('@').expect("generator emails have @");
+    let chars: Vec<char> = local.chars().collect();
+    let middle = "*".repeat(chars.len() - 2);
+    format!("{}{middle}{}@{domain}", chars[0], chars[chars.len() - 1])
+}
+
+#[test]
+fn generator_to_delta_with_masks_and_type_hints() {
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let lake = s.join("lake");
+    let m = s.manifest(
+        "masked.yaml",
+        &format!(
+            "name: masked\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: generator://?count=5000&seed=9\n    options:\n      batch_size: 2000\n      mask:\n        email: email\n        phone: phone\n        amount: \"round:100\"\n      type_hints:\n        amount: bigint\n        user_id: text\n  sink:\n    address: {}\n    options:\n      dest_table: events\n",
+            lake.display()
+        ),
+    );
+    let out = output(weir(&plugins).arg("run").arg(&m));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let table = lake.join("events");
+    let summary = delta_summary(&table);
+    let types: std::collections::HashMap<String, String> = summary["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or("").to_string(),
+                c["type"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(types["amount"], "int64", "{summary}");
+    assert_eq!(types["user_id"], "string", "{summary}");
+    assert_eq!(types["email"], "string", "{summary}");
+    let rows = delta_rows(&table, &s);
+    assert_eq!(rows.len(), 5000);
+    for row in &rows {
+        let id = row["id"].as_i64().expect("id");
+        let e = event(9, id);
+        assert_eq!(row["email"], masked_email(&e.email), "id {id}");
+        let digits: String = e.phone.chars().filter(char::is_ascii_digit).collect();
+        assert_eq!(
+            row["phone"],
+            format!("{}-***-****", &digits[..3]),
+            "id {id}"
+        );
+        assert_eq!(
+            row["amount"].as_i64(),
+            Some((round_half_even(e.amount / 100.0) * 100.0) as i64),
+            "id {id}: {}",
+            e.amount
+        );
+        assert_eq!(row["user_id"], e.user_id.to_string(), "id {id}");
+        assert_eq!(row["country"], e.country, "id {id}");
+    }
+}
+
+#[test]
+fn nats_values_that_are_not_json_go_to_the_dead_letter_table_and_the_run_goes_on() {
+    let server = NatsServer::start();
+    server.tool(&["stream", "EVENTS", "events.>"]);
+    server.tool(&["publish", "events", "0", "500"]);
+    server.tool(&["publish-raw", "events.bad", "this is not json"]);
+    server.tool(&["publish", "events", "500", "500"]);
+    server.tool(&["publish-raw", "events.bad", "[\"an\", \"array\"]"]);
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let lake = s.join("lake");
+    let dlq = s.join("dead");
+    let m = s.manifest(
+        "dlq.yaml",
+        &format!(
+            "name: dlq\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: nats+jetstream://{}?subject=events.>&durable=weir\n    options:\n      source_table: EVENTS\n      batch_size: 300\n      dead_letter: {}\n  sink:\n    address: {}\n    options:\n      dest_table: events\n",
+            server.host_port(),
+            dlq.display(),
+            lake.display()
+        ),
+    );
+    let out = output(weir(&plugins).arg("run").arg(&m));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stderr.contains("dead_letters=2"), "{}", out.stderr);
+    let ids = json_ids(&lake.join("events"));
+    assert_eq!(ids["distinct"], 1000, "{ids}");
+    assert_eq!(ids["missing_count"], 0, "{ids}");
+    let names: Vec<&str> = ids["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    for c in [
+        "id",
+        "user",
+        "amount",
+        "note",
+        "_nats_subject",
+        "_nats_sequence",
+        "_nats_timestamp",
+    ] {
+        assert!(names.contains(&c), "{c} missing from {names:?}");
+    }
+    let mut dead = delta_rows(&dlq, &s);
+    dead.sort_by_key(|r| r["sequence"].as_i64());
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    let seqs: Vec<i64> = dead.iter().filter_map(|r| r["sequence"].as_i64()).collect();
+    assert_eq!(seqs, [501, 1002]);
+    assert_eq!(dead[0]["_position"], "events.bad@501");
+    assert!(
+        dead[0]["_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not a JSON object"),
+        "{dead:?}"
+    );
+    assert_eq!(dead[0]["value"], "this is not json");
+
+    // on_error: fail stops instead, before the bad batch, naming the position.
+    let s2 = Scratch::new();
+    let lake2 = s2.join("lake");
+    let m2 = s2.manifest(
+        "fail.yaml",
+        &format!(
+            "name: fail\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: nats+jetstream://{}?subject=events.>\n    options:\n      source_table: EVENTS\n      batch_size: 300\n      on_error: fail\n  sink:\n    address: {}\n",
+            server.host_port(),
+            lake2.display()
+        ),
+    );
+    let out = output(weir(&plugins).arg("run").arg(&m2));
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let errors = out.error_lines();
+    assert_eq!(errors.len(), 1, "{}", out.stderr);
+    assert!(
+        errors[0].contains("events.bad@501") && errors[0].contains("on_error: fail"),
+        "{}",
+        errors[0]
+    );
+    let committed = json_ids(Path::new(&lake2));
+    assert_eq!(committed["missing_count"], 0, "{committed}");
+    assert!(committed["distinct"].as_u64() < Some(1000), "{committed}");
+}
