@@ -211,6 +211,7 @@ enum FromSink {
     Committed(BatchReport),
     Failed { seq: u64, error: ConnectorError },
     DeadLetterFailed { seq: u64, error: ConnectorError },
+    TransformFailed(TransformError),
 }
 
 /// The optional stages around the source and the sink.
@@ -311,8 +312,22 @@ impl Run {
             tracing::info!(pipeline = %self.cfg.pipeline, positions = %self.summary.committed, "resuming from the sink's stored positions");
         }
 
-        let (to_sink, sink_rx) = sync_channel::<ToSink>(self.cfg.queue.max(1));
         let (ack_tx, acks) = channel::<FromSink>();
+        let (to_sink, sink_rx) = sync_channel::<ToSink>(self.cfg.queue.max(1));
+        // With a transform, a shaping thread sits between the batcher and the sink, so decoding
+        // and masking batch n overlap the poll of n+1 and the write of n-1.
+        let (to_sink, shape_thread) = match self.transform.take() {
+            None => (to_sink, None),
+            Some(t) => {
+                let (to_shape, shape_rx) = sync_channel::<ToSink>(self.cfg.queue.max(1));
+                let shape_acks = ack_tx.clone();
+                let handle = std::thread::Builder::new()
+                    .name(format!("{}-shape", self.cfg.pipeline))
+                    .spawn(move || shape_loop(t, shape_rx, to_sink, shape_acks))
+                    .map_err(|_| RunError::SinkThread)?;
+                (to_shape, Some(handle))
+            }
+        };
         let sink_cfg = self.cfg.clone();
         let sink_stop = self.stop.clone();
         let sink_thread = std::thread::Builder::new()
@@ -339,7 +354,7 @@ impl Run {
                 }
             }
         }
-        if sink_thread.join().is_err() {
+        if sink_thread.join().is_err() || shape_thread.is_some_and(|h| h.join().is_err()) {
             drained = drained.and(Err(RunError::SinkThread));
         }
         if let Err(e) = source.close() {
@@ -412,15 +427,8 @@ impl Run {
         Ok(())
     }
 
-    /// Decodes, shapes and masks a closed batch, then hands it to the sink thread.
-    fn send(&mut self, to_sink: &SyncSender<ToSink>, mut b: MicroBatch) -> Result<(), RunError> {
-        if let Some(t) = self.transform.as_mut() {
-            let decoded = t.apply(b.batch)?;
-            b.batch = decoded
-                .batch
-                .unwrap_or_else(|| RecordBatch::new_empty(Arc::new(Schema::empty())));
-            b.dead = decoded.dead;
-        }
+    /// Hands a closed batch on (to the shaping thread, or straight to the sink thread).
+    fn send(&mut self, to_sink: &SyncSender<ToSink>, b: MicroBatch) -> Result<(), RunError> {
         send(to_sink, b)
     }
 
@@ -428,6 +436,7 @@ impl Run {
         match msg {
             FromSink::Failed { seq, error } => Err(RunError::Sink { seq, error }),
             FromSink::DeadLetterFailed { seq, error } => Err(RunError::DeadLetter { seq, error }),
+            FromSink::TransformFailed(error) => Err(RunError::Transform(error)),
             FromSink::Committed(report) => {
                 // The sink holds the batch whatever happens to the source commit below.
                 self.summary.batches += 1;
@@ -484,6 +493,37 @@ fn retry<T>(
             }
         },
     )
+}
+
+/// The shaping thread: decodes, shapes and masks each batch in order, then passes it on. A
+/// failure is reported and ends the thread (and so the run), before the batch reaches the sink.
+fn shape_loop(
+    mut transform: Transform,
+    batches: Receiver<ToSink>,
+    to_sink: SyncSender<ToSink>,
+    acks: Sender<FromSink>,
+) {
+    for msg in batches.iter() {
+        let msg = match msg {
+            ToSink::Batch(mut b) => match transform.apply(b.batch) {
+                Ok(decoded) => {
+                    b.batch = decoded
+                        .batch
+                        .unwrap_or_else(|| RecordBatch::new_empty(Arc::new(Schema::empty())));
+                    b.dead = decoded.dead;
+                    ToSink::Batch(b)
+                }
+                Err(e) => {
+                    let _ = acks.send(FromSink::TransformFailed(e));
+                    return;
+                }
+            },
+            other => other,
+        };
+        if to_sink.send(msg).is_err() {
+            return;
+        }
+    }
 }
 
 fn sink_loop(

@@ -165,6 +165,28 @@ impl Drop for NatsServer {
     }
 }
 
+/// [`json_ids`] for polling a table that is being written: `None` when the table does not
+/// exist yet or the reader failed (a commit landing mid-read), so the caller polls again.
+pub fn try_json_ids(table: &Path) -> Option<serde_json::Value> {
+    if crate::delta_commits(table) == 0 {
+        return None;
+    }
+    let out = Command::new(crate::python())
+        .arg(crate::root().join("tests/harness/delta_read.py"))
+        .arg("json-ids")
+        .arg(table)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "reader (will retry): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
 /// The Python reader's view of a table of NATS envelopes whose values are `{"id": ...}`:
 /// rows, distinct ids, duplicates, missing ids, distinct sequences.
 pub fn json_ids(table: &Path) -> serde_json::Value {

@@ -158,3 +158,40 @@ fn nats_values_that_are_not_json_go_to_the_dead_letter_table_and_the_run_goes_on
     assert_eq!(committed["missing_count"], 0, "{committed}");
     assert!(committed["distinct"].as_u64() < Some(1000), "{committed}");
 }
+
+#[test]
+fn uuid_and_sequential_tokens_are_the_same_in_two_processes() {
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let run = |lake: &Path| {
+        let m = s.manifest(
+            "tokens.yaml",
+            &format!(
+                "name: tokens\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: generator://?count=300&seed=3\n    options:\n      mask: {{email: uuid, user_id: sequential}}\n  sink:\n    address: {}\n",
+                lake.display()
+            ),
+        );
+        let out = output(weir(&plugins).arg("run").arg(&m));
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        delta_rows(lake, &s)
+    };
+    let a = run(&s.join("a"));
+    let b = run(&s.join("b"));
+    assert_eq!(a.len(), 300);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x["email"], y["email"]);
+        assert_eq!(x["user_id"], y["user_id"]);
+        assert_eq!(x["email"].as_str().map(str::len), Some(36), "{x}");
+    }
+    // Equal inputs get equal tokens, different inputs different ones.
+    let e = |id: usize| event(3, id as i64).user_id;
+    for i in 0..a.len() {
+        for j in i + 1..a.len() {
+            assert_eq!(
+                e(i) == e(j),
+                a[i]["user_id"] == a[j]["user_id"],
+                "rows {i} and {j}"
+            );
+        }
+    }
+}

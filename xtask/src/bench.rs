@@ -10,8 +10,8 @@ use std::process::Stdio;
 
 pub(crate) fn run_bench(args: &[String]) -> Result<()> {
     let which = args.first().map(String::as_str).unwrap_or("all");
-    if !matches!(which, "all" | "boundary" | "nats") {
-        bail!("unknown bench `{which}`: boundary, nats or all");
+    if !matches!(which, "all" | "boundary" | "nats" | "mask") {
+        bail!("unknown bench `{which}`: boundary, nats, mask or all");
     }
     run(cargo().args([
         "build",
@@ -34,6 +34,16 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
     }
     if matches!(which, "all" | "nats") {
         nats()?;
+    }
+    if matches!(which, "all" | "mask") {
+        let report = bench("mask", &[])?;
+        let file = save("mask", &report)?;
+        println!(
+            "masking 5 columns: {:.0} rows/s (generating the rows: {:.0} rows/s)\nreport: {}",
+            report["mask_rows_per_s"].as_f64().unwrap_or(f64::NAN),
+            report["generate_rows_per_s"].as_f64().unwrap_or(f64::NAN),
+            file.display()
+        );
     }
     Ok(())
 }
