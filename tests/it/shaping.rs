@@ -83,6 +83,12 @@ fn nats_values_that_are_not_json_go_to_the_dead_letter_table_and_the_run_goes_on
     server.tool(&["publish-raw", "events.bad", "this is not json"]);
     server.tool(&["publish", "events", "500", "500"]);
     server.tool(&["publish-raw", "events.bad", "[\"an\", \"array\"]"]);
+    // A field that appears late becomes a new column (earlier rows read it as null).
+    server.tool(&[
+        "publish-raw",
+        "events.late",
+        r#"{"id": 1000, "user": "late", "amount": 1.5, "note": "n", "coupon": "Z"}"#,
+    ]);
     let s = Scratch::new();
     let plugins = s.plugin_dir("plugins", &shipped_plugins());
     let lake = s.join("lake");
@@ -100,7 +106,7 @@ fn nats_values_that_are_not_json_go_to_the_dead_letter_table_and_the_run_goes_on
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(out.stderr.contains("dead_letters=2"), "{}", out.stderr);
     let ids = json_ids(&lake.join("events"));
-    assert_eq!(ids["distinct"], 1000, "{ids}");
+    assert_eq!(ids["distinct"], 1001, "{ids}");
     assert_eq!(ids["missing_count"], 0, "{ids}");
     let names: Vec<&str> = ids["columns"]
         .as_array()
@@ -109,6 +115,7 @@ fn nats_values_that_are_not_json_go_to_the_dead_letter_table_and_the_run_goes_on
         .filter_map(|c| c["name"].as_str())
         .collect();
     for c in [
+        "coupon",
         "id",
         "user",
         "amount",

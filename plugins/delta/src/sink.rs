@@ -4,7 +4,7 @@ use crate::config::DeltaConfig;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::kernel::{StructType, Transaction};
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use std::collections::HashMap;
 use tokio::runtime::Runtime;
@@ -165,7 +165,11 @@ impl Sink for DeltaSink {
             let mut writer = RecordBatchWriter::for_table(&table)?.with_commit_properties(
                 CommitProperties::default().with_application_transactions(txns),
             );
-            writer.write(batch).await?;
+            // New columns widen the table (old rows read them as null); a column missing from
+            // the batch is written as null.
+            writer
+                .write_with_mode(batch, WriteMode::MergeSchema)
+                .await?;
             writer.flush_and_commit(&mut table).await
         });
         match result {
