@@ -95,11 +95,19 @@ pub struct BatchReport {
     pub positions: Positions,
 }
 
-/// Hears of pipeline progress. Called from the pipeline's thread; must be quick.
+/// Hears of pipeline progress. Called from the pipeline's threads; must be quick.
 pub trait Observer: Send + Sync {
+    /// Source and sink are open and positions are sought: the pipeline is running.
+    fn started(&self) {}
+
     /// A batch is committed to sink and source.
     fn committed(&self, report: &BatchReport) {
         let _ = report;
+    }
+
+    /// A call failed with a retriable error and is retried after a wait.
+    fn retrying(&self, call: &str, attempt: u32, error: &ConnectorError) {
+        let _ = (call, attempt, error);
     }
 }
 
@@ -286,7 +294,7 @@ impl Run {
         what: &str,
         f: impl FnMut() -> Result<T, ConnectorError>,
     ) -> Result<T, ConnectorError> {
-        retry(&self.cfg, &self.stop, what, f)
+        retry(&self.cfg, &self.stop, self.observer.as_ref(), what, f)
     }
 
     fn go(
@@ -311,6 +319,7 @@ impl Run {
             }
             tracing::info!(pipeline = %self.cfg.pipeline, positions = %self.summary.committed, "resuming from the sink's stored positions");
         }
+        self.observer.started();
 
         let (ack_tx, acks) = channel::<FromSink>();
         let (to_sink, sink_rx) = sync_channel::<ToSink>(self.cfg.queue.max(1));
@@ -330,9 +339,17 @@ impl Run {
         };
         let sink_cfg = self.cfg.clone();
         let sink_stop = self.stop.clone();
+        let sink_observer = self.observer.clone();
         let sink_thread = std::thread::Builder::new()
             .name(format!("{}-sink", self.cfg.pipeline))
-            .spawn(move || sink_loop(sink, dead_letter, sink_rx, ack_tx, &sink_cfg, &sink_stop))
+            .spawn(move || {
+                let ctx = SinkCtx {
+                    cfg: &sink_cfg,
+                    stop: &sink_stop,
+                    observer: sink_observer.as_ref(),
+                };
+                sink_loop(sink, dead_letter, sink_rx, ack_tx, &ctx)
+            })
             .map_err(|_| RunError::SinkThread)?;
 
         let result = self.pump(source.as_mut(), &to_sink, &acks);
@@ -469,6 +486,7 @@ fn send(to_sink: &SyncSender<ToSink>, batch: MicroBatch) -> Result<(), RunError>
 fn retry<T>(
     cfg: &RunConfig,
     stop: &StopSignal,
+    observer: &dyn Observer,
     what: &str,
     f: impl FnMut() -> Result<T, ConnectorError>,
 ) -> Result<T, ConnectorError> {
@@ -480,6 +498,7 @@ fn retry<T>(
                 return false;
             }
             tracing::warn!(pipeline = %cfg.pipeline, call = what, attempt, error = %e, wait_ms = wait.as_millis() as u64, "retrying");
+            observer.retrying(what, attempt, e);
             true
         },
         |wait| {
@@ -526,18 +545,25 @@ fn shape_loop(
     }
 }
 
+/// What the sink thread needs besides its sinks and channels.
+struct SinkCtx<'a> {
+    cfg: &'a RunConfig,
+    stop: &'a StopSignal,
+    observer: &'a dyn Observer,
+}
+
 fn sink_loop(
     mut sink: Box<dyn Sink>,
     mut dead_letter: Option<Box<dyn Sink>>,
     batches: Receiver<ToSink>,
     acks: Sender<FromSink>,
-    cfg: &RunConfig,
-    stop: &StopSignal,
+    ctx: &SinkCtx<'_>,
 ) {
+    let (cfg, stop, observer) = (ctx.cfg, ctx.stop, ctx.observer);
     for msg in batches.iter() {
         match msg {
             ToSink::Stored(keys, reply) => {
-                let _ = reply.send(retry(cfg, stop, "sink stored positions", || {
+                let _ = reply.send(retry(cfg, stop, observer, "sink stored positions", || {
                     sink.stored_positions(&keys)
                 }));
             }
@@ -548,7 +574,7 @@ fn sink_loop(
                 // Dead letters first: once the table holds the batch, its positions move on.
                 if let Some(dead) = &b.dead {
                     let written = match dead_letter.as_mut() {
-                        Some(d) => retry(cfg, stop, "dead-letter write", || {
+                        Some(d) => retry(cfg, stop, observer, "dead-letter write", || {
                             d.write(dead.clone())?;
                             d.commit(&positions)
                         }),
@@ -565,7 +591,7 @@ fn sink_loop(
                 let written = if b.batch.num_rows() == 0 {
                     Ok(())
                 } else {
-                    retry(cfg, stop, "sink write", || {
+                    retry(cfg, stop, observer, "sink write", || {
                         sink.write(b.batch.clone())?;
                         sink.commit(&positions)
                     })

@@ -8,6 +8,7 @@ mod logging;
 mod pipeline;
 mod plugins_cmd;
 mod run_cmd;
+mod service;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use exit::Exit;
@@ -36,6 +37,16 @@ struct Cli {
     /// Where plugins live. Default: `plugins/` beside the weir binary, then $WEIR_PLUGIN_DIR.
     #[arg(long, global = true, value_name = "DIR")]
     plugin_dir: Option<PathBuf>,
+
+    /// Serve /health/live, /health/ready and /metrics here (`weir run`); `off` to serve nothing.
+    #[arg(
+        long,
+        global = true,
+        env = "WEIR_LISTEN",
+        default_value = "127.0.0.1:9464",
+        value_name = "ADDR|off"
+    )]
+    listen: String,
 
     /// Log lines as human-readable text or JSON; `auto` is text on a terminal, JSON otherwise.
     #[arg(long, global = true, value_enum, default_value = "auto")]
@@ -115,7 +126,22 @@ fn go(cli: Cli) -> Result<(), Exit> {
             let pipeline = load_manifest(&manifest)?;
             let registry = registry(cli.plugin_dir.as_deref())?;
             let instances = pipeline::instantiate(&pipeline, &registry)?;
-            run_cmd::run(&pipeline, instances).map(|_| ())
+            let service = service::Service::new();
+            if cli.listen != "off" {
+                let addr: std::net::SocketAddr = cli.listen.parse().map_err(|e| {
+                    Exit::manifest(format!(
+                        "--listen `{}`: {e}; give HOST:PORT or off",
+                        cli.listen
+                    ))
+                })?;
+                let bound = service::serve(addr, service.clone()).map_err(|e| {
+                    Exit::manifest(format!(
+                        "--listen {addr}: {e}; pick another address (--listen HOST:PORT, or WEIR_LISTEN) or --listen off"
+                    ))
+                })?;
+                tracing::info!(address = %bound, "serving /health/live, /health/ready and /metrics on http://{bound}");
+            }
+            run_cmd::run(&pipeline, instances, &service).map(|_| ())
         }
     }
 }

@@ -7,17 +7,21 @@
 
 use crate::exit::Exit;
 use crate::pipeline::Instances;
+use crate::service::{now_ms, Health, PipelineLabel, PluginLabel, RetryLabel, Service};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use weir_core::manifest::Pipeline;
 use weir_core::runner::{self, BatchReport, Observer, RunConfig, RunSummary, Stages, StopSignal};
 use weir_core::transform::Transform;
 
-/// Logs progress at most every `every`.
+/// Feeds metrics and health, and logs progress at most every `every`.
 struct ProgressLog {
     pipeline: String,
     every: Duration,
     state: Mutex<Progress>,
+    service: Arc<Service>,
+    health: Arc<Health>,
 }
 
 struct Progress {
@@ -27,8 +31,54 @@ struct Progress {
     batches: u64,
 }
 
+impl ProgressLog {
+    fn label(&self) -> PipelineLabel {
+        PipelineLabel {
+            pipeline: self.pipeline.clone(),
+        }
+    }
+}
+
 impl Observer for ProgressLog {
+    fn started(&self) {
+        self.health.started.store(true, Ordering::SeqCst);
+    }
+
+    fn retrying(&self, call: &str, _attempt: u32, _error: &weir_core::ConnectorError) {
+        self.health.last_retry_ms.store(now_ms(), Ordering::SeqCst);
+        self.service
+            .metrics
+            .retries
+            .get_or_create(&RetryLabel {
+                pipeline: self.pipeline.clone(),
+                call: call.to_string(),
+            })
+            .inc();
+    }
+
     fn committed(&self, report: &BatchReport) {
+        let now = now_ms();
+        self.health.last_commit_ms.store(now, Ordering::SeqCst);
+        let m = &self.service.metrics;
+        let l = self.label();
+        m.records_out
+            .get_or_create(&l)
+            .inc_by(report.records as u64);
+        m.records_in
+            .get_or_create(&l)
+            .inc_by((report.records + report.dead_letters) as u64);
+        m.bytes_out.get_or_create(&l).inc_by(report.bytes as u64);
+        m.batches.get_or_create(&l).inc();
+        m.dead_letters
+            .get_or_create(&l)
+            .inc_by(report.dead_letters as u64);
+        m.commit_seconds
+            .get_or_create(&l)
+            .observe(report.commit_time.as_secs_f64());
+        m.batch_records
+            .get_or_create(&l)
+            .observe(report.records as f64);
+        m.last_commit.get_or_create(&l).set(now as f64 / 1000.0);
         let Ok(mut s) = self.state.lock() else { return };
         s.records += report.records as u64;
         s.batches += 1;
@@ -62,7 +112,11 @@ fn install_signals(stop: &StopSignal) -> Result<(), Exit> {
 }
 
 /// Runs the pipeline; the summary on success, the failure line (exit 1) otherwise.
-pub fn run(pipeline: &Pipeline, instances: Instances) -> Result<RunSummary, Exit> {
+pub fn run(
+    pipeline: &Pipeline,
+    instances: Instances,
+    service: &Arc<Service>,
+) -> Result<RunSummary, Exit> {
     let stop = StopSignal::new();
     install_signals(&stop)?;
     let cfg = RunConfig::from_pipeline(pipeline);
@@ -76,7 +130,24 @@ pub fn run(pipeline: &Pipeline, instances: Instances) -> Result<RunSummary, Exit
         "starting"
     );
     let now = Instant::now();
+    for (role, plugin) in [
+        ("source", &instances.source_plugin),
+        ("sink", &instances.sink_plugin),
+    ] {
+        service
+            .metrics
+            .plugin_info
+            .get_or_create(&PluginLabel {
+                pipeline: pipeline.name.clone(),
+                role: role.to_string(),
+                plugin: plugin.clone(),
+            })
+            .set(1);
+    }
+    let health = service.track(&pipeline.name);
     let observer = Arc::new(ProgressLog {
+        service: service.clone(),
+        health: health.clone(),
         pipeline: pipeline.name.clone(),
         every: Duration::from_secs(10),
         state: Mutex::new(Progress {

@@ -112,6 +112,7 @@ fn pipeline(dir: &Path) -> serde_json::Value {
             .arg("run")
             .arg(&manifest)
             .env("WEIR_LOG", "warn")
+            .env("WEIR_LISTEN", "off")
             .output()
             .expect("weir");
         assert!(

@@ -167,6 +167,7 @@ fn through_weir(port: u16, durable: &str, scratch: &Path) -> Duration {
         .arg("run")
         .arg(&manifest)
         .env("WEIR_LOG", "warn")
+        .env("WEIR_LISTEN", "off")
         .output()
         .expect("weir");
     assert!(

@@ -167,6 +167,7 @@ pub fn weir(plugin_dir: &Path) -> Command {
         .arg("--plugin-dir")
         .arg(plugin_dir)
         .env("NO_COLOR", "1")
+        .env("WEIR_LISTEN", "off")
         .env_remove("RUST_LOG")
         .env_remove("WEIR_LOG")
         .env_remove("RUN_IN_LOOP");

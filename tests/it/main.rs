@@ -6,5 +6,6 @@ mod demo;
 mod loading;
 mod nats;
 mod panics;
+mod service;
 mod shaping;
 mod signals;

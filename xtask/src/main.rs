@@ -172,7 +172,12 @@ fn demo() -> Result<DemoRun> {
     }
     println!("demo: weir run examples/demo.yaml");
     let started = Instant::now();
-    run(Command::new(&weir).args(["run", "examples/demo.yaml", "--log-format", "text"]))?;
+    run(Command::new(&weir)
+        .args(["run", "examples/demo.yaml", "--log-format", "text"])
+        .env(
+            "WEIR_LISTEN",
+            std::env::var("WEIR_LISTEN").unwrap_or_else(|_| "off".into()),
+        ))?;
     let secs = started.elapsed().as_secs_f64();
     let rows = env::delta_rows(&table)?;
     println!(

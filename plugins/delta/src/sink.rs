@@ -100,6 +100,11 @@ fn classify(e: DeltaTableError, doing: &str) -> Error {
     let text = format!("cannot {doing}: {e}");
     match e {
         DeltaTableError::ObjectStore { .. } | DeltaTableError::Io { .. } => Error::connection(text),
+        // Writing parquet through the object store: a storage failure (a full disk, a directory
+        // gone or unwritable) comes wrapped as an external parquet error. Retried.
+        DeltaTableError::Parquet {
+            source: deltalake::parquet::errors::ParquetError::External(_),
+        } => Error::connection(text),
         DeltaTableError::VersionAlreadyExists(_) | DeltaTableError::Transaction { .. } => {
             Error::retriable(text)
         }
@@ -153,6 +158,10 @@ impl Sink for DeltaSink {
         let Some(batch) = self.staged.take() else {
             return Ok(());
         };
+        if self.table.is_none() {
+            // After a failed commit the handle was dropped: reload before deciding to create.
+            self.refresh()?;
+        }
         let mut table = match self.table.take() {
             Some(t) => t,
             None => self.create_table(&batch)?,

@@ -1,0 +1,297 @@
+//! What operators see over HTTP (`--listen`, default 127.0.0.1:9464): `/health/live` (the
+//! process is up), `/health/ready` (every pipeline has opened its source and sink and is not
+//! stuck retrying), and `/metrics` in the OpenMetrics text format, encoded by
+//! `prometheus-client`.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The `pipeline` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PipelineLabel {
+    /// The pipeline's name.
+    pub pipeline: String,
+}
+
+/// The labels of retries.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RetryLabel {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// The call retried (`poll`, `sink write`, ...).
+    pub call: String,
+}
+
+/// The labels of `weir_plugin_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginLabel {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// `source`, `sink` or `dead_letter`.
+    pub role: String,
+    /// The plugin's name and version, `name/version`.
+    pub plugin: String,
+}
+
+/// Every metric of the process, labelled by pipeline.
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    /// Rows read in committed batches (written plus dead letters).
+    pub records_in: Family<PipelineLabel, Counter>,
+    /// Rows written to the sink.
+    pub records_out: Family<PipelineLabel, Counter>,
+    /// Arrow bytes of the batches written.
+    pub bytes_out: Family<PipelineLabel, Counter>,
+    /// Batches committed.
+    pub batches: Family<PipelineLabel, Counter>,
+    /// Rows that did not decode.
+    pub dead_letters: Family<PipelineLabel, Counter>,
+    /// Retried calls.
+    pub retries: Family<RetryLabel, Counter>,
+    /// Time from a batch's write to its commit.
+    pub commit_seconds: Family<PipelineLabel, Histogram>,
+    /// Rows per batch.
+    pub batch_records: Family<PipelineLabel, Histogram>,
+    /// Unix time of the last commit.
+    pub last_commit: Family<PipelineLabel, Gauge<f64, AtomicU64>>,
+    /// 1 per plugin in use.
+    pub plugin_info: Family<PluginLabel, Gauge>,
+}
+
+impl Metrics {
+    /// An empty set of metrics, registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("weir");
+        let records_in = Family::<PipelineLabel, Counter>::default();
+        let records_out = Family::<PipelineLabel, Counter>::default();
+        let bytes_out = Family::<PipelineLabel, Counter>::default();
+        let batches = Family::<PipelineLabel, Counter>::default();
+        let dead_letters = Family::<PipelineLabel, Counter>::default();
+        let retries = Family::<RetryLabel, Counter>::default();
+        let commit_seconds = Family::<PipelineLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 16))
+        });
+        let batch_records = Family::<PipelineLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(1.0, 4.0, 12))
+        });
+        let last_commit = Family::<PipelineLabel, Gauge<f64, AtomicU64>>::default();
+        let plugin_info = Family::<PluginLabel, Gauge>::default();
+        registry.register(
+            "records_in",
+            "Rows read in committed batches",
+            records_in.clone(),
+        );
+        registry.register(
+            "records_out",
+            "Rows written to the sink",
+            records_out.clone(),
+        );
+        registry.register(
+            "bytes_out",
+            "Arrow bytes of the batches written",
+            bytes_out.clone(),
+        );
+        registry.register("batches", "Batches committed", batches.clone());
+        registry.register(
+            "dead_letters",
+            "Rows that did not decode (dead letters)",
+            dead_letters.clone(),
+        );
+        registry.register(
+            "retries",
+            "Calls retried after a retriable error",
+            retries.clone(),
+        );
+        registry.register(
+            "commit_seconds",
+            "Time from a batch's write to its commit",
+            commit_seconds.clone(),
+        );
+        registry.register(
+            "batch_records",
+            "Rows per committed batch",
+            batch_records.clone(),
+        );
+        registry.register(
+            "last_commit_timestamp_seconds",
+            "Unix time of the last commit",
+            last_commit.clone(),
+        );
+        registry.register(
+            "plugin_info",
+            "Plugins in use (value 1)",
+            plugin_info.clone(),
+        );
+        Self {
+            registry: Mutex::new(registry),
+            records_in,
+            records_out,
+            bytes_out,
+            batches,
+            dead_letters,
+            retries,
+            commit_seconds,
+            batch_records,
+            last_commit,
+            plugin_info,
+        }
+    }
+
+    fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Ok(r) = self.registry.lock() {
+            let _ = encode(&mut out, &r);
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// One pipeline's readiness.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// Source and sink are open.
+    pub started: AtomicBool,
+    /// The pipeline ended (done or failed).
+    pub ended: AtomicBool,
+    /// Unix ms of the last retried call (0: none).
+    pub last_retry_ms: AtomicU64,
+    /// Unix ms of the last commit (0: none).
+    pub last_commit_ms: AtomicU64,
+}
+
+impl Health {
+    /// Ready: started, not ended, and not retrying since the last commit (a retry older than
+    /// `settle` with no new one counts as recovered, for idle sources).
+    pub fn ready(&self, settle: Duration) -> bool {
+        let retry = self.last_retry_ms.load(Ordering::SeqCst);
+        let commit = self.last_commit_ms.load(Ordering::SeqCst);
+        let retrying = retry > commit && now_ms().saturating_sub(retry) < settle.as_millis() as u64;
+        self.started.load(Ordering::SeqCst) && !self.ended.load(Ordering::SeqCst) && !retrying
+    }
+}
+
+/// What the HTTP endpoints read.
+pub struct Service {
+    /// The metrics.
+    pub metrics: Metrics,
+    /// Each pipeline's health.
+    pub health: Mutex<Vec<(String, Arc<Health>)>>,
+}
+
+impl Service {
+    /// No pipelines yet.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            metrics: Metrics::new(),
+            health: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Adds a pipeline's health.
+    pub fn track(&self, pipeline: &str) -> Arc<Health> {
+        let h = Arc::new(Health::default());
+        if let Ok(mut v) = self.health.lock() {
+            v.push((pipeline.to_string(), h.clone()));
+        }
+        h
+    }
+}
+
+async fn live() -> &'static str {
+    "live\n"
+}
+
+async fn ready(State(s): State<Arc<Service>>) -> impl IntoResponse {
+    let v = s.health.lock().map(|v| v.clone()).unwrap_or_default();
+    let mut body = String::new();
+    let mut all = !v.is_empty();
+    for (name, h) in &v {
+        let r = h.ready(Duration::from_secs(15));
+        all &= r;
+        body.push_str(&format!(
+            "{name}: {}\n",
+            if r { "ready" } else { "not ready" }
+        ));
+    }
+    let code = if all {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, body)
+}
+
+async fn metrics(State(s): State<Arc<Service>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.encode(),
+    )
+}
+
+/// Binds `addr` and serves from a thread of its own; returns the bound address.
+pub fn serve(addr: SocketAddr, service: Arc<Service>) -> std::io::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    let bound = listener.local_addr()?;
+    std::thread::Builder::new()
+        .name("weir-http".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the HTTP runtime");
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let app = Router::new()
+                    .route("/health/live", get(live))
+                    .route("/health/ready", get(ready))
+                    .route("/metrics", get(metrics))
+                    .with_state(service);
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => {
+                        if let Err(e) = axum::serve(l, app).await {
+                            tracing::error!(error = %e, "HTTP server stopped");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot serve HTTP"),
+                }
+            });
+        })?;
+    Ok(bound)
+}

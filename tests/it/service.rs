@@ -1,0 +1,183 @@
+//! The host as a service: /metrics read by a real Prometheus parser, /health/ready following
+//! the sink's state.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+use weir_tests::*;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// `GET path` over plain HTTP/1.0: (status, body), or `None` when nothing listens yet.
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+/// The metrics as the Python `prometheus_client` OpenMetrics parser reads them.
+fn scrape(port: u16) -> serde_json::Value {
+    let out = Command::new(python())
+        .arg(root().join("tests/harness/metrics_read.py"))
+        .arg(format!("http://127.0.0.1:{port}/metrics"))
+        .output()
+        .expect("run metrics_read.py");
+    assert!(
+        out.status.success(),
+        "metrics_read.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("metrics JSON")
+}
+
+fn sample(metrics: &serde_json::Value, name: &str, pipeline: &str) -> Option<f64> {
+    metrics[name]
+        .as_array()?
+        .iter()
+        .find(|s| s[0]["pipeline"] == pipeline)
+        .and_then(|s| s[1].as_f64())
+}
+
+fn manifest(s: &Scratch, name: &str, source: &str, lake: &Path) -> std::path::PathBuf {
+    s.manifest(
+        &format!("{name}.yaml"),
+        &format!(
+            "name: {name}\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: {source}\n    options:\n      run_in_loop: true\n      batch_size: 1000\n      batch_timeout: 1\n  sink:\n    address: {}\n    options:\n      dest_table: events\n",
+            lake.display()
+        ),
+    )
+}
+
+#[test]
+fn metrics_parse_and_count_exactly_the_rows_in_the_table() {
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let lake = s.join("lake");
+    let m = manifest(&s, "metered", "generator://?count=20000&seed=5", &lake);
+    let port = free_port();
+    let child = spawn(
+        weir(&plugins)
+            .arg("run")
+            .arg(&m)
+            .env("WEIR_LISTEN", format!("127.0.0.1:{port}")),
+    );
+    wait_for("the metrics endpoint", Duration::from_secs(30), || {
+        get(port, "/health/live").is_some()
+    });
+    wait_for("20 000 records out", Duration::from_secs(60), || {
+        sample(&scrape(port), "weir_records_out_total", "metered") == Some(20_000.0)
+    });
+    let metrics = scrape(port);
+    let (ready, _) = get(port, "/health/ready").expect("ready");
+    signal(&child, libc::SIGTERM);
+    let out: Outcome = child.wait_with_output().expect("exit").into();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(ready, 200);
+
+    let rows = delta_summary(&lake.join("events"))["rows"].as_f64();
+    assert_eq!(rows, Some(20_000.0));
+    assert_eq!(
+        sample(&metrics, "weir_records_in_total", "metered"),
+        Some(20_000.0)
+    );
+    assert_eq!(
+        sample(&metrics, "weir_batches_total", "metered"),
+        Some(20.0)
+    );
+    assert_eq!(
+        sample(&metrics, "weir_dead_letters_total", "metered"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&metrics, "weir_commit_seconds_count", "metered"),
+        Some(20.0)
+    );
+    assert!(
+        sample(&metrics, "weir_last_commit_timestamp_seconds", "metered")
+            .is_some_and(|t| t > 1.7e9)
+    );
+    let plugins_seen: Vec<String> = metrics["weir_plugin_info"]
+        .as_array()
+        .expect("plugin info")
+        .iter()
+        .filter_map(|s| s[0]["plugin"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        plugins_seen.iter().any(|p| p.starts_with("generator/")),
+        "{plugins_seen:?}"
+    );
+    assert!(
+        plugins_seen.iter().any(|p| p.starts_with("delta/")),
+        "{plugins_seen:?}"
+    );
+}
+
+#[test]
+fn ready_turns_false_while_the_sink_cannot_write_and_true_after_with_nothing_lost() {
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let lake = s.join("lake");
+    let table = lake.join("events");
+    let m = manifest(&s, "fragile", "generator://?rate=3000&seed=6", &lake);
+    let port = free_port();
+    let child = spawn(
+        weir(&plugins)
+            .arg("run")
+            .arg(&m)
+            .env("WEIR_LISTEN", format!("127.0.0.1:{port}")),
+    );
+    let status = |p: &str| get(port, p).map(|(c, _)| c);
+    wait_for("ready", Duration::from_secs(60), || {
+        status("/health/ready") == Some(200) && delta_commits(&table) >= 2
+    });
+    // Make the table unwritable (root ignores permissions): move it away and put a file in
+    // its place, so every write fails until it is back.
+    let aside = s.join("aside");
+    std::fs::rename(&table, &aside).expect("move the table away");
+    std::fs::write(&table, b"not a directory").expect("block the path");
+    wait_for("not ready", Duration::from_secs(30), || {
+        status("/health/ready") == Some(503)
+    });
+    let stored_during = stored_positions(&aside, "fragile", &["generator"]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        stored_positions(&aside, "fragile", &["generator"]),
+        stored_during,
+        "positions advanced while the sink could not write"
+    );
+    std::fs::remove_file(&table).expect("unblock");
+    std::fs::rename(&aside, &table).expect("move the table back");
+    let before = delta_commits(&table);
+    wait_for("ready again", Duration::from_secs(60), || {
+        status("/health/ready") == Some(200) && delta_commits(&table) > before
+    });
+    signal(&child, libc::SIGTERM);
+    let out: Outcome = child.wait_with_output().expect("exit").into();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stderr.contains("retrying"), "{}", out.stderr);
+
+    let summary = delta_summary(&table);
+    let rows = summary["rows"].as_i64().expect("rows");
+    assert_eq!(summary["distinct_ids"].as_i64(), Some(rows), "{summary}");
+    assert_eq!(summary["id_min"], 0, "{summary}");
+    assert_eq!(summary["id_max"].as_i64(), Some(rows - 1), "{summary}");
+    assert_eq!(
+        summary["txn"]["weir/fragile/generator"].as_i64(),
+        Some(rows),
+        "{summary}"
+    );
+}
