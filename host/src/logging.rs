@@ -16,8 +16,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber (writing to stderr).
-pub fn init(format: LogFormat) {
+/// Installs the global subscriber (writing to stderr); returns whether lines are JSON.
+pub fn init(format: LogFormat) -> bool {
     let filter = std::env::var("WEIR_LOG")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
@@ -45,4 +45,5 @@ pub fn init(format: LogFormat) {
     if let Err(e) = result {
         eprintln!("weir: could not set up logging: {e}");
     }
+    json
 }

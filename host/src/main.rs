@@ -82,15 +82,25 @@ enum Command {
 fn registry(flag: Option<&Path>) -> Result<Registry, Exit> {
     let dir = loader::plugin_dir(flag).map_err(|e| Exit::load(e.to_string()))?;
     let registry = Registry::load(&dir).map_err(|e| Exit::load(e.to_string()))?;
-    tracing::debug!(dir = %registry.dir.display(), plugins = registry.plugins.len(), "plugins loaded");
+    tracing::debug!(pipeline = %current_pipeline(), dir = %registry.dir.display(), plugins = registry.plugins.len(), "plugins loaded");
     Ok(registry)
 }
 
+static CURRENT_PIPELINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The pipeline this process runs, once its manifest is read ("" before).
+fn current_pipeline() -> String {
+    CURRENT_PIPELINE.get().cloned().unwrap_or_default()
+}
+
 fn load_manifest(path: &Path) -> Result<manifest::Pipeline, Exit> {
-    manifest::load(path).map_err(|e| Exit {
+    let p = manifest::load(path).map_err(|e| Exit {
         code: 2,
         lines: e.to_string().lines().map(str::to_string).collect(),
-    })
+    })?;
+    let _ = CURRENT_PIPELINE.set(p.name.clone());
+    weir_sdk::abi::host::set_default_pipeline(&p.name);
+    Ok(p)
 }
 
 fn go(cli: Cli) -> Result<(), Exit> {
@@ -139,7 +149,7 @@ fn go(cli: Cli) -> Result<(), Exit> {
                         "--listen {addr}: {e}; pick another address (--listen HOST:PORT, or WEIR_LISTEN) or --listen off"
                     ))
                 })?;
-                tracing::info!(address = %bound, "serving /health/live, /health/ready and /metrics on http://{bound}");
+                tracing::info!(pipeline = %pipeline.name, address = %bound, "serving /health/live, /health/ready and /metrics on http://{bound}");
             }
             run_cmd::run(&pipeline, instances, &service).map(|_| ())
         }
@@ -162,10 +172,16 @@ fn main() {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    logging::init(cli.log_format);
+    let json = logging::init(cli.log_format);
     if let Err(exit) = go(cli) {
         for line in &exit.lines {
-            eprintln!("weir: error: {line}");
+            if json {
+                // Every stderr line stays a JSON object for log collectors.
+                let pipeline = current_pipeline();
+                tracing::error!(pipeline = %pipeline, exit_code = exit.code, "weir: error: {line}");
+            } else {
+                eprintln!("weir: error: {line}");
+            }
         }
         std::process::exit(exit.code);
     }

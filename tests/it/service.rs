@@ -181,3 +181,97 @@ fn ready_turns_false_while_the_sink_cannot_write_and_true_after_with_nothing_los
         "{summary}"
     );
 }
+
+#[test]
+fn a_second_signal_during_a_slow_write_exits_at_once_and_a_restart_loses_nothing() {
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &[library("weir_fixture_probe")]);
+    let out_file = s.join("committed.jsonl");
+    let write = |name: &str, slow: u64| {
+        s.manifest(
+            name,
+            &format!(
+                "name: slow\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: probe://?rows=100&batches=40\n    options: {{batch_size: 100, run_in_loop: true}}\n  sink:\n    address: probe://?out={}&slow_write_ms={slow}\n",
+                out_file.display()
+            ),
+        )
+    };
+    let slow = write("slow.yaml", 1500);
+    let child = spawn(weir(&plugins).arg("run").arg(&slow));
+    wait_for("a first commit", Duration::from_secs(30), || {
+        std::fs::read_to_string(&out_file).is_ok_and(|t| t.lines().count() >= 1)
+    });
+    // The first SIGINT asks for a drain (which must wait for the slow write in flight)...
+    signal(&child, libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(200));
+    // ...the second one exits at once, without committing.
+    signal(&child, libc::SIGINT);
+    let sent = std::time::Instant::now();
+    let out: Outcome = child.wait_with_output().expect("exit").into();
+    let took = sent.elapsed();
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        took < Duration::from_millis(1000),
+        "took {took:?} after the second signal"
+    );
+
+    // A restart resumes after the last committed batch and loses nothing.
+    let fast = write("fast.yaml", 0);
+    let again = output(weir(&plugins).arg("run").arg(&fast));
+    assert_eq!(again.code, Some(0), "{}", again.stderr);
+    let firsts: Vec<i64> = std::fs::read_to_string(&out_file)
+        .expect("committed")
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("json")["first"]
+                .as_i64()
+                .expect("first")
+        })
+        .collect();
+    assert_eq!(firsts, (0..40).map(|b| b * 100).collect::<Vec<_>>());
+}
+
+#[test]
+fn json_logs_name_the_pipeline_on_every_line_and_never_show_a_password() {
+    const SECRET: &str = "pa55-SECRET-w0rd";
+    let server = weir_tests::nats::NatsServer::start_with_user("weir", SECRET);
+    server.tool(&["stream", "EVENTS", "events.>"]);
+    server.tool(&["publish", "events", "0", "2000"]);
+    server.tool(&["publish-raw", "events.bad", "not json"]);
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let lake = s.join("lake");
+    for (name, password, code) in [("json-good", SECRET, 0), ("json-bad", "wrong-pa55", 2)] {
+        let m = s.manifest(
+            &format!("{name}.yaml"),
+            &format!(
+                "name: {name}\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: nats+jetstream://weir:{password}@{}?subject=events.>&durable={name}\n    options:\n      source_table: EVENTS\n      batch_size: 500\n  sink:\n    address: {}\n    options:\n      dest_table: {name}\n",
+                server.host_port(),
+                lake.display()
+            ),
+        );
+        let out: Outcome = Command::new(weir_bin())
+            .args(["--log-format", "json", "--plugin-dir"])
+            .arg(&plugins)
+            .arg("run")
+            .arg(&m)
+            .env("WEIR_LISTEN", "off")
+            .env("WEIR_LOG", "debug")
+            .output()
+            .expect("run weir")
+            .into();
+        assert_eq!(out.code, Some(code), "{}", out.stderr);
+        assert!(out.stderr.lines().count() > 3, "{}", out.stderr);
+        for line in out.stderr.lines() {
+            let v: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            assert_eq!(v["pipeline"], name, "no pipeline field: {line}");
+        }
+        for text in [&out.stdout, &out.stderr] {
+            assert!(
+                !text.contains(SECRET) && !text.contains("wrong-pa55"),
+                "a password leaked:\n{text}"
+            );
+        }
+    }
+}

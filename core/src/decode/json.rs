@@ -301,6 +301,14 @@ impl JsonDecoder {
                 Err(e) => failed.push((i as u32, e)),
             }
         }
+        if good.is_empty() {
+            // Nothing valid in this batch: no rows, and nothing learnt.
+            return Ok(JsonDecoded {
+                batch: RecordBatch::new_empty(Arc::new(Schema::new(self.output_fields()))),
+                rows: good,
+                failed,
+            });
+        }
         let mut slices: Vec<&[u8]> = good.iter().map(|&i| values.value(i as usize)).collect();
         // Fast path: the values fit the running schema exactly (strict mode refuses unknown
         // fields), so there is nothing to learn. Otherwise infer, widen, and decode.

@@ -274,3 +274,17 @@ fn typed_batches_pass_through() {
     assert_eq!(out.batch.unwrap(), b);
     assert!(out.dead.is_none());
 }
+
+#[test]
+fn a_batch_of_only_invalid_values_gives_only_dead_letters() {
+    let mut d = Decoder::new(DecodeConfig::default());
+    d.decode(nats(&[r#"{"id": 1}"#], 1)).unwrap();
+    let out = d.decode(nats(&["not json", "[]"], 2)).unwrap();
+    assert!(out.batch.is_none());
+    assert_eq!(out.dead.unwrap().num_rows(), 2);
+    let first = Decoder::new(DecodeConfig::default())
+        .decode(nats(&["nope"], 1))
+        .unwrap();
+    assert!(first.batch.is_none());
+    assert_eq!(first.dead.unwrap().num_rows(), 1);
+}

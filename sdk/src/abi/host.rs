@@ -197,11 +197,28 @@ fn into_result<T>(r: RResult<T, super::FfiError>) -> Result<T, Error> {
     r.into_result().map_err(Error::from)
 }
 
+static DEFAULT_PIPELINE: std::sync::RwLock<String> = std::sync::RwLock::new(String::new());
+
+/// The pipeline named in plugin log events that carry none (events from a plugin's own worker
+/// threads). A host running one pipeline sets it so every log line names its pipeline.
+pub fn set_default_pipeline(name: &str) {
+    if let Ok(mut p) = DEFAULT_PIPELINE.write() {
+        *p = name.to_string();
+    }
+}
+
 /// The host's log callback: plugin events become host `tracing` events.
 extern "C" fn host_log(record: &FfiLogRecord<'_>) {
     let _ = std::panic::catch_unwind(|| {
         let plugin = record.plugin.as_str();
-        let pipeline = record.pipeline.as_str();
+        let fallback = DEFAULT_PIPELINE
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_default();
+        let pipeline = match record.pipeline.as_str() {
+            "" => fallback.as_str(),
+            p => p,
+        };
         let target = record.target.as_str();
         let message = record.message.as_str();
         // Events from a plugin's own worker threads have no pipeline; leave the field out.
