@@ -9,6 +9,7 @@ mod pipeline;
 mod plugins_cmd;
 mod run_cmd;
 mod service;
+mod supervise;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use exit::Exit;
@@ -62,8 +63,13 @@ enum Command {
     /// (`run_in_loop: true`), which finishes and commits the batch in flight; a second signal
     /// exits at once without committing.
     Run {
-        /// The Nilus stream manifest (YAML).
-        manifest: PathBuf,
+        /// Nilus stream manifests (YAML), or directories of them; each runs as its own
+        /// pipeline in this process.
+        #[arg(required = true)]
+        manifests: Vec<PathBuf>,
+        /// Stop every pipeline when one fails (default: the others go on).
+        #[arg(long)]
+        fail_fast: bool,
     },
     /// Check a manifest without running it: every problem at once, each with its key path, and
     /// whether installed plugins serve its addresses and accept its options.
@@ -86,6 +92,31 @@ fn registry(flag: Option<&Path>) -> Result<Registry, Exit> {
     Ok(registry)
 }
 
+/// The manifests of the arguments: files as they are, directories as their `*.yaml`/`*.yml`.
+fn manifest_paths(args: &[PathBuf]) -> Result<Vec<PathBuf>, Exit> {
+    let mut out = Vec::new();
+    for a in args {
+        if a.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(a)
+                .map_err(|e| Exit::manifest(format!("{}: {e}", a.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect();
+            v.sort();
+            if v.is_empty() {
+                return Err(Exit::manifest(format!(
+                    "{}: no *.yaml manifests in this directory",
+                    a.display()
+                )));
+            }
+            out.extend(v);
+        } else {
+            out.push(a.clone());
+        }
+    }
+    Ok(out)
+}
+
 static CURRENT_PIPELINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// The pipeline this process runs, once its manifest is read ("" before).
@@ -99,7 +130,6 @@ fn load_manifest(path: &Path) -> Result<manifest::Pipeline, Exit> {
         lines: e.to_string().lines().map(str::to_string).collect(),
     })?;
     let _ = CURRENT_PIPELINE.set(p.name.clone());
-    weir_sdk::abi::host::set_default_pipeline(&p.name);
     Ok(p)
 }
 
@@ -132,10 +162,48 @@ fn go(cli: Cli) -> Result<(), Exit> {
             );
             Ok(())
         }
-        Command::Run { manifest } => {
-            let pipeline = load_manifest(&manifest)?;
-            let registry = registry(cli.plugin_dir.as_deref())?;
-            let instances = pipeline::instantiate(&pipeline, &registry)?;
+        Command::Run {
+            manifests,
+            fail_fast,
+        } => {
+            let paths = manifest_paths(&manifests)?;
+            let mut pipelines = Vec::new();
+            let mut problems = Vec::new();
+            for path in &paths {
+                match load_manifest(path) {
+                    Ok(p) => pipelines.push((path.clone(), p)),
+                    Err(e) => problems.extend(e.lines),
+                }
+            }
+            if !problems.is_empty() {
+                return Err(Exit {
+                    code: 2,
+                    lines: problems,
+                });
+            }
+            let mut names = std::collections::HashSet::new();
+            for (path, p) in &pipelines {
+                if !names.insert(p.name.clone()) {
+                    return Err(Exit::manifest(format!(
+                        "{}: name: `{}` is used by another manifest; pipeline names must differ",
+                        path.display(),
+                        p.name
+                    )));
+                }
+            }
+            if pipelines.len() == 1 {
+                weir_sdk::abi::host::set_default_pipeline(&pipelines[0].1.name);
+            }
+            let registry = std::sync::Arc::new(registry(cli.plugin_dir.as_deref())?);
+            let mut jobs = Vec::new();
+            for (path, pipeline) in pipelines {
+                let instances = pipeline::instantiate(&pipeline, &registry)?;
+                jobs.push(supervise::Job {
+                    path,
+                    pipeline,
+                    instances,
+                });
+            }
             let service = service::Service::new();
             if cli.listen != "off" {
                 let addr: std::net::SocketAddr = cli.listen.parse().map_err(|e| {
@@ -149,9 +217,13 @@ fn go(cli: Cli) -> Result<(), Exit> {
                         "--listen {addr}: {e}; pick another address (--listen HOST:PORT, or WEIR_LISTEN) or --listen off"
                     ))
                 })?;
-                tracing::info!(pipeline = %pipeline.name, address = %bound, "serving /health/live, /health/ready and /metrics on http://{bound}");
+                tracing::info!(pipeline = %current_pipeline(), address = %bound, "serving /health/live, /health/ready and /metrics on http://{bound}");
             }
-            run_cmd::run(&pipeline, instances, &service).map(|_| ())
+            let signals = supervise::Signals::install()?;
+            signals
+                .fail_fast
+                .store(fail_fast, std::sync::atomic::Ordering::SeqCst);
+            supervise::run_all(jobs, registry, service, signals)
         }
     }
 }

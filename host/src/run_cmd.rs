@@ -1,9 +1,8 @@
 //! `weir run`: runs one pipeline until its end (`run_in_loop: false`) or a signal, with
 //! progress in the log and a summary at exit.
 //!
-//! The first SIGTERM or SIGINT asks core to drain: finish and commit the batch in flight,
-//! then return. A second one exits at once with code 1, without committing: positions stay
-//! where the last commit left them.
+//! A stop request (SIGTERM/SIGINT or a reload, see `supervise`) asks core to drain: finish and
+//! commit the batch in flight, then return.
 
 use crate::exit::Exit;
 use crate::pipeline::Instances;
@@ -99,26 +98,13 @@ impl Observer for ProgressLog {
     }
 }
 
-fn install_signals(stop: &StopSignal) -> Result<(), Exit> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    use signal_hook::flag;
-    for sig in [SIGTERM, SIGINT] {
-        // Order matters: the conditional exit sees the flag set by an earlier signal.
-        flag::register_conditional_shutdown(sig, 1, stop.flag())
-            .and_then(|_| flag::register(sig, stop.flag()))
-            .map_err(|e| Exit::runtime(format!("cannot install the signal handlers: {e}")))?;
-    }
-    Ok(())
-}
-
 /// Runs the pipeline; the summary on success, the failure line (exit 1) otherwise.
 pub fn run(
     pipeline: &Pipeline,
     instances: Instances,
     service: &Arc<Service>,
+    stop: &StopSignal,
 ) -> Result<RunSummary, Exit> {
-    let stop = StopSignal::new();
-    install_signals(&stop)?;
     let cfg = RunConfig::from_pipeline(pipeline);
     tracing::info!(
         pipeline = %pipeline.name,
@@ -168,7 +154,7 @@ pub fn run(
         instances.sink,
         stages,
         &cfg,
-        &stop,
+        stop,
         observer,
     ) {
         Ok(summary) => {

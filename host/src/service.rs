@@ -215,10 +215,11 @@ impl Service {
         })
     }
 
-    /// Adds a pipeline's health.
+    /// A pipeline's health, fresh for a new run (a restart after a reload replaces it).
     pub fn track(&self, pipeline: &str) -> Arc<Health> {
         let h = Arc::new(Health::default());
         if let Ok(mut v) = self.health.lock() {
+            v.retain(|(n, _)| n != pipeline);
             v.push((pipeline.to_string(), h.clone()));
         }
         h

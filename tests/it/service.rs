@@ -275,3 +275,161 @@ fn json_logs_name_the_pipeline_on_every_line_and_never_show_a_password() {
         }
     }
 }
+
+/// `numRecords` of the files each commit of a Delta table added, by commit version.
+fn records_per_commit(table: &Path) -> Vec<u64> {
+    let mut files: Vec<_> = std::fs::read_dir(table.join("_delta_log"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p: &std::path::PathBuf| p.extension().is_some_and(|x| x == "json"));
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter_map(|a| a["add"]["stats"].as_str().map(str::to_string))
+                .filter_map(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+                .filter_map(|s| s["numRecords"].as_u64())
+                .sum()
+        })
+        .collect()
+}
+
+#[test]
+fn sighup_applies_a_changed_batch_size_and_refuses_a_broken_manifest() {
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let lake = s.join("lake");
+    let table = lake.join("events");
+    let text = |batch: u32| {
+        format!(
+            "name: reloaded\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: generator://?rate=4000&seed=8\n    options:\n      run_in_loop: true\n      batch_size: {batch}\n      batch_timeout: 5\n  sink:\n    address: {}\n    options:\n      dest_table: events\n",
+            lake.display()
+        )
+    };
+    let m = s.manifest("reloaded.yaml", &text(500));
+    let child = spawn(weir(&plugins).arg("run").arg(&m));
+    wait_for("batches of 500", Duration::from_secs(60), || {
+        records_per_commit(&table)
+            .iter()
+            .filter(|n| **n == 500)
+            .count()
+            >= 2
+    });
+    std::fs::write(&m, text(1500)).expect("rewrite");
+    signal(&child, libc::SIGHUP);
+    wait_for("batches of 1500", Duration::from_secs(60), || {
+        records_per_commit(&table)
+            .iter()
+            .filter(|n| **n == 1500)
+            .count()
+            >= 2
+    });
+    std::fs::write(
+        &m,
+        "name: reloaded\ntype: pipeline\nspec:\n  type: stream\n  schedule: {cron: x}\n",
+    )
+    .expect("break");
+    signal(&child, libc::SIGHUP);
+    let before = delta_commits(&table);
+    wait_for(
+        "commits after the refused reload",
+        Duration::from_secs(60),
+        || delta_commits(&table) >= before + 2,
+    );
+    signal(&child, libc::SIGTERM);
+    let out: Outcome = child.wait_with_output().expect("exit").into();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("restarting with the new manifest"),
+        "{}",
+        out.stderr
+    );
+    for problem in [
+        "type: `pipeline` is not supported",
+        "spec.schedule:",
+        "spec.source: required",
+    ] {
+        assert!(
+            out.stderr
+                .lines()
+                .any(|l| l.contains("new manifest refused") && l.contains(problem)),
+            "missing refused problem `{problem}`:\n{}",
+            out.stderr
+        );
+    }
+    // After the refused reload the pipeline kept its 1500-row batches.
+    assert!(records_per_commit(&table)
+        .iter()
+        .rev()
+        .skip(1)
+        .take(2)
+        .all(|n| *n == 1500));
+    let summary = delta_summary(&table);
+    let rows = summary["rows"].as_i64().expect("rows");
+    assert_eq!(summary["distinct_ids"].as_i64(), Some(rows), "{summary}");
+    assert_eq!(summary["id_max"].as_i64(), Some(rows - 1), "{summary}");
+    assert_eq!(
+        summary["txn"]["weir/reloaded/generator"].as_i64(),
+        Some(rows),
+        "{summary}"
+    );
+}
+
+#[test]
+fn two_pipelines_in_one_process_one_failing_the_other_completes() {
+    let s = Scratch::new();
+    let mut libs = shipped_plugins();
+    libs.push(library("weir_fixture_probe"));
+    let plugins = s.plugin_dir("plugins", &libs);
+    let lake = s.join("lake");
+    let good = |name: &str, source: &str| {
+        s.manifest(
+            &format!("{name}.yaml"),
+            &format!(
+                "name: {name}\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: {source}\n    options: {{batch_size: 1000}}\n  sink:\n    address: {}\n    options: {{dest_table: {name}}}\n",
+                lake.display()
+            ),
+        )
+    };
+    let a = good("healthy", "generator://?count=5000&seed=1");
+    let b = s.manifest(
+        "broken.yaml",
+        "name: broken\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: probe://?rows=100&batches=10\n  sink:\n    address: probe://?panic_in_write=0\n",
+    );
+    let out = output(weir(&plugins).arg("run").arg(&a).arg(&b));
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let errors = out.error_lines();
+    assert_eq!(errors.len(), 1, "{}", out.stderr);
+    assert!(
+        errors[0].contains("pipeline `broken` failed"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(delta_summary(&lake.join("healthy"))["rows"], 5000);
+
+    // With --fail-fast the failure stops the other pipeline (which would run for minutes).
+    let slow = good("slow", "generator://?count=1000000&rate=2000&seed=1");
+    let started = std::time::Instant::now();
+    let out = output(
+        weir(&plugins)
+            .args(["run", "--fail-fast"])
+            .arg(&slow)
+            .arg(&b),
+    );
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "--fail-fast did not stop the other pipeline"
+    );
+    assert!(out.stderr.contains("--fail-fast"), "{}", out.stderr);
+    if delta_commits(&lake.join("slow")) > 0 {
+        let summary = delta_summary(&lake.join("slow"));
+        let rows = summary["rows"].as_i64().expect("rows");
+        assert!(rows < 1_000_000);
+        assert_eq!(summary["distinct_ids"].as_i64(), Some(rows), "{summary}");
+    }
+}

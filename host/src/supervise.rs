@@ -1,0 +1,206 @@
+//! Several pipelines in one process, and reloads.
+//!
+//! Each manifest runs on a thread of its own (with core's threads under it) and has its own
+//! metrics labels; one failing pipeline does not stop the others unless `--fail-fast`. The
+//! first SIGTERM/SIGINT drains every pipeline; a second exits at once. SIGHUP re-reads every
+//! manifest: a valid one is applied by draining and restarting its pipeline (exactly-once
+//! sinks resume at their stored positions); an invalid one is refused with all its errors and
+//! the running pipeline goes on.
+
+use crate::exit::Exit;
+use crate::loader::Registry;
+use crate::pipeline::{self, Instances};
+use crate::run_cmd;
+use crate::service::Service;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use weir_core::manifest::{self, Pipeline};
+use weir_core::runner::StopSignal;
+
+/// Process-wide signal state.
+pub struct Signals {
+    /// SIGTERM/SIGINT seen: drain everything.
+    pub term: Arc<AtomicBool>,
+    /// Bumped on every SIGHUP.
+    pub reloads: Arc<AtomicU64>,
+    /// `--fail-fast`: a failed pipeline stops the others.
+    pub fail_fast: AtomicBool,
+}
+
+impl Signals {
+    /// Installs the handlers: the first SIGTERM/SIGINT sets `term`, a second exits at once
+    /// (code 1, nothing committed); SIGHUP bumps `reloads`.
+    pub fn install() -> Result<Arc<Self>, Exit> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        use signal_hook::flag;
+        let term = Arc::new(AtomicBool::new(false));
+        let hup = Arc::new(AtomicBool::new(false));
+        let fail =
+            |e: std::io::Error| Exit::runtime(format!("cannot install the signal handlers: {e}"));
+        for sig in [SIGTERM, SIGINT] {
+            // Order matters: the conditional exit sees the flag set by an earlier signal.
+            flag::register_conditional_shutdown(sig, 1, term.clone()).map_err(fail)?;
+            flag::register(sig, term.clone()).map_err(fail)?;
+        }
+        flag::register(SIGHUP, hup.clone()).map_err(fail)?;
+        let signals = Arc::new(Self {
+            term,
+            reloads: Arc::new(AtomicU64::new(0)),
+            fail_fast: AtomicBool::new(false),
+        });
+        let s = signals.clone();
+        std::thread::Builder::new()
+            .name("weir-signals".into())
+            .spawn(move || loop {
+                if hup.swap(false, Ordering::SeqCst) {
+                    s.reloads.fetch_add(1, Ordering::SeqCst);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            })
+            .map_err(fail)?;
+        Ok(signals)
+    }
+}
+
+/// One pipeline to run: where its manifest is, and the pipeline it describes.
+pub struct Job {
+    /// The manifest file (re-read on SIGHUP).
+    pub path: PathBuf,
+    /// The checked pipeline.
+    pub pipeline: Pipeline,
+    /// Its constructed plugins.
+    pub instances: Instances,
+}
+
+/// Reads and instantiates a manifest again; every problem as a line.
+fn reload(
+    path: &std::path::Path,
+    registry: &Registry,
+) -> Result<(Pipeline, Instances), Vec<String>> {
+    let p = manifest::load(path).map_err(|e| {
+        e.to_string()
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    })?;
+    let i = pipeline::instantiate(&p, registry).map_err(|e| e.lines)?;
+    Ok((p, i))
+}
+
+/// Runs one pipeline until it ends, applying reloads; returns its result.
+fn supervise(
+    mut job: Job,
+    registry: Arc<Registry>,
+    service: Arc<Service>,
+    signals: Arc<Signals>,
+) -> Result<(), Exit> {
+    let mut seen = signals.reloads.load(Ordering::SeqCst);
+    loop {
+        let stop = StopSignal::new();
+        let pending: Arc<std::sync::Mutex<Option<(Pipeline, Instances)>>> = Arc::default();
+        let done = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let (stop, pending, done, signals, registry) = (
+                stop.clone(),
+                pending.clone(),
+                done.clone(),
+                signals.clone(),
+                registry.clone(),
+            );
+            let path = job.path.clone();
+            let name = job.pipeline.name.clone();
+            std::thread::spawn(move || {
+                while !done.load(Ordering::SeqCst) {
+                    if signals.term.load(Ordering::SeqCst) {
+                        stop.stop();
+                    }
+                    let now = signals.reloads.load(Ordering::SeqCst);
+                    if now != seen {
+                        seen = now;
+                        match reload(&path, &registry) {
+                            Ok(next) => {
+                                tracing::info!(pipeline = %name, manifest = %path.display(), "SIGHUP: manifest re-read; draining to apply it");
+                                if let Ok(mut p) = pending.lock() {
+                                    *p = Some(next);
+                                }
+                                stop.stop();
+                            }
+                            Err(lines) => {
+                                for l in &lines {
+                                    tracing::error!(pipeline = %name, "SIGHUP: new manifest refused, the running pipeline goes on: {l}");
+                                }
+                            }
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                seen
+            })
+        };
+        let result = run_cmd::run(&job.pipeline, job.instances, &service, &stop);
+        done.store(true, Ordering::SeqCst);
+        seen = watcher.join().unwrap_or(seen);
+        let next = pending.lock().ok().and_then(|mut p| p.take());
+        match (result, next) {
+            (Ok(_), Some((pipeline, instances))) if !signals.term.load(Ordering::SeqCst) => {
+                tracing::info!(pipeline = %pipeline.name, batch_size = pipeline.limits.max_records, "restarting with the new manifest");
+                job = Job {
+                    path: job.path,
+                    pipeline,
+                    instances,
+                };
+            }
+            (r, _) => return r.map(|_| ()),
+        }
+    }
+}
+
+/// Runs every job to its end; the exit of the first failure, if any.
+pub fn run_all(
+    jobs: Vec<Job>,
+    registry: Arc<Registry>,
+    service: Arc<Service>,
+    signals: Arc<Signals>,
+) -> Result<(), Exit> {
+    let mut handles = Vec::new();
+    for job in jobs {
+        let (registry, service, signals) = (registry.clone(), service.clone(), signals.clone());
+        let name = job.pipeline.name.clone();
+        let thread_name = format!("{name}-run");
+        let handle = std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || {
+                let r = supervise(job, registry, service, signals.clone());
+                if r.is_err() && signals.fail_fast.load(Ordering::SeqCst) {
+                    tracing::error!(pipeline = %name, "--fail-fast: stopping the other pipelines");
+                    signals.term.store(true, Ordering::SeqCst);
+                }
+                r
+            })
+            .map_err(|e| Exit::runtime(format!("cannot start a pipeline thread: {e}")))?;
+        handles.push(handle);
+    }
+    let mut first: Option<Exit> = None;
+    let mut lines = Vec::new();
+    for h in handles {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                lines.extend(e.lines.iter().cloned());
+                first.get_or_insert(e);
+            }
+            Err(_) => {
+                first.get_or_insert(Exit::runtime("a pipeline thread panicked".into()));
+            }
+        }
+    }
+    match first {
+        None => Ok(()),
+        Some(mut e) => {
+            e.lines = lines;
+            Err(e)
+        }
+    }
+}
