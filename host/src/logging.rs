@@ -31,7 +31,7 @@ pub fn init(format: LogFormat) -> bool {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(LineWriter { terminal })
         .with_target(false);
     let result = if json {
         builder
@@ -46,4 +46,42 @@ pub fn init(format: LogFormat) -> bool {
         eprintln!("weir: could not set up logging: {e}");
     }
     json
+}
+
+/// Stderr; on a terminal each log line first clears the line, so the live progress line
+/// (redrawn in place) never runs into a log line.
+#[derive(Clone, Copy)]
+struct LineWriter {
+    terminal: bool,
+}
+
+struct Line {
+    terminal: bool,
+    started: bool,
+}
+
+impl std::io::Write for Line {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut err = std::io::stderr().lock();
+        if self.terminal && !self.started {
+            err.write_all(b"\r\x1b[2K")?;
+        }
+        self.started = true;
+        err.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LineWriter {
+    type Writer = Line;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        Line {
+            terminal: self.terminal,
+            started: false,
+        }
+    }
 }

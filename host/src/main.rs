@@ -7,6 +7,7 @@ mod loader;
 mod logging;
 mod pipeline;
 mod plugins_cmd;
+mod progress;
 mod run_cmd;
 mod service;
 mod supervise;
@@ -70,6 +71,10 @@ enum Command {
         /// Stop every pipeline when one fails (default: the others go on).
         #[arg(long)]
         fail_fast: bool,
+        /// Seconds a SIGTERM/SIGINT drain may take before weir exits without committing the
+        /// batch in flight (positions stay at the last commit).
+        #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+        grace_period: f64,
     },
     /// Check a manifest without running it: every problem at once, each with its key path, and
     /// whether installed plugins serve its addresses and accept its options.
@@ -118,6 +123,8 @@ fn manifest_paths(args: &[PathBuf]) -> Result<Vec<PathBuf>, Exit> {
 }
 
 static CURRENT_PIPELINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+/// Whether log lines are JSON (no terminal progress then).
+static LOG_JSON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 /// The pipeline this process runs, once its manifest is read ("" before).
 fn current_pipeline() -> String {
@@ -165,7 +172,13 @@ fn go(cli: Cli) -> Result<(), Exit> {
         Command::Run {
             manifests,
             fail_fast,
+            grace_period,
         } => {
+            if !(grace_period.is_finite() && grace_period > 0.0) {
+                return Err(Exit::manifest(format!(
+                    "--grace-period {grace_period}: give a positive number of seconds"
+                )));
+            }
             let paths = manifest_paths(&manifests)?;
             let mut pipelines = Vec::new();
             let mut problems = Vec::new();
@@ -219,7 +232,16 @@ fn go(cli: Cli) -> Result<(), Exit> {
                 })?;
                 tracing::info!(pipeline = %current_pipeline(), address = %bound, "serving /health/live, /health/ready and /metrics on http://{bound}");
             }
-            let signals = supervise::Signals::install()?;
+            if !LOG_JSON.get().copied().unwrap_or(true)
+                && std::io::IsTerminal::is_terminal(&std::io::stderr())
+            {
+                progress::start(
+                    service.clone(),
+                    jobs.iter().map(|j| j.pipeline.name.clone()).collect(),
+                );
+            }
+            let signals =
+                supervise::Signals::install(std::time::Duration::from_secs_f64(grace_period))?;
             signals
                 .fail_fast
                 .store(fail_fast, std::sync::atomic::Ordering::SeqCst);
@@ -245,7 +267,13 @@ fn main() {
         Err(e) => e.exit(),
     };
     let json = logging::init(cli.log_format);
-    if let Err(exit) = go(cli) {
+    let _ = LOG_JSON.set(json);
+    let result = go(cli);
+    if !json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        // Clear a live progress line before the last words.
+        eprint!("\r\x1b[2K");
+    }
+    if let Err(exit) = result {
         for line in &exit.lines {
             if json {
                 // Every stderr line stays a JSON object for log collectors.

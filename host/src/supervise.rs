@@ -32,7 +32,7 @@ pub struct Signals {
 impl Signals {
     /// Installs the handlers: the first SIGTERM/SIGINT sets `term`, a second exits at once
     /// (code 1, nothing committed); SIGHUP bumps `reloads`.
-    pub fn install() -> Result<Arc<Self>, Exit> {
+    pub fn install(grace: Duration) -> Result<Arc<Self>, Exit> {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         use signal_hook::flag;
         let term = Arc::new(AtomicBool::new(false));
@@ -53,11 +53,21 @@ impl Signals {
         let s = signals.clone();
         std::thread::Builder::new()
             .name("weir-signals".into())
-            .spawn(move || loop {
-                if hup.swap(false, Ordering::SeqCst) {
-                    s.reloads.fetch_add(1, Ordering::SeqCst);
+            .spawn(move || {
+                let mut drain_deadline = None;
+                loop {
+                    if hup.swap(false, Ordering::SeqCst) {
+                        s.reloads.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if s.term.load(Ordering::SeqCst) {
+                        let deadline = *drain_deadline.get_or_insert_with(|| std::time::Instant::now() + grace);
+                        if std::time::Instant::now() >= deadline {
+                            tracing::error!(grace_s = grace.as_secs_f64(), "the drain did not finish within the grace period; exiting without committing the batch in flight");
+                            std::process::exit(1);
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
                 }
-                std::thread::sleep(Duration::from_millis(50));
             })
             .map_err(fail)?;
         Ok(signals)

@@ -433,3 +433,78 @@ fn two_pipelines_in_one_process_one_failing_the_other_completes() {
         assert_eq!(summary["distinct_ids"].as_i64(), Some(rows), "{summary}");
     }
 }
+
+#[test]
+fn progress_redraws_on_a_terminal_and_stays_out_of_pipes() {
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let m = s.manifest(
+        "progress.yaml",
+        &format!(
+            "name: progress\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: generator://?count=6000&rate=3000&seed=2\n    options: {{batch_size: 500, batch_timeout: 1}}\n  sink:\n    address: {}\n",
+            s.join("lake").display()
+        ),
+    );
+    // Under a pseudo-terminal (util-linux `script`).
+    let cmd = format!(
+        "WEIR_LISTEN=off {} --log-format text --plugin-dir {} run {}",
+        weir_bin().display(),
+        plugins.display(),
+        m.display()
+    );
+    let tty = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .output()
+        .expect("run under script");
+    let text = String::from_utf8_lossy(&tty.stdout);
+    assert!(tty.status.success(), "{text}");
+    assert!(
+        text.contains("\r\x1b[2Kprogress: "),
+        "no redrawn progress line:\n{text}"
+    );
+    assert!(text.contains("batches, last commit"), "{text}");
+    assert!(
+        text.contains("done") && text.contains("6000"),
+        "no summary:\n{text}"
+    );
+    // Piped: plain log lines only.
+    let piped = output(weir(&plugins).arg("run").arg(&m));
+    assert_eq!(piped.code, Some(0), "{}", piped.stderr);
+    assert!(
+        !piped.stderr.contains('\r') && !piped.stderr.contains("last commit"),
+        "{}",
+        piped.stderr
+    );
+}
+
+#[test]
+fn a_drain_longer_than_the_grace_period_exits_without_committing() {
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &[library("weir_fixture_probe")]);
+    let out_file = s.join("committed.jsonl");
+    let m = s.manifest(
+        "grace.yaml",
+        &format!(
+            "name: grace\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: probe://?rows=100&batches=40\n    options: {{batch_size: 100, run_in_loop: true}}\n  sink:\n    address: probe://?out={}&slow_write_ms=4000\n",
+            out_file.display()
+        ),
+    );
+    let child = spawn(weir(&plugins).args(["run", "--grace-period", "1"]).arg(&m));
+    wait_for("a first commit", Duration::from_secs(30), || {
+        std::fs::read_to_string(&out_file).is_ok_and(|t| t.lines().count() >= 1)
+    });
+    let committed = std::fs::read_to_string(&out_file)
+        .expect("out")
+        .lines()
+        .count();
+    signal(&child, libc::SIGTERM);
+    let out: Outcome = child.wait_with_output().expect("exit").into();
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("grace period"), "{}", out.stderr);
+    // The batch being written when the grace ran out was not committed.
+    let after = std::fs::read_to_string(&out_file)
+        .expect("out")
+        .lines()
+        .count();
+    assert!(after <= committed + 1, "{committed} -> {after}");
+}
