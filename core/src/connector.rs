@@ -170,6 +170,8 @@ pub struct Polled {
     pub assigned: Vec<PositionKey>,
     /// Substreams taken away.
     pub revoked: Vec<PositionKey>,
+    /// Records behind the broker's end per substream, when the source knows (`next` = count).
+    pub backlog: Vec<Position>,
 }
 
 /// A source of records. Called from one thread.

@@ -105,6 +105,11 @@ pub trait Observer: Send + Sync {
         let _ = report;
     }
 
+    /// A poll reported how far behind the broker's end each substream is (`next` = records).
+    fn backlog(&self, backlog: &[Position]) {
+        let _ = backlog;
+    }
+
     /// A call failed with a retriable error and is retried after a wait.
     fn retrying(&self, call: &str, attempt: u32, error: &ConnectorError) {
         let _ = (call, attempt, error);
@@ -418,6 +423,9 @@ impl Run {
             let polled = self
                 .retry("poll", || source.poll(room, wait))
                 .map_err(RunError::Source)?;
+            if !polled.backlog.is_empty() {
+                self.observer.backlog(&polled.backlog);
+            }
             if !polled.assigned.is_empty() {
                 let (tx, rx) = channel();
                 to_sink

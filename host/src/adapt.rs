@@ -54,6 +54,7 @@ impl weir_core::Source for SourceAdapter {
             end: p.end,
             assigned: keys_from_sdk(p.assigned),
             revoked: keys_from_sdk(p.revoked),
+            backlog: p.backlog.into_iter().map(from_sdk).collect(),
         })
     }
 

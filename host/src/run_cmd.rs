@@ -6,7 +6,7 @@
 
 use crate::exit::Exit;
 use crate::pipeline::Instances;
-use crate::service::{now_ms, Health, PipelineLabel, PluginLabel, RetryLabel, Service};
+use crate::service::{now_ms, Health, LagLabel, PipelineLabel, PluginLabel, RetryLabel, Service};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,6 +41,19 @@ impl ProgressLog {
 impl Observer for ProgressLog {
     fn started(&self) {
         self.health.started.store(true, Ordering::SeqCst);
+    }
+
+    fn backlog(&self, backlog: &[weir_core::Position]) {
+        for p in backlog {
+            self.service
+                .metrics
+                .consumer_lag
+                .get_or_create(&LagLabel {
+                    pipeline: self.pipeline.clone(),
+                    key: p.key.clone(),
+                })
+                .set(p.next);
+        }
     }
 
     fn retrying(&self, call: &str, _attempt: u32, _error: &weir_core::ConnectorError) {

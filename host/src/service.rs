@@ -70,6 +70,17 @@ pub struct Metrics {
     pub last_commit: Family<PipelineLabel, Gauge<f64, AtomicU64>>,
     /// 1 per plugin in use.
     pub plugin_info: Family<PluginLabel, Gauge>,
+    /// Records behind the broker's end, per position key.
+    pub consumer_lag: Family<LagLabel, Gauge>,
+}
+
+/// The labels of `weir_consumer_lag`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LagLabel {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// The position key (`<topic>/<partition>`, `<stream>`).
+    pub key: String,
 }
 
 impl Metrics {
@@ -90,6 +101,7 @@ impl Metrics {
         });
         let last_commit = Family::<PipelineLabel, Gauge<f64, AtomicU64>>::default();
         let plugin_info = Family::<PluginLabel, Gauge>::default();
+        let consumer_lag = Family::<LagLabel, Gauge>::default();
         registry.register(
             "records_in",
             "Rows read in committed batches",
@@ -136,6 +148,11 @@ impl Metrics {
             "Plugins in use (value 1)",
             plugin_info.clone(),
         );
+        registry.register(
+            "consumer_lag",
+            "Records behind the broker's end per position key (NATS: pending plus delivered but unacked)",
+            consumer_lag.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             records_in,
@@ -148,6 +165,7 @@ impl Metrics {
             batch_records,
             last_commit,
             plugin_info,
+            consumer_lag,
         }
     }
 

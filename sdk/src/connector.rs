@@ -80,6 +80,10 @@ pub struct Poll {
     pub assigned: Vec<PositionKey>,
     /// Substreams taken away. Records of these still in the batch being built are dropped.
     pub revoked: Vec<PositionKey>,
+    /// Consumer lag, when the source knows it: for each substream, how many records are behind
+    /// the end of the broker's log (here `next` is that count, not an offset). The host exports
+    /// it as `weir_consumer_lag{key}`.
+    pub backlog: Vec<Position>,
 }
 
 impl Poll {

@@ -508,3 +508,57 @@ fn a_drain_longer_than_the_grace_period_exits_without_committing() {
         .count();
     assert!(after <= committed + 1, "{committed} -> {after}");
 }
+
+#[test]
+fn nats_consumer_lag_is_exported_and_drains_to_zero() {
+    let server = weir_tests::nats::NatsServer::start();
+    server.tool(&["stream", "EVENTS", "events.>"]);
+    server.tool(&["publish", "events", "0", "50000"]);
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let m = s.manifest(
+        "lagging.yaml",
+        &format!(
+            "name: lagging\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: nats+jetstream://{}?subject=events.>&durable=lag\n    options:\n      source_table: EVENTS\n      run_in_loop: true\n      batch_size: 500\n      batch_timeout: 1\n  sink:\n    address: {}\n",
+            server.host_port(),
+            s.join("lake").display()
+        ),
+    );
+    let port = free_port();
+    let child = spawn(
+        weir(&plugins)
+            .arg("run")
+            .arg(&m)
+            .env("WEIR_LISTEN", format!("127.0.0.1:{port}")),
+    );
+    let lag = |metrics: &serde_json::Value| {
+        metrics["weir_consumer_lag"]
+            .as_array()
+            .and_then(|v| v.iter().find(|s| s[0]["key"] == "EVENTS"))
+            .and_then(|s| s[1].as_f64())
+    };
+    let mut early = None;
+    wait_for("a first commit", Duration::from_secs(60), || {
+        get(port, "/health/live").is_some() && {
+            let m = scrape(port);
+            early = lag(&m);
+            sample(&m, "weir_records_out_total", "lagging").is_some_and(|n| n > 0.0)
+        }
+    });
+    assert!(
+        early.is_some_and(|l| l > 0.0),
+        "lag at the start: {early:?}"
+    );
+    wait_for(
+        "lag 0 with every message written",
+        Duration::from_secs(120),
+        || {
+            let m = scrape(port);
+            sample(&m, "weir_records_out_total", "lagging") == Some(50_000.0)
+                && lag(&m) == Some(0.0)
+        },
+    );
+    signal(&child, libc::SIGTERM);
+    let out: Outcome = child.wait_with_output().expect("exit").into();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+}

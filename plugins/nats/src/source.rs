@@ -268,11 +268,13 @@ impl Source for NatsSource {
         let mut replies = Vec::with_capacity(fetched.len());
         let mut beyond = Vec::new();
         let mut caught_up = false;
+        let mut pending = 0u64;
         for m in &fetched {
             let info = m
                 .info()
                 .map_err(|e| Error::fatal(format!("a message without JetStream metadata: {e}")))?;
             let seq = info.stream_sequence;
+            pending = info.pending;
             if let Some(end) = self.end_seq {
                 if seq > end {
                     // Past the end seen at open: leave it for the next run.
@@ -318,9 +320,23 @@ impl Source for NatsSource {
             caught_up = true;
         }
         self.ended = caught_up;
+        // Lag: not yet delivered (the server's count after the last message) plus delivered
+        // and not yet acked by this instance. An empty fetch means nothing is pending.
+        let unacked: usize = self.unacked.iter().map(|u| u.replies.len()).sum::<usize>()
+            + if self.cfg.durable.is_some() {
+                replies.len()
+            } else {
+                0
+            };
+        let lag = if fetched.is_empty() { 0 } else { pending } + unacked as u64;
+        let backlog = vec![Position::new(
+            self.key(),
+            i64::try_from(lag).unwrap_or(i64::MAX),
+        )];
         if rows.len() == 0 {
             return Ok(Poll {
                 end: self.ended,
+                backlog,
                 ..Poll::idle()
             });
         }
@@ -335,6 +351,7 @@ impl Source for NatsSource {
         }
         let mut poll = Poll::records(batch, vec![Position::new(self.key(), self.next)]);
         poll.end = self.ended;
+        poll.backlog = backlog;
         Ok(poll)
     }
 

@@ -332,6 +332,7 @@ impl FfiSource for Guarded<dyn Source> {
                 end: polled.end,
                 assigned: polled.assigned.iter().map(|k| k.as_str().into()).collect(),
                 revoked: polled.revoked.iter().map(|k| k.as_str().into()).collect(),
+                backlog: positions_to_ffi(&polled.backlog),
             })
         })
     }

@@ -275,6 +275,7 @@ impl Source for ForeignSource {
             end: polled.end,
             assigned: keys(polled.assigned),
             revoked: keys(polled.revoked),
+            backlog: positions_from_ffi(polled.backlog),
         })
     }
 

@@ -94,6 +94,8 @@ pub struct FfiPoll {
     pub end: bool,
     pub assigned: RVec<RString>,
     pub revoked: RVec<RString>,
+    /// Records behind the end of each substream (`next` holds the count).
+    pub backlog: RVec<FfiPosition>,
 }
 
 /// Log levels across the boundary (0 = off).
