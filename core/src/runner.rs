@@ -85,8 +85,10 @@ pub struct BatchReport {
     pub seq: u64,
     /// Records in it.
     pub records: usize,
-    /// Arrow memory of it.
+    /// Arrow memory of the records as they were read (before decoding).
     pub bytes: usize,
+    /// Arrow memory of the records as they were written.
+    pub bytes_out: usize,
     /// Time from the start of its write to its commit.
     pub commit_time: Duration,
     /// Rows set aside as dead letters.
@@ -609,6 +611,7 @@ fn sink_loop(
                         seq: b.seq,
                         records: b.batch.num_rows(),
                         bytes: b.bytes,
+                        bytes_out: b.batch.get_array_memory_size(),
                         commit_time: started.elapsed(),
                         dead_letters: dead_rows,
                         positions: b.positions,

@@ -37,6 +37,20 @@ pub fn start(service: Arc<Service>, pipelines: Vec<String>) {
                     let records = m.records_out.get_or_create(&l).get();
                     let batches = m.batches.get_or_create(&l).get();
                     let commit_s = m.last_commit.get_or_create(&l).get();
+                    let mut lag: Option<i64> = None;
+                    for key in service.lag_keys(name) {
+                        let v = m
+                            .consumer_lag
+                            .get_or_create(&crate::service::LagLabel {
+                                pipeline: name.clone(),
+                                key,
+                            })
+                            .get();
+                        lag = Some(lag.unwrap_or(0) + v);
+                    }
+                    let lag = lag
+                        .map(|l| format!(", lag {}", thousands(l.max(0) as u64)))
+                        .unwrap_or_default();
                     let (prev, at) = last[i];
                     let secs = at.elapsed().as_secs_f64().max(1e-3);
                     let rate = (records.saturating_sub(prev)) as f64 / secs;
@@ -50,7 +64,7 @@ pub fn start(service: Arc<Service>, pipelines: Vec<String>) {
                         "none yet".to_string()
                     };
                     parts.push(format!(
-                        "{name}: {} records, {}/s, {} batches, last commit {age}",
+                        "{name}: {} records, {}/s, {} batches{lag}, last commit {age}",
                         thousands(records),
                         thousands(rate.round() as u64),
                         thousands(batches)

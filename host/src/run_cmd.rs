@@ -45,6 +45,7 @@ impl Observer for ProgressLog {
 
     fn backlog(&self, backlog: &[weir_core::Position]) {
         for p in backlog {
+            self.service.note_lag_key(&self.pipeline, &p.key);
             self.service
                 .metrics
                 .consumer_lag
@@ -79,7 +80,13 @@ impl Observer for ProgressLog {
         m.records_in
             .get_or_create(&l)
             .inc_by((report.records + report.dead_letters) as u64);
-        m.bytes_out.get_or_create(&l).inc_by(report.bytes as u64);
+        m.bytes_in.get_or_create(&l).inc_by(report.bytes as u64);
+        m.bytes_out
+            .get_or_create(&l)
+            .inc_by(report.bytes_out as u64);
+        m.decode_errors
+            .get_or_create(&l)
+            .inc_by(report.dead_letters as u64);
         m.batches.get_or_create(&l).inc();
         m.dead_letters
             .get_or_create(&l)

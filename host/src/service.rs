@@ -54,8 +54,12 @@ pub struct Metrics {
     pub records_in: Family<PipelineLabel, Counter>,
     /// Rows written to the sink.
     pub records_out: Family<PipelineLabel, Counter>,
+    /// Arrow bytes of the batches read (before decoding).
+    pub bytes_in: Family<PipelineLabel, Counter>,
     /// Arrow bytes of the batches written.
     pub bytes_out: Family<PipelineLabel, Counter>,
+    /// Values that did not decode.
+    pub decode_errors: Family<PipelineLabel, Counter>,
     /// Batches committed.
     pub batches: Family<PipelineLabel, Counter>,
     /// Rows that did not decode.
@@ -89,7 +93,9 @@ impl Metrics {
         let mut registry = Registry::with_prefix("weir");
         let records_in = Family::<PipelineLabel, Counter>::default();
         let records_out = Family::<PipelineLabel, Counter>::default();
+        let bytes_in = Family::<PipelineLabel, Counter>::default();
         let bytes_out = Family::<PipelineLabel, Counter>::default();
+        let decode_errors = Family::<PipelineLabel, Counter>::default();
         let batches = Family::<PipelineLabel, Counter>::default();
         let dead_letters = Family::<PipelineLabel, Counter>::default();
         let retries = Family::<RetryLabel, Counter>::default();
@@ -111,6 +117,16 @@ impl Metrics {
             "records_out",
             "Rows written to the sink",
             records_out.clone(),
+        );
+        registry.register(
+            "bytes_in",
+            "Arrow bytes of the batches read, before decoding",
+            bytes_in.clone(),
+        );
+        registry.register(
+            "decode_errors",
+            "Values that did not decode",
+            decode_errors.clone(),
         );
         registry.register(
             "bytes_out",
@@ -157,7 +173,9 @@ impl Metrics {
             registry: Mutex::new(registry),
             records_in,
             records_out,
+            bytes_in,
             bytes_out,
+            decode_errors,
             batches,
             dead_letters,
             retries,
@@ -222,6 +240,8 @@ pub struct Service {
     pub metrics: Metrics,
     /// Each pipeline's health.
     pub health: Mutex<Vec<(String, Arc<Health>)>>,
+    /// (pipeline, key) pairs with a lag gauge.
+    lag_keys: Mutex<Vec<(String, String)>>,
 }
 
 impl Service {
@@ -230,7 +250,30 @@ impl Service {
         Arc::new(Self {
             metrics: Metrics::new(),
             health: Mutex::new(Vec::new()),
+            lag_keys: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The position keys a pipeline reported lag for.
+    pub fn lag_keys(&self, pipeline: &str) -> Vec<String> {
+        self.lag_keys
+            .lock()
+            .map(|v| {
+                v.iter()
+                    .filter(|(p, _)| p == pipeline)
+                    .map(|(_, k)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Remembers a key a pipeline reported lag for.
+    pub fn note_lag_key(&self, pipeline: &str, key: &str) {
+        if let Ok(mut v) = self.lag_keys.lock() {
+            if !v.iter().any(|(p, k)| p == pipeline && k == key) {
+                v.push((pipeline.to_string(), key.to_string()));
+            }
+        }
     }
 
     /// A pipeline's health, fresh for a new run (a restart after a reload replaces it).

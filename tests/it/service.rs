@@ -103,6 +103,16 @@ fn metrics_parse_and_count_exactly_the_rows_in_the_table() {
         Some(0.0)
     );
     assert_eq!(
+        sample(&metrics, "weir_decode_errors_total", "metered"),
+        Some(0.0)
+    );
+    assert!(sample(&metrics, "weir_bytes_in_total", "metered").is_some_and(|b| b > 0.0));
+    assert!(sample(&metrics, "weir_bytes_out_total", "metered").is_some_and(|b| b > 0.0));
+    assert_eq!(
+        sample(&metrics, "weir_batch_records_sum", "metered"),
+        Some(20_000.0)
+    );
+    assert_eq!(
         sample(&metrics, "weir_commit_seconds_count", "metered"),
         Some(20.0)
     );
