@@ -71,6 +71,10 @@ enum Command {
         /// Stop every pipeline when one fails (default: the others go on).
         #[arg(long)]
         fail_fast: bool,
+        /// /health/ready turns false when records wait at the source and nothing was committed
+        /// for this many seconds.
+        #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
+        ready_max_commit_age: f64,
         /// Seconds a SIGTERM/SIGINT drain may take before weir exits without committing the
         /// batch in flight (positions stay at the last commit).
         #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
@@ -173,6 +177,7 @@ fn go(cli: Cli) -> Result<(), Exit> {
             manifests,
             fail_fast,
             grace_period,
+            ready_max_commit_age,
         } => {
             if !(grace_period.is_finite() && grace_period > 0.0) {
                 return Err(Exit::manifest(format!(
@@ -217,7 +222,9 @@ fn go(cli: Cli) -> Result<(), Exit> {
                     instances,
                 });
             }
-            let service = service::Service::new();
+            let service = service::Service::new(std::time::Duration::from_secs_f64(
+                ready_max_commit_age.max(0.0),
+            ));
             if cli.listen != "off" {
                 let addr: std::net::SocketAddr = cli.listen.parse().map_err(|e| {
                     Exit::manifest(format!(

@@ -40,10 +40,13 @@ impl ProgressLog {
 
 impl Observer for ProgressLog {
     fn started(&self) {
+        self.health.started_ms.store(now_ms(), Ordering::SeqCst);
         self.health.started.store(true, Ordering::SeqCst);
     }
 
     fn backlog(&self, backlog: &[weir_core::Position]) {
+        let total: i64 = backlog.iter().map(|p| p.next.max(0)).sum();
+        self.health.lag.store(total as u64, Ordering::SeqCst);
         for p in backlog {
             self.service.note_lag_key(&self.pipeline, &p.key);
             self.service

@@ -221,16 +221,28 @@ pub struct Health {
     pub last_retry_ms: AtomicU64,
     /// Unix ms of the last commit (0: none).
     pub last_commit_ms: AtomicU64,
+    /// Unix ms when the pipeline started.
+    pub started_ms: AtomicU64,
+    /// Records the source last said are waiting (0: none, or unknown).
+    pub lag: AtomicU64,
 }
 
 impl Health {
-    /// Ready: started, not ended, and not retrying since the last commit (a retry older than
-    /// `settle` with no new one counts as recovered, for idle sources).
-    pub fn ready(&self, settle: Duration) -> bool {
+    /// Ready: started, not ended, not retrying since the last commit (a retry older than
+    /// `settle` with no new one counts as recovered, for idle sources), and not stuck: with
+    /// records waiting at the source, the last commit (or the start) is at most `stale` old.
+    pub fn ready(&self, settle: Duration, stale: Duration) -> bool {
+        let now = now_ms();
         let retry = self.last_retry_ms.load(Ordering::SeqCst);
         let commit = self.last_commit_ms.load(Ordering::SeqCst);
-        let retrying = retry > commit && now_ms().saturating_sub(retry) < settle.as_millis() as u64;
-        self.started.load(Ordering::SeqCst) && !self.ended.load(Ordering::SeqCst) && !retrying
+        let retrying = retry > commit && now.saturating_sub(retry) < settle.as_millis() as u64;
+        let since = commit.max(self.started_ms.load(Ordering::SeqCst));
+        let stuck = self.lag.load(Ordering::SeqCst) > 0
+            && now.saturating_sub(since) > stale.as_millis() as u64;
+        self.started.load(Ordering::SeqCst)
+            && !self.ended.load(Ordering::SeqCst)
+            && !retrying
+            && !stuck
     }
 }
 
@@ -242,15 +254,18 @@ pub struct Service {
     pub health: Mutex<Vec<(String, Arc<Health>)>>,
     /// (pipeline, key) pairs with a lag gauge.
     lag_keys: Mutex<Vec<(String, String)>>,
+    /// How old the last commit may be while records wait, for readiness.
+    pub stale: Duration,
 }
 
 impl Service {
-    /// No pipelines yet.
-    pub fn new() -> Arc<Self> {
+    /// No pipelines yet; readiness allows `stale` without a commit while records wait.
+    pub fn new(stale: Duration) -> Arc<Self> {
         Arc::new(Self {
             metrics: Metrics::new(),
             health: Mutex::new(Vec::new()),
             lag_keys: Mutex::new(Vec::new()),
+            stale,
         })
     }
 
@@ -296,7 +311,7 @@ async fn ready(State(s): State<Arc<Service>>) -> impl IntoResponse {
     let mut body = String::new();
     let mut all = !v.is_empty();
     for (name, h) in &v {
-        let r = h.ready(Duration::from_secs(15));
+        let r = h.ready(Duration::from_secs(15), s.stale);
         all &= r;
         body.push_str(&format!(
             "{name}: {}\n",
@@ -356,4 +371,33 @@ pub fn serve(addr: SocketAddr, service: Arc<Service>) -> std::io::Result<SocketA
             });
         })?;
     Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_follows_start_retries_and_stale_commits_with_records_waiting() {
+        let h = Health::default();
+        let (settle, stale) = (Duration::from_secs(15), Duration::from_secs(60));
+        assert!(!h.ready(settle, stale), "not started");
+        h.started.store(true, Ordering::SeqCst);
+        h.started_ms.store(now_ms(), Ordering::SeqCst);
+        assert!(h.ready(settle, stale));
+        h.last_retry_ms.store(now_ms(), Ordering::SeqCst);
+        assert!(!h.ready(settle, stale), "retrying");
+        h.last_commit_ms.store(now_ms() + 1, Ordering::SeqCst);
+        assert!(h.ready(settle, stale), "a commit after the retry");
+        // Records waiting, nothing committed for longer than `stale`: stuck.
+        h.last_commit_ms.store(now_ms() - 120_000, Ordering::SeqCst);
+        h.started_ms.store(now_ms() - 130_000, Ordering::SeqCst);
+        h.last_retry_ms.store(0, Ordering::SeqCst);
+        assert!(h.ready(settle, stale), "idle, nothing waiting");
+        h.lag.store(10, Ordering::SeqCst);
+        assert!(!h.ready(settle, stale), "stuck with records waiting");
+        h.ended.store(true, Ordering::SeqCst);
+        h.lag.store(0, Ordering::SeqCst);
+        assert!(!h.ready(settle, stale), "ended");
+    }
 }
