@@ -151,17 +151,29 @@ fn ready_turns_false_while_the_sink_cannot_write_and_true_after_with_nothing_los
             .env("WEIR_LISTEN", format!("127.0.0.1:{port}")),
     );
     let status = |p: &str| get(port, p).map(|(c, _)| c);
-    wait_for("ready", Duration::from_secs(60), || {
-        status("/health/ready") == Some(200) && delta_commits(&table) >= 2
+    wait_for("ready with data committed", Duration::from_secs(60), || {
+        status("/health/ready") == Some(200)
+            && records_per_commit(&table)
+                .iter()
+                .filter(|n| **n > 0)
+                .count()
+                >= 2
     });
     // Make the table unwritable (root ignores permissions): move it away and put a file in
     // its place, so every write fails until it is back.
     let aside = s.join("aside");
     std::fs::rename(&table, &aside).expect("move the table away");
     std::fs::write(&table, b"not a directory").expect("block the path");
-    wait_for("not ready", Duration::from_secs(30), || {
-        status("/health/ready") == Some(503)
-    });
+    let start = std::time::Instant::now();
+    while status("/health/ready") != Some(503) {
+        if start.elapsed() > Duration::from_secs(30) {
+            let mut child = child;
+            let _ = child.kill();
+            let out: Outcome = child.wait_with_output().expect("exit").into();
+            panic!("never not ready; weir said:\n{}", out.stderr);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let stored_during = stored_positions(&aside, "fragile", &["generator"]);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(

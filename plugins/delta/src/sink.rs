@@ -109,6 +109,10 @@ fn classify(e: DeltaTableError, doing: &str) -> Error {
             Error::retriable(text)
         }
         DeltaTableError::SchemaMismatch { .. } | DeltaTableError::Arrow { .. } => Error::data(text),
+        // The Delta kernel reports storage failures as its own errors: retried like the rest.
+        DeltaTableError::KernelError(ref k) if k.to_string().contains("object store") => {
+            Error::connection(text)
+        }
         _ => Error::fatal(text),
     }
 }
@@ -159,8 +163,21 @@ impl Sink for DeltaSink {
             return Ok(());
         };
         if self.table.is_none() {
-            // After a failed commit the handle was dropped: reload before deciding to create.
+            // After a failed commit the handle was dropped: reload before deciding to create,
+            // and if the failed attempt did land (the error came after the log entry was
+            // written), do not write the batch a second time.
             self.refresh()?;
+            if self.table.is_some() && !positions.is_empty() {
+                let keys: Vec<PositionKey> = positions.iter().map(|p| p.key.clone()).collect();
+                let stored = self.stored_positions(&keys)?;
+                let landed = positions
+                    .iter()
+                    .all(|p| stored.iter().any(|s| s.key == p.key && s.next >= p.next));
+                if landed {
+                    weir_sdk::tracing::warn!(positions = ?positions, "the batch was already committed by an attempt that reported a failure; not writing it again");
+                    return Ok(());
+                }
+            }
         }
         let mut table = match self.table.take() {
             Some(t) => t,
