@@ -414,7 +414,7 @@ impl Run {
             }
             let now = Instant::now();
             if let Some(b) = batcher.close_if_due(now)? {
-                self.send(to_sink, b)?;
+                send(to_sink, b)?;
             }
             let wait = batcher
                 .deadline()
@@ -443,20 +443,15 @@ impl Run {
                 }
             }
             for b in batcher.push(polled.batch, &polled.positions, Instant::now())? {
-                self.send(to_sink, b)?;
+                send(to_sink, b)?;
             }
             ended = polled.end;
         }
         if let Some(b) = batcher.flush()? {
-            self.send(to_sink, b)?;
+            send(to_sink, b)?;
         }
         self.summary.stopped = self.stop.is_stopped() && !ended;
         Ok(())
-    }
-
-    /// Hands a closed batch on (to the shaping thread, or straight to the sink thread).
-    fn send(&mut self, to_sink: &SyncSender<ToSink>, b: MicroBatch) -> Result<(), RunError> {
-        send(to_sink, b)
     }
 
     fn acknowledge(&mut self, source: &mut dyn Source, msg: FromSink) -> Result<(), RunError> {
@@ -485,6 +480,7 @@ impl Run {
     }
 }
 
+/// Hands a closed batch on (to the shaping thread, or straight to the sink thread).
 fn send(to_sink: &SyncSender<ToSink>, batch: MicroBatch) -> Result<(), RunError> {
     to_sink
         .send(ToSink::Batch(batch))

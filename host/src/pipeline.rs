@@ -19,6 +19,8 @@ pub struct Instances {
     pub sink_plugin: String,
     /// The dead-letter destination (`source.options.dead_letter`), if any.
     pub dead_letter: Option<Box<dyn weir_core::Sink>>,
+    /// The source returns typed batches (no envelope to decode).
+    pub typed_output: bool,
 }
 
 fn unserved(registry: &Registry, kind: ConnectorKind, endpoint: &Endpoint) -> Exit {
@@ -49,8 +51,8 @@ fn unserved(registry: &Registry, kind: ConnectorKind, endpoint: &Endpoint) -> Ex
 pub fn instantiate(pipeline: &Pipeline, registry: &Registry) -> Result<Instances, Exit> {
     let found_source = registry.find(ConnectorKind::Source, &pipeline.source.scheme);
     let found_sink = registry.find(ConnectorKind::Sink, &pipeline.sink.scheme);
-    let (source_plugin, sink_plugin) = match (found_source, found_sink) {
-        (Some((s, _)), Some((k, _))) => (s, k),
+    let (source_plugin, typed_output, sink_plugin) = match (found_source, found_sink) {
+        (Some((s, c)), Some((k, _))) => (s, c.typed_output, k),
         (s, k) => {
             let mut lines = Vec::new();
             if s.is_none() {
@@ -128,6 +130,7 @@ pub fn instantiate(pipeline: &Pipeline, registry: &Registry) -> Result<Instances
             source_plugin: format!("{}/{}", source_plugin.info.name, source_plugin.info.version),
             sink_plugin: format!("{}/{}", sink_plugin.info.name, sink_plugin.info.version),
             dead_letter,
+            typed_output,
         }),
         _ => Err(Exit { code, lines }),
     }

@@ -4,6 +4,7 @@
 
 use crate::service::{now_ms, PipelineLabel, Service};
 use std::io::Write;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,19 +38,10 @@ pub fn start(service: Arc<Service>, pipelines: Vec<String>) {
                     let records = m.records_out.get_or_create(&l).get();
                     let batches = m.batches.get_or_create(&l).get();
                     let commit_s = m.last_commit.get_or_create(&l).get();
-                    let mut lag: Option<i64> = None;
-                    for key in service.lag_keys(name) {
-                        let v = m
-                            .consumer_lag
-                            .get_or_create(&crate::service::LagLabel {
-                                pipeline: name.clone(),
-                                key,
-                            })
-                            .get();
-                        lag = Some(lag.unwrap_or(0) + v);
-                    }
-                    let lag = lag
-                        .map(|l| format!(", lag {}", thousands(l.max(0) as u64)))
+                    let lag = service
+                        .health_of(name)
+                        .filter(|h| h.lag_known.load(Ordering::SeqCst))
+                        .map(|h| format!(", lag {}", thousands(h.lag.load(Ordering::SeqCst))))
                         .unwrap_or_default();
                     let (prev, at) = last[i];
                     let secs = at.elapsed().as_secs_f64().max(1e-3);

@@ -47,8 +47,8 @@ impl Observer for ProgressLog {
     fn backlog(&self, backlog: &[weir_core::Position]) {
         let total: i64 = backlog.iter().map(|p| p.next.max(0)).sum();
         self.health.lag.store(total as u64, Ordering::SeqCst);
+        self.health.lag_known.store(true, Ordering::SeqCst);
         for p in backlog {
-            self.service.note_lag_key(&self.pipeline, &p.key);
             self.service
                 .metrics
                 .consumer_lag
@@ -166,10 +166,20 @@ pub fn run(
             batches: 0,
         }),
     });
-    let transform = Transform::new(pipeline.transform.clone())
-        .map_err(|e| Exit::manifest(format!("spec.source.options: {e}")))?;
+    // A typed source with nothing to mask or cast needs no shaping stage (nor its thread).
+    let spec = &pipeline.transform;
+    let shaping =
+        !instances.typed_output || !spec.mask.is_empty() || !spec.decode.type_hints.is_empty();
+    let transform = if shaping {
+        Some(
+            Transform::new(spec.clone())
+                .map_err(|e| Exit::manifest(format!("spec.source.options: {e}")))?,
+        )
+    } else {
+        None
+    };
     let stages = Stages {
-        transform: Some(transform),
+        transform,
         dead_letter: instances.dead_letter,
     };
     match runner::run_with(

@@ -223,8 +223,10 @@ pub struct Health {
     pub last_commit_ms: AtomicU64,
     /// Unix ms when the pipeline started.
     pub started_ms: AtomicU64,
-    /// Records the source last said are waiting (0: none, or unknown).
+    /// Records the source last said are waiting, over all its keys.
     pub lag: AtomicU64,
+    /// Whether the source reports lag at all.
+    pub lag_known: AtomicBool,
 }
 
 impl Health {
@@ -252,8 +254,6 @@ pub struct Service {
     pub metrics: Metrics,
     /// Each pipeline's health.
     pub health: Mutex<Vec<(String, Arc<Health>)>>,
-    /// (pipeline, key) pairs with a lag gauge.
-    lag_keys: Mutex<Vec<(String, String)>>,
     /// How old the last commit may be while records wait, for readiness.
     pub stale: Duration,
 }
@@ -264,31 +264,18 @@ impl Service {
         Arc::new(Self {
             metrics: Metrics::new(),
             health: Mutex::new(Vec::new()),
-            lag_keys: Mutex::new(Vec::new()),
             stale,
         })
     }
 
-    /// The position keys a pipeline reported lag for.
-    pub fn lag_keys(&self, pipeline: &str) -> Vec<String> {
-        self.lag_keys
+    /// A pipeline's current health, if it runs.
+    pub fn health_of(&self, pipeline: &str) -> Option<Arc<Health>> {
+        self.health
             .lock()
-            .map(|v| {
-                v.iter()
-                    .filter(|(p, _)| p == pipeline)
-                    .map(|(_, k)| k.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// Remembers a key a pipeline reported lag for.
-    pub fn note_lag_key(&self, pipeline: &str, key: &str) {
-        if let Ok(mut v) = self.lag_keys.lock() {
-            if !v.iter().any(|(p, k)| p == pipeline && k == key) {
-                v.push((pipeline.to_string(), key.to_string()));
-            }
-        }
+            .ok()?
+            .iter()
+            .find(|(n, _)| n == pipeline)
+            .map(|(_, h)| h.clone())
     }
 
     /// A pipeline's health, fresh for a new run (a restart after a reload replaces it).

@@ -7,7 +7,7 @@
 //!   against the raw floor: the generator's own batch builder called in-process for the same
 //!   rows. Reported as the ratio of the two rates, taken in one run.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weir_sdk::abi::host::LoadedPlugin;
@@ -15,14 +15,6 @@ use weir_sdk::arrow::array::Int64Array;
 use weir_sdk::arrow::datatypes::{DataType, Field, Schema};
 use weir_sdk::arrow::record_batch::RecordBatch;
 use weir_sdk::{Position, SinkConfig, SourceConfig};
-
-fn release_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("bench exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("<target>/release/deps")
-        .to_path_buf()
-}
 
 /// Median of `rounds` timings of `iters` calls each, per call.
 fn per_call(rounds: usize, iters: usize, mut f: impl FnMut()) -> Duration {
@@ -94,8 +86,9 @@ fn boundary(dir: &Path) -> serde_json::Value {
     serde_json::Value::Array(out)
 }
 
-fn pipeline(dir: &Path) -> serde_json::Value {
-    const ROWS: i64 = 2_000_000;
+fn pipeline() -> serde_json::Value {
+    // Long enough that process start and plugin loading (tens of ms) do not dominate.
+    const ROWS: i64 = 10_000_000;
     const BATCH: usize = 10_000;
     let scratch = tempfile::tempdir().expect("tmp");
     let manifest = scratch.path().join("bench.yaml");
@@ -104,24 +97,7 @@ fn pipeline(dir: &Path) -> serde_json::Value {
         format!("name: bench\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: generator://?count={ROWS}&seed=1\n    options: {{batch_size: {BATCH}}}\n  sink:\n    address: null://\n"),
     )
     .expect("manifest");
-    let run = || {
-        let t = Instant::now();
-        let out = std::process::Command::new(dir.join("weir"))
-            .args(["--log-format", "text", "--plugin-dir"])
-            .arg(dir.join("plugins"))
-            .arg("run")
-            .arg(&manifest)
-            .env("WEIR_LOG", "warn")
-            .env("WEIR_LISTEN", "off")
-            .output()
-            .expect("weir");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        t.elapsed()
-    };
+    let run = || weir_tests::timed_run(&manifest);
     let floor = || {
         let t = Instant::now();
         let mut from = 0;
@@ -159,10 +135,10 @@ fn main() {
         weir_sdk::tracing::subscriber::NoSubscriber::default(),
     );
     // `cargo bench` passes `--bench`; nothing else is taken.
-    let dir = release_dir();
+    let dir = weir_tests::bin_dir();
     let report = serde_json::json!({
         "boundary": boundary(&dir),
-        "pipeline": pipeline(&dir),
+        "pipeline": pipeline(),
     });
     println!("{report:#}");
 }

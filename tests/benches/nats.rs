@@ -3,75 +3,17 @@
 //! batch), discarding. Both read the same 1 000 000 messages of about 300 bytes from one
 //! nats-server, on durables of their own, alternating, in one run. JSON on stdout.
 //!
-//! Needs the release `weir` with its plugins staged (`cargo xtask bench nats` does it) and a
-//! nats-server (`WEIR_BENCH_NATS_SERVER`, else the test venv's, else the PATH's).
+//! Needs the release `weir` with its plugins staged (`cargo xtask bench nats` does it) and the
+//! test venv's nats-server (`WEIR_TEST_PYTHON` names the venv's python).
 
 use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy};
 use futures_util::StreamExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
+use weir_tests::nats::NatsServer;
 
 const MESSAGES: u64 = 1_000_000;
 const BATCH: usize = 5_000;
-
-fn release_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("bench exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("<target>/release/deps")
-        .to_path_buf()
-}
-
-fn nats_server() -> PathBuf {
-    if let Some(p) = std::env::var_os("WEIR_BENCH_NATS_SERVER") {
-        return PathBuf::from(p);
-    }
-    let venv = release_dir().join("../venv/bin/nats-server");
-    if venv.is_file() {
-        venv
-    } else {
-        PathBuf::from("nats-server")
-    }
-}
-
-/// The server process, its port, and its store (removed on drop).
-struct Server(
-    std::process::Child,
-    u16,
-    #[allow(dead_code)] tempfile::TempDir,
-);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server() -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
-    let store = tempfile::tempdir().expect("store");
-    let child = Command::new(nats_server())
-        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-        .arg(store.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start nats-server");
-    let t = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "nats-server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Server(child, port, store)
-}
 
 async fn publish(url: &str) -> Duration {
     let client = async_nats::connect(url).await.expect("connect");
@@ -152,35 +94,19 @@ async fn floor(url: &str, durable: &str) -> Duration {
     t.elapsed()
 }
 
-fn through_weir(port: u16, durable: &str, scratch: &Path) -> Duration {
-    let dir = release_dir();
+fn through_weir(server: &NatsServer, durable: &str, scratch: &Path) -> Duration {
     let manifest = scratch.join(format!("{durable}.yaml"));
     std::fs::write(
         &manifest,
-        format!("name: {durable}\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: nats+jetstream://127.0.0.1:{port}?subject=bench.>&durable={durable}\n    options: {{source_table: BENCH, batch_size: {BATCH}, batch_timeout: 1}}\n  sink:\n    address: null://\n"),
+        format!("name: {durable}\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: nats+jetstream://{}?subject=bench.>&durable={durable}\n    options: {{source_table: BENCH, batch_size: {BATCH}, batch_timeout: 1}}\n  sink:\n    address: null://\n", server.host_port()),
     )
     .expect("manifest");
-    let t = Instant::now();
-    let out = Command::new(dir.join("weir"))
-        .args(["--log-format", "text", "--plugin-dir"])
-        .arg(dir.join("plugins"))
-        .arg("run")
-        .arg(&manifest)
-        .env("WEIR_LOG", "warn")
-        .env("WEIR_LISTEN", "off")
-        .output()
-        .expect("weir");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    t.elapsed()
+    weir_tests::timed_run(&manifest)
 }
 
 fn main() {
-    let server = start_server();
-    let url = format!("nats://127.0.0.1:{}", server.1);
+    let server = NatsServer::start();
+    let url = server.url();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let published = rt.block_on(publish(&url));
     let scratch = tempfile::tempdir().expect("scratch");
@@ -189,7 +115,7 @@ fn main() {
     for round in 0..2 {
         floors.push(rt.block_on(floor(&url, &format!("floor{round}"))));
         weirs.push(through_weir(
-            server.1,
+            &server,
             &format!("weir{round}"),
             scratch.path(),
         ));

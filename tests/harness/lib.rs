@@ -187,6 +187,28 @@ pub fn spawn(cmd: &mut Command) -> Child {
         .expect("start weir")
 }
 
+/// A port nothing listens on now, on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Runs `weir run MANIFEST` with the plugins staged beside the binary (warnings only, no
+/// HTTP), failing if it fails; returns how long it took. For benches.
+pub fn timed_run(manifest: &Path) -> Duration {
+    let started = Instant::now();
+    let out = output(
+        weir(&bin_dir().join("plugins"))
+            .env("WEIR_LOG", "warn")
+            .arg("run")
+            .arg(manifest),
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    started.elapsed()
+}
+
 /// Sends a signal to a child.
 pub fn signal(child: &Child, sig: i32) {
     let pid = i32::try_from(child.id()).expect("pid fits i32");

@@ -4,7 +4,7 @@
 //! else `nats-server` on the PATH. The independent publisher and checker is
 //! `harness/nats_tool.py` (nats-py).
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,13 +25,6 @@ fn binary() -> PathBuf {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 impl NatsServer {
     /// Starts a server without auth.
     pub fn start() -> Self {
@@ -46,7 +39,7 @@ impl NatsServer {
     fn start_with(auth: Option<(String, String)>) -> Self {
         let mut s = Self {
             child: None,
-            port: free_port(),
+            port: crate::free_port(),
             store: tempfile::Builder::new()
                 .prefix("weir-nats-")
                 .tempdir()

@@ -6,11 +6,9 @@ use std::process::Command;
 use std::time::Duration;
 use weir_tests::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+/// Lines the probe sink has committed to its output file.
+fn committed_lines(out_file: &Path) -> usize {
+    std::fs::read_to_string(out_file).map_or(0, |t| t.lines().count())
 }
 
 /// `GET path` over plain HTTP/1.0: (status, body), or `None` when nothing listens yet.
@@ -221,7 +219,7 @@ fn a_second_signal_during_a_slow_write_exits_at_once_and_a_restart_loses_nothing
     let slow = write("slow.yaml", 1500);
     let child = spawn(weir(&plugins).arg("run").arg(&slow));
     wait_for("a first commit", Duration::from_secs(30), || {
-        std::fs::read_to_string(&out_file).is_ok_and(|t| t.lines().count() >= 1)
+        committed_lines(&out_file) >= 1
     });
     // The first SIGINT asks for a drain (which must wait for the slow write in flight)...
     signal(&child, libc::SIGINT);
@@ -513,21 +511,15 @@ fn a_drain_longer_than_the_grace_period_exits_without_committing() {
     );
     let child = spawn(weir(&plugins).args(["run", "--grace-period", "1"]).arg(&m));
     wait_for("a first commit", Duration::from_secs(30), || {
-        std::fs::read_to_string(&out_file).is_ok_and(|t| t.lines().count() >= 1)
+        committed_lines(&out_file) >= 1
     });
-    let committed = std::fs::read_to_string(&out_file)
-        .expect("out")
-        .lines()
-        .count();
+    let committed = committed_lines(&out_file);
     signal(&child, libc::SIGTERM);
     let out: Outcome = child.wait_with_output().expect("exit").into();
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("grace period"), "{}", out.stderr);
     // The batch being written when the grace ran out was not committed.
-    let after = std::fs::read_to_string(&out_file)
-        .expect("out")
-        .lines()
-        .count();
+    let after = committed_lines(&out_file);
     assert!(after <= committed + 1, "{committed} -> {after}");
 }
 

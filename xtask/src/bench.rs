@@ -77,8 +77,7 @@ fn save(name: &str, report: &serde_json::Value) -> Result<std::path::PathBuf> {
 
 fn nats() -> Result<()> {
     let python = crate::python::ensure_venv()?;
-    let server = python.with_file_name("nats-server");
-    let report = bench("nats", &[("WEIR_BENCH_NATS_SERVER", server)])?;
+    let report = bench("nats", &[("WEIR_TEST_PYTHON", python)])?;
     let file = save("nats", &report)?;
     let rates = |k: &str| -> String {
         report[k]

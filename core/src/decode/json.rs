@@ -75,24 +75,32 @@ fn is_object(v: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("not valid JSON: {e}"))
 }
 
-/// A field kept as text: JSON text for nested values, the plain string for strings.
-fn text_column(values: &[&[u8]], name: &str) -> ArrayRef {
-    let mut b = StringBuilder::with_capacity(values.len(), values.len() * 16);
+/// The fields kept as text, each row parsed once for all of them: JSON text for nested
+/// values, the plain string for strings.
+fn text_columns(values: &[&[u8]], names: &[&str]) -> HashMap<String, ArrayRef> {
+    let mut builders: Vec<StringBuilder> = names
+        .iter()
+        .map(|_| StringBuilder::with_capacity(values.len(), values.len() * 16))
+        .collect();
     for v in values {
-        let raw: Option<Box<RawValue>> =
-            serde_json::from_slice::<HashMap<String, Box<RawValue>>>(v)
-                .ok()
-                .and_then(|mut m| m.remove(name));
-        match raw {
-            None => b.append_null(),
-            Some(r) if r.get() == "null" => b.append_null(),
-            Some(r) => match serde_json::from_str::<String>(r.get()) {
-                Ok(s) => b.append_value(s),
-                Err(_) => b.append_value(r.get()),
-            },
+        let mut raw =
+            serde_json::from_slice::<HashMap<String, Box<RawValue>>>(v).unwrap_or_default();
+        for (name, b) in names.iter().zip(builders.iter_mut()) {
+            match raw.remove(*name) {
+                None => b.append_null(),
+                Some(r) if r.get() == "null" => b.append_null(),
+                Some(r) => match serde_json::from_str::<String>(r.get()) {
+                    Ok(s) => b.append_value(s),
+                    Err(_) => b.append_value(r.get()),
+                },
+            }
         }
     }
-    Arc::new(b.finish())
+    names
+        .iter()
+        .zip(builders)
+        .map(|(n, mut b)| (n.to_string(), Arc::new(b.finish()) as ArrayRef))
+        .collect()
 }
 
 impl JsonDecoder {
@@ -253,10 +261,21 @@ impl JsonDecoder {
             }
             d.flush()?
         };
+        let text_names: Vec<&str> = self
+            .fields
+            .iter()
+            .filter(|f| self.is_text(f))
+            .map(|f| f.name().as_str())
+            .collect();
+        let mut texts = if text_names.is_empty() {
+            HashMap::new()
+        } else {
+            text_columns(values, &text_names)
+        };
         let mut out = Vec::with_capacity(self.fields.len());
         for f in self.fields.iter() {
-            let col = if self.is_text(f) {
-                text_column(values, f.name())
+            let col = if let Some(c) = texts.remove(f.name()) {
+                c
             } else {
                 let c = decoded
                     .as_ref()

@@ -71,6 +71,29 @@ impl DeltaSink {
         Ok(())
     }
 
+    /// Stored positions from the table as loaded now (no reload).
+    fn stored_in_loaded(&self, keys: &[PositionKey]) -> Result<Vec<Position>, Error> {
+        let Some(table) = &self.table else {
+            return Ok(Vec::new());
+        };
+        let snapshot = table
+            .snapshot()
+            .map_err(|e| classify(e, "read the table snapshot"))?;
+        let log_store = table.log_store();
+        let mut out = Vec::new();
+        for key in keys {
+            let app_id = self.app_id(key.as_str());
+            let version = self
+                .rt
+                .block_on(snapshot.transaction_version(log_store.as_ref(), &app_id))
+                .map_err(|e| classify(e, "read stored positions"))?;
+            if let Some(v) = version {
+                out.push(Position::new(key.clone(), v));
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether the table has a transaction log with at least one commit.
     fn log_exists(&self) -> bool {
         std::fs::read_dir(self.cfg.table_dir.join("_delta_log"))
@@ -132,25 +155,7 @@ impl Sink for DeltaSink {
 
     fn stored_positions(&mut self, keys: &[PositionKey]) -> Result<Vec<Position>, Error> {
         self.refresh()?;
-        let Some(table) = &self.table else {
-            return Ok(Vec::new());
-        };
-        let snapshot = table
-            .snapshot()
-            .map_err(|e| classify(e, "read the table snapshot"))?;
-        let log_store = table.log_store();
-        let mut out = Vec::new();
-        for key in keys {
-            let app_id = self.app_id(key.as_str());
-            let version = self
-                .rt
-                .block_on(snapshot.transaction_version(log_store.as_ref(), &app_id))
-                .map_err(|e| classify(e, "read stored positions"))?;
-            if let Some(v) = version {
-                out.push(Position::new(key.clone(), v));
-            }
-        }
-        Ok(out)
+        self.stored_in_loaded(keys)
     }
 
     fn write(&mut self, batch: RecordBatch) -> Result<(), Error> {
@@ -169,7 +174,7 @@ impl Sink for DeltaSink {
             self.refresh()?;
             if self.table.is_some() && !positions.is_empty() {
                 let keys: Vec<PositionKey> = positions.iter().map(|p| p.key.clone()).collect();
-                let stored = self.stored_positions(&keys)?;
+                let stored = self.stored_in_loaded(&keys)?;
                 let landed = positions
                     .iter()
                     .all(|p| stored.iter().any(|s| s.key == p.key && s.next >= p.next));
