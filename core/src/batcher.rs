@@ -2,7 +2,7 @@
 //! `batch_timeout` since the batch's first record, whichever comes first. A micro-batch is
 //! the unit of write and of commit; an empty batch is never produced.
 
-use crate::connector::{Position, Positions};
+use crate::connector::{Position, PositionKey, Positions};
 use arrow::compute::concat_batches;
 use arrow::record_batch::RecordBatch;
 use std::time::{Duration, Instant};
@@ -148,6 +148,38 @@ impl Batcher {
         }
     }
 
+    /// Substreams taken away from this instance (a consumer-group rebalance): their records
+    /// in the open batch are dropped, and so are their positions, so nothing of theirs is
+    /// committed; their next owner reads them again. Rows are matched by the broker envelope's
+    /// `topic`/`partition` columns; a batch without them keeps its rows (they are written,
+    /// and being uncommitted they can only come again, never go missing).
+    pub fn revoke(&mut self, keys: &[PositionKey]) -> Result<(), arrow::error::ArrowError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        for k in keys {
+            self.positions.remove(k);
+        }
+        let mut kept = Vec::with_capacity(self.parts.len());
+        for part in std::mem::take(&mut self.parts) {
+            let part = drop_substreams(part, keys)?;
+            if part.num_rows() > 0 {
+                kept.push(part);
+            }
+        }
+        self.parts = kept;
+        self.records = self.parts.iter().map(RecordBatch::num_rows).sum();
+        self.bytes = self
+            .parts
+            .iter()
+            .map(RecordBatch::get_array_memory_size)
+            .sum();
+        if self.parts.is_empty() {
+            self.opened_at = None;
+        }
+        Ok(())
+    }
+
     /// Closes the open batch, whatever its size (end of input, shutdown).
     pub fn flush(&mut self) -> Result<Option<MicroBatch>, arrow::error::ArrowError> {
         self.close(CloseReason::Flush)
@@ -183,6 +215,45 @@ impl Batcher {
         self.opened_at = None;
         Ok(Some(out))
     }
+}
+
+/// `batch` without the rows of substreams `keys` (`<topic>/<partition>` of a Kafka envelope).
+pub fn drop_substreams(
+    batch: RecordBatch,
+    keys: &[PositionKey],
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    use arrow::array::{Array, AsArray, BooleanArray};
+    use arrow::datatypes::{DataType, Int32Type};
+    let (Some(topic), Some(partition)) = (
+        batch.column_by_name("topic"),
+        batch.column_by_name("partition"),
+    ) else {
+        return Ok(batch);
+    };
+    let topic = arrow::compute::cast(topic, &DataType::Utf8)?;
+    let partition = arrow::compute::cast(partition, &DataType::Int32)?;
+    let (topic, partition) = (
+        topic.as_string::<i32>(),
+        partition.as_primitive::<Int32Type>(),
+    );
+    let revoked: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
+    let mut key = String::new();
+    let keep: BooleanArray = (0..batch.num_rows())
+        .map(|i| {
+            if topic.is_null(i) || partition.is_null(i) {
+                return Some(true);
+            }
+            key.clear();
+            key.push_str(topic.value(i));
+            key.push('/');
+            key.push_str(&partition.value(i).to_string());
+            Some(!revoked.contains(key.as_str()))
+        })
+        .collect();
+    if keep.true_count() == batch.num_rows() {
+        return Ok(batch);
+    }
+    arrow::compute::filter_record_batch(&batch, &keep)
 }
 
 #[cfg(test)]
@@ -226,6 +297,59 @@ mod tests {
         assert_eq!(closed[0].reason, CloseReason::Size);
         assert_eq!(closed[0].positions.get("g"), Some(10));
         assert!(b.is_empty());
+    }
+
+    fn envelope(rows: &[(&str, i32, i64)]) -> RecordBatch {
+        use arrow::array::{Int32Array, StringArray};
+        RecordBatch::try_from_iter(vec![
+            (
+                "topic",
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))) as _,
+            ),
+            (
+                "partition",
+                Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.1))) as _,
+            ),
+            (
+                "offset",
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.2))) as _,
+            ),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn revoking_drops_the_substreams_rows_and_positions() {
+        let mut b = Batcher::new(limits(1000, usize::MAX, 60_000));
+        let t = Instant::now();
+        b.push(
+            Some(envelope(&[("t", 0, 5), ("t", 1, 9), ("t", 0, 6)])),
+            &[Position::new("t/0", 7), Position::new("t/1", 10)],
+            t,
+        )
+        .unwrap();
+        b.push(
+            Some(envelope(&[("t", 1, 10)])),
+            &[Position::new("t/1", 11)],
+            t,
+        )
+        .unwrap();
+        b.revoke(&["t/1".to_string()]).unwrap();
+        assert_eq!(b.len(), 2);
+        let out = b.flush().unwrap().unwrap();
+        assert_eq!(out.batch.num_rows(), 2);
+        assert_eq!(out.positions.get("t/0"), Some(7));
+        assert_eq!(out.positions.get("t/1"), None);
+        // Revoking everything leaves nothing to write.
+        b.push(
+            Some(envelope(&[("t", 1, 11)])),
+            &[Position::new("t/1", 12)],
+            t,
+        )
+        .unwrap();
+        b.revoke(&["t/1".to_string()]).unwrap();
+        assert!(b.is_empty() && b.deadline().is_none());
+        assert!(b.flush().unwrap().is_none());
     }
 
     #[test]

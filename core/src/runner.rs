@@ -442,7 +442,25 @@ impl Run {
                         .map_err(RunError::Seek)?;
                 }
             }
-            for b in batcher.push(polled.batch, &polled.positions, Instant::now())? {
+            let (batch, positions) = if polled.revoked.is_empty() {
+                (polled.batch, polled.positions)
+            } else {
+                // Records of partitions taken away are dropped, not committed: their new owner
+                // reads them again from the last committed position.
+                batcher.revoke(&polled.revoked)?;
+                let batch = polled
+                    .batch
+                    .map(|b| crate::batcher::drop_substreams(b, &polled.revoked))
+                    .transpose()?;
+                let positions = polled
+                    .positions
+                    .into_iter()
+                    .filter(|p| !polled.revoked.contains(&p.key))
+                    .collect::<Vec<_>>();
+                tracing::info!(pipeline = %self.cfg.pipeline, revoked = ?polled.revoked, "substreams revoked: their uncommitted records are dropped");
+                (batch, positions)
+            };
+            for b in batcher.push(batch, &positions, Instant::now())? {
                 send(to_sink, b)?;
             }
             ended = polled.end;

@@ -5,6 +5,7 @@
 //! `cargo xtask test` builds everything first and sets `WEIR_TEST_BIN_DIR` (the profile
 //! directory holding `weir` and the libraries) and `WEIR_TEST_PYTHON` (the venv's python).
 
+pub mod kafka;
 pub mod nats;
 
 use std::path::{Path, PathBuf};
@@ -43,13 +44,14 @@ pub fn library(crate_name: &str) -> PathBuf {
     built(bin_dir().join(format!("lib{crate_name}{}", std::env::consts::DLL_SUFFIX)))
 }
 
-/// The shipped plugins: generator, delta, console, nats.
+/// The shipped plugins: generator, delta, console, nats, kafka.
 pub fn shipped_plugins() -> Vec<PathBuf> {
     [
         "weir_plugin_generator",
         "weir_plugin_delta",
         "weir_plugin_console",
         "weir_plugin_nats",
+        "weir_plugin_kafka",
     ]
     .into_iter()
     .map(library)

@@ -117,6 +117,11 @@ fn plugins_depend_on_the_sdk_only_and_core_on_no_loader() {
     for banned in ["weir", "weir-sdk", "abi_stable", "libloading"] {
         assert!(!core.contains(banned), "weir-core depends on {banned}");
     }
+    // librdkafka lives in the Kafka plugin only.
+    let host_all = g.transitive(&g.id("weir"));
+    for banned in ["rdkafka", "rdkafka-sys", "async-nats", "deltalake"] {
+        assert!(!host_all.contains(banned), "the host depends on {banned}");
+    }
     // The host is the one that loads libraries.
     let host = g.direct(&g.id("weir"));
     assert!(host.contains("libloading") && host.contains("weir-core") && host.contains("weir-sdk"));

@@ -16,6 +16,8 @@ fn plugins_lists_names_versions_and_schemes() {
         "generator 0.1.0",
         "nats 0.1.0",
         "nats+jetstream://",
+        "kafka 0.1.0",
+        "kafka://",
         "delta 0.1.0",
         "console 0.1.0",
         "generator://",
@@ -32,7 +34,7 @@ fn plugins_lists_names_versions_and_schemes() {
     }
     let json = output(weir(&plugins).args(["plugins", "--json"]));
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("plugins --json");
-    assert_eq!(doc["plugins"].as_array().map(Vec::len), Some(4));
+    assert_eq!(doc["plugins"].as_array().map(Vec::len), Some(5));
 }
 
 #[test]

@@ -3,6 +3,7 @@
 mod arrows;
 mod boundary;
 mod demo;
+mod kafka;
 mod loading;
 mod nats;
 mod panics;

@@ -1,8 +1,9 @@
 //! `cargo xtask bench`: a release build of the host, the generator and null sinks and the probe
 //! fixture, then `tests/benches/boundary.rs` (the plugin boundary's per-batch cost, and
 //! generator -> null through `weir run` against the generator's raw floor, as ratios taken in
-//! one run), and NATS -> null through `weir run` against the raw async-nats floor. Reports go
-//! to `bench/results/<name>.json`. `cargo xtask bench [boundary|nats|all]`.
+//! one run), NATS -> null through `weir run` against the raw async-nats floor, and Kafka -> null
+//! against the raw rdkafka floor (on a tansu broker). Reports go to `bench/results/<name>.json`.
+//! `cargo xtask bench [boundary|nats|kafka|mask|all]`.
 
 use crate::{cargo, env, run};
 use anyhow::{bail, Context, Result};
@@ -10,8 +11,8 @@ use std::process::Stdio;
 
 pub(crate) fn run_bench(args: &[String]) -> Result<()> {
     let which = args.first().map(String::as_str).unwrap_or("all");
-    if !matches!(which, "all" | "boundary" | "nats" | "mask") {
-        bail!("unknown bench `{which}`: boundary, nats, mask or all");
+    if !matches!(which, "all" | "boundary" | "nats" | "mask" | "kafka") {
+        bail!("unknown bench `{which}`: boundary, nats, kafka, mask or all");
     }
     run(cargo().args([
         "build",
@@ -25,6 +26,8 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
         "-p",
         "weir-plugin-nats",
         "-p",
+        "weir-plugin-kafka",
+        "-p",
         "weir-fixture-probe",
     ]))?;
     let release = env::target_dir()?.join("release");
@@ -34,6 +37,9 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
     }
     if matches!(which, "all" | "nats") {
         nats()?;
+    }
+    if matches!(which, "all" | "kafka") {
+        kafka()?;
     }
     if matches!(which, "all" | "mask") {
         let report = bench("mask", &[])?;
@@ -94,6 +100,33 @@ fn nats() -> Result<()> {
         report["messages"],
         rates("weir_nats_to_null_records_per_s"),
         rates("raw_floor_records_per_s"),
+        report["ratio_weir_to_floor"].as_f64().unwrap_or(f64::NAN)
+    );
+    println!("report: {}", file.display());
+    Ok(())
+}
+
+fn kafka() -> Result<()> {
+    let tansu = crate::tools::ensure_tansu()?;
+    let report = bench("kafka", &[("WEIR_TEST_TANSU", tansu)])?;
+    let file = save("kafka", &report)?;
+    let list = |k: &str| -> String {
+        report[k]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_f64())
+            .map(|v| format!("{v:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "Kafka -> null, {} messages of ~300 B: weir {} records/s ({} MB/s); raw rdkafka floor {} records/s ({} MB/s); ratio {:.2}",
+        report["messages"],
+        list("weir_kafka_to_null_records_per_s"),
+        list("weir_kafka_to_null_mb_per_s"),
+        list("raw_floor_records_per_s"),
+        list("raw_floor_mb_per_s"),
         report["ratio_weir_to_floor"].as_f64().unwrap_or(f64::NAN)
     );
     println!("report: {}", file.display());

@@ -12,6 +12,7 @@
 mod bench;
 mod env;
 mod python;
+mod tools;
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -201,6 +202,15 @@ fn step(name: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
     r
 }
 
+fn step_value<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let mut out = None;
+    step(name, || {
+        out = Some(f()?);
+        Ok(())
+    })?;
+    out.context("step produced nothing")
+}
+
 fn test() -> Result<()> {
     let t0 = Instant::now();
     step("rustfmt --check", || {
@@ -220,6 +230,10 @@ fn test() -> Result<()> {
         build(Profile::Debug).map(|_| ())
     })?;
     let python = python::ensure_venv()?;
+    let tansu = step_value(
+        "tansu, the Kafka-protocol broker of the tests",
+        tools::ensure_tansu,
+    )?;
     step("demo, read back by Python deltalake", || {
         let d = demo()?;
         let summary = python::summary(&python, &d.table)?;
@@ -240,7 +254,8 @@ fn test() -> Result<()> {
             cmd.args(["test", "--workspace", "--no-fail-fast"]);
         }
         cmd.env("WEIR_TEST_BIN_DIR", &target)
-            .env("WEIR_TEST_PYTHON", &python);
+            .env("WEIR_TEST_PYTHON", &python)
+            .env("WEIR_TEST_TANSU", &tansu);
         run(&mut cmd)
     })?;
     step("doc tests", || {

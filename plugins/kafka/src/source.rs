@@ -1,0 +1,592 @@
+//! The Kafka source: an rdkafka `BaseConsumer` in a consumer group, driven by the host's
+//! blocking calls (no runtime needed: librdkafka runs its own threads).
+//!
+//! - Offsets move only in [`Source::commit`] (synchronous group commit), which the host calls
+//!   after the sink's commit; auto-commit and auto offset store are off.
+//! - Rebalances are served inside `poll`. Revoked partitions are reported (the host drops
+//!   their records from the batch being built) and no longer committed; newly assigned ones
+//!   are reported too, the poll ends there, and the host seeks them to the sink's stored
+//!   positions before the next poll. Assigned partitions the host did not seek start at the
+//!   group's committed offset, else at `start_from`.
+//! - `run_in_loop: false` reads up to the high watermarks seen at open, then ends.
+
+use crate::config::{KafkaConfig, StartFrom};
+use crate::envelope::{EnvelopeBuilder, Row};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use weir_sdk::tracing::{debug, info, warn};
+use weir_sdk::{Context, Error, Poll, Position, PositionKey, Source, SourceConfig};
+
+type Tp = (String, i32);
+
+/// An assignment change seen in a rebalance callback.
+enum Change {
+    Assigned(Vec<Tp>),
+    Revoked(Vec<Tp>),
+}
+
+/// Rebalance callbacks run inside `poll` on the host's thread; they only record what changed.
+#[derive(Default)]
+struct Changes {
+    any: AtomicBool,
+    list: Mutex<Vec<Change>>,
+}
+
+impl Changes {
+    fn push(&self, c: Change) {
+        if let Ok(mut l) = self.list.lock() {
+            l.push(c);
+        }
+        self.any.store(true, Ordering::SeqCst);
+    }
+
+    fn take(&self) -> Vec<Change> {
+        if !self.any.swap(false, Ordering::SeqCst) {
+            return Vec::new();
+        }
+        self.list
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
+    }
+}
+
+struct WeirContext {
+    changes: Arc<Changes>,
+}
+
+fn partitions(tpl: &TopicPartitionList) -> Vec<Tp> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_string(), e.partition()))
+        .collect()
+}
+
+// librdkafka's own log lines go through rdkafka's `tracing` events (target `librdkafka`),
+// which the sdk forwards to the host's log.
+impl ClientContext for WeirContext {}
+
+impl ConsumerContext for WeirContext {
+    fn pre_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            self.changes.push(Change::Revoked(partitions(tpl)));
+        }
+    }
+
+    fn post_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => self.changes.push(Change::Assigned(partitions(tpl))),
+            Rebalance::Error(e) => warn!(error = %e, "kafka rebalance failed"),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+}
+
+/// What the source knows of one assigned partition.
+#[derive(Clone, Copy, Debug, Default)]
+struct Part {
+    /// The next offset to read, once known (a message read, a seek, the committed offset).
+    next: Option<i64>,
+    /// The host sought it since it was assigned.
+    sought: bool,
+}
+
+pub(crate) struct KafkaSource {
+    cfg: KafkaConfig,
+    changes: Arc<Changes>,
+    consumer: Option<BaseConsumer<WeirContext>>,
+    assigned: BTreeMap<Tp, Part>,
+    /// Partitions assigned in the last poll whose start the host may still set by seeking.
+    unresolved: Vec<Tp>,
+    /// `run_in_loop: false`: each partition's high watermark at open.
+    ends: HashMap<Tp, i64>,
+    ended: bool,
+    last_lag: Option<Instant>,
+    backlog: Vec<Position>,
+    /// Average payload size seen, to size the builders.
+    avg_bytes: usize,
+}
+
+fn key_of(tp: &Tp) -> PositionKey {
+    PositionKey::new(format!("{}/{}", tp.0, tp.1))
+}
+
+/// `topic/partition` back to its parts (topics may contain neither `/` nor spaces).
+fn parse_key(key: &PositionKey) -> Option<Tp> {
+    let (t, p) = key.as_str().rsplit_once('/')?;
+    Some((t.to_string(), p.parse().ok()?))
+}
+
+impl KafkaSource {
+    pub(crate) fn create(config: SourceConfig, _ctx: Context) -> Result<Box<dyn Source>, Error> {
+        let cfg = KafkaConfig::from_source(&config)?;
+        Ok(Box::new(Self {
+            cfg,
+            changes: Arc::default(),
+            consumer: None,
+            assigned: BTreeMap::new(),
+            unresolved: Vec::new(),
+            ends: HashMap::new(),
+            ended: false,
+            last_lag: None,
+            backlog: Vec::new(),
+            avg_bytes: 256,
+        }))
+    }
+
+    fn consumer(&self) -> Result<&BaseConsumer<WeirContext>, Error> {
+        self.consumer
+            .as_ref()
+            .ok_or_else(|| Error::fatal("kafka source polled before open"))
+    }
+
+    fn err(&self, what: &str, e: &KafkaError) -> String {
+        self.cfg.redact(&format!(
+            "{what} ({} at {}): {e}",
+            self.cfg.group_id, self.cfg.brokers
+        ))
+    }
+
+    /// Where each newly assigned partition the host did not seek starts: the group's committed
+    /// offset, else `start_from` (earliest, latest, or the first offset at a time).
+    fn resolve_starts(&mut self) -> Result<(), Error> {
+        let todo: Vec<Tp> = std::mem::take(&mut self.unresolved)
+            .into_iter()
+            .filter(|tp| self.assigned.get(tp).is_some_and(|p| !p.sought))
+            .collect();
+        if todo.is_empty() {
+            return Ok(());
+        }
+        let timeout = self.cfg.call_timeout();
+        let consumer = self.consumer()?;
+        let mut tpl = TopicPartitionList::new();
+        for (t, p) in &todo {
+            tpl.add_partition(t, *p);
+        }
+        let committed = consumer.committed_offsets(tpl, timeout).map_err(|e| {
+            Error::retriable(self.err("cannot read the group's committed offsets", &e))
+        })?;
+        let mut by_time = TopicPartitionList::new();
+        let mut starts = Vec::new();
+        for e in committed.elements() {
+            let tp = (e.topic().to_string(), e.partition());
+            match e.offset() {
+                Offset::Offset(n) => starts.push((tp, n)),
+                _ => match self.cfg.start_from {
+                    StartFrom::Time(ms) => {
+                        let _ = by_time.add_partition_offset(&tp.0, tp.1, Offset::Offset(ms));
+                    }
+                    StartFrom::Earliest | StartFrom::Latest => {
+                        let (low, high) =
+                            consumer
+                                .fetch_watermarks(&tp.0, tp.1, timeout)
+                                .map_err(|e| {
+                                    Error::retriable(self.err("cannot read watermarks", &e))
+                                })?;
+                        let n = if self.cfg.start_from == StartFrom::Latest {
+                            high
+                        } else {
+                            low
+                        };
+                        starts.push((tp, n));
+                    }
+                },
+            }
+        }
+        if by_time.count() > 0 {
+            let found = consumer
+                .offsets_for_times(by_time, timeout)
+                .map_err(|e| Error::retriable(self.err("cannot look up offsets by time", &e)))?;
+            for e in found.elements() {
+                let tp = (e.topic().to_string(), e.partition());
+                let n = match e.offset() {
+                    Offset::Offset(n) => n,
+                    // No message at or after the time: start at the end.
+                    _ => consumer
+                        .fetch_watermarks(&tp.0, tp.1, timeout)
+                        .map(|(_, h)| h)
+                        .map_err(|e| Error::retriable(self.err("cannot read watermarks", &e)))?,
+                };
+                consumer
+                    .seek(&tp.0, tp.1, Offset::Offset(n), timeout)
+                    .map_err(|e| Error::retriable(self.err("cannot seek to start_from", &e)))?;
+                info!(topic = %tp.0, partition = tp.1, offset = n, "no committed offset: starting at start_from");
+                starts.push((tp, n));
+            }
+        }
+        for (tp, n) in starts {
+            if let Some(p) = self.assigned.get_mut(&tp) {
+                p.next.get_or_insert(n);
+            }
+        }
+        Ok(())
+    }
+
+    /// `run_in_loop: false`: whether every assigned partition has reached its end.
+    fn drained(&self) -> bool {
+        if self.cfg.run_in_loop || self.assigned.is_empty() || !self.unresolved.is_empty() {
+            return false;
+        }
+        let position = self.consumer.as_ref().and_then(|c| c.position().ok());
+        self.assigned.iter().all(|(tp, part)| {
+            let end = self.ends.get(tp).copied().unwrap_or(0);
+            let read = part.next.unwrap_or(-1);
+            let fetched = position
+                .as_ref()
+                .and_then(|l| l.find_partition(&tp.0, tp.1))
+                .and_then(|e| match e.offset() {
+                    Offset::Offset(n) => Some(n),
+                    _ => None,
+                })
+                .unwrap_or(-1);
+            read.max(fetched) >= end
+        })
+    }
+
+    /// Consumer lag per assigned partition, refreshed every few seconds.
+    fn refresh_backlog(&mut self) {
+        if self
+            .last_lag
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(5))
+        {
+            return;
+        }
+        self.last_lag = Some(Instant::now());
+        let Some(consumer) = self.consumer.as_ref() else {
+            return;
+        };
+        let mut out = Vec::new();
+        for (tp, part) in &self.assigned {
+            let Some(next) = part.next else { continue };
+            if let Ok((_, high)) = consumer.fetch_watermarks(&tp.0, tp.1, Duration::from_secs(1)) {
+                out.push(Position::new(key_of(tp), (high - next).max(0)));
+            }
+        }
+        self.backlog = out;
+    }
+
+    /// Applies recorded rebalance changes to the poll being built; whether any happened.
+    fn apply_changes(&mut self, poll: &mut Poll, touched: &mut BTreeMap<Tp, i64>) -> bool {
+        let changes = self.changes.take();
+        let any = !changes.is_empty();
+        for c in changes {
+            match c {
+                Change::Revoked(list) => {
+                    for tp in list {
+                        info!(topic = %tp.0, partition = tp.1, "partition revoked: its records not yet committed are dropped");
+                        self.assigned.remove(&tp);
+                        self.unresolved.retain(|u| *u != tp);
+                        touched.remove(&tp);
+                        poll.revoked.push(key_of(&tp));
+                    }
+                }
+                Change::Assigned(list) => {
+                    for tp in list {
+                        info!(topic = %tp.0, partition = tp.1, "partition assigned");
+                        self.assigned.insert(tp.clone(), Part::default());
+                        self.unresolved.push(tp.clone());
+                        poll.assigned.push(key_of(&tp));
+                    }
+                }
+            }
+        }
+        any
+    }
+}
+
+impl Source for KafkaSource {
+    fn open(&mut self) -> Result<Vec<PositionKey>, Error> {
+        let mut client = ClientConfig::new();
+        for (k, v) in &self.cfg.properties {
+            client.set(k, v);
+        }
+        let consumer: BaseConsumer<WeirContext> = client
+            .create_with_context(WeirContext {
+                changes: self.changes.clone(),
+            })
+            .map_err(|e| {
+                Error::config(self.err(
+                    "spec.source.address: librdkafka refused the configuration",
+                    &e,
+                ))
+            })?;
+        let metadata = consumer
+            .fetch_metadata(None, self.cfg.call_timeout())
+            .map_err(|e| {
+                Error::connection(self.err(
+                    "cannot reach the Kafka brokers; check bootstrap_servers and that the brokers are up",
+                    &e,
+                ))
+            })?;
+        let mut missing = Vec::new();
+        let mut parts = Vec::new();
+        for t in &self.cfg.topics {
+            match metadata.topics().iter().find(|m| m.name() == t) {
+                Some(m) if m.error().is_none() && !m.partitions().is_empty() => {
+                    parts.extend(m.partitions().iter().map(|p| (t.clone(), p.id())));
+                }
+                _ => missing.push(t.clone()),
+            }
+        }
+        if !missing.is_empty() {
+            let mut known: Vec<&str> = metadata
+                .topics()
+                .iter()
+                .map(|m| m.name())
+                .filter(|n| !n.starts_with("__"))
+                .collect();
+            known.sort_unstable();
+            return Err(Error::config(format!(
+                "spec.source.options.source_table: topic `{}` does not exist on {} (topics there: {}); create it or fix the name",
+                missing.join("`, `"),
+                self.cfg.brokers,
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            )));
+        }
+        if !self.cfg.run_in_loop {
+            for tp in &parts {
+                let (_, high) = consumer
+                    .fetch_watermarks(&tp.0, tp.1, self.cfg.call_timeout())
+                    .map_err(|e| {
+                        Error::connection(self.err("cannot read the high watermarks", &e))
+                    })?;
+                self.ends.insert(tp.clone(), high);
+            }
+        }
+        let topics: Vec<&str> = self.cfg.topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|e| Error::config(self.err("cannot subscribe", &e)))?;
+        info!(
+            brokers = %self.cfg.brokers,
+            group = %self.cfg.group_id,
+            topics = %self.cfg.topics.join(","),
+            partitions = parts.len(),
+            run_in_loop = self.cfg.run_in_loop,
+            "kafka source open"
+        );
+        self.consumer = Some(consumer);
+        Ok(Vec::new())
+    }
+
+    fn poll(&mut self, max_records: usize, timeout: Duration) -> Result<Poll, Error> {
+        self.resolve_starts()?;
+        if self.ended || self.drained() {
+            self.ended = true;
+            return Ok(Poll::end());
+        }
+        let mut poll = Poll::idle();
+        let mut touched: BTreeMap<Tp, i64> = BTreeMap::new();
+        let max = max_records.max(1);
+        let mut rows = EnvelopeBuilder::with_capacity(max.min(100_000), self.avg_bytes);
+        let mut payload = 0usize;
+        let deadline = Instant::now() + timeout;
+        let consumer = self
+            .consumer
+            .take()
+            .ok_or_else(|| Error::fatal("kafka source polled before open"))?;
+        let mut current: Option<Tp> = None;
+        let result = (|| -> Result<(), Error> {
+            while rows.len() < max {
+                // Wait for the first record; after that take only what is already fetched.
+                let wait = if rows.len() == 0 {
+                    deadline.saturating_duration_since(Instant::now())
+                } else {
+                    Duration::ZERO
+                };
+                let Some(next) = consumer.poll(wait) else {
+                    if self.apply_changes(&mut poll, &mut touched) {
+                        break;
+                    }
+                    if rows.len() > 0 || Instant::now() >= deadline {
+                        break;
+                    }
+                    continue;
+                };
+                let m = match next {
+                    Ok(m) => m,
+                    Err(e) => {
+                        // librdkafka reconnects by itself; a transport error is news, not a failure.
+                        match e.rdkafka_error_code() {
+                            Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
+                                return Err(Error::config(
+                                    self.err("a subscribed topic went away", &e),
+                                ))
+                            }
+                            _ => {
+                                warn!(error = %self.cfg.redact(&e.to_string()), "kafka consumer error (librdkafka retries by itself)")
+                            }
+                        }
+                        if rows.len() > 0 {
+                            break;
+                        }
+                        continue;
+                    }
+                };
+                // Messages come in runs of one partition: its key is made once per run.
+                if !current
+                    .as_ref()
+                    .is_some_and(|(t, p)| t == m.topic() && *p == m.partition())
+                {
+                    current = Some((m.topic().to_string(), m.partition()));
+                }
+                let Some(tp) = current.as_ref() else { continue };
+                let Some(part) = self.assigned.get_mut(tp) else {
+                    // A record of a partition taken away before we saw it.
+                    continue;
+                };
+                if let Some(end) = self.ends.get(tp) {
+                    if m.offset() >= *end {
+                        continue;
+                    }
+                }
+                let value = m.payload();
+                payload += value.map_or(0, <[u8]>::len);
+                rows.push(
+                    Row {
+                        key: m.key(),
+                        value,
+                        topic: m.topic(),
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        timestamp_ms: m.timestamp().to_millis(),
+                    },
+                    m.headers()
+                        .into_iter()
+                        .flat_map(|h| h.iter().map(|h| (h.key, h.value))),
+                )
+                .map_err(|e| Error::fatal(format!("cannot build the batch: {e}")))?;
+                part.next = Some(m.offset() + 1);
+                match touched.get_mut(tp) {
+                    Some(n) => *n = m.offset() + 1,
+                    None => {
+                        touched.insert(tp.clone(), m.offset() + 1);
+                    }
+                }
+            }
+            Ok(())
+        })();
+        if self.apply_changes(&mut poll, &mut touched) {
+            debug!("assignment changed during a poll");
+        }
+        // Records of partitions revoked in this poll are dropped by the host.
+        let n = rows.len();
+        if n > 0 {
+            self.avg_bytes = (payload / n).clamp(16, 1 << 20);
+        }
+        self.consumer = Some(consumer);
+        result?;
+        if self.cfg.run_in_loop {
+            self.refresh_backlog();
+            poll.backlog = self.backlog.clone();
+        }
+        if n > 0 {
+            let batch = rows
+                .finish()
+                .map_err(|e| Error::fatal(format!("cannot build the batch: {e}")))?;
+            poll.batch = Some(batch);
+            poll.positions = touched
+                .iter()
+                .map(|(tp, n)| Position::new(key_of(tp), *n))
+                .collect();
+        }
+        Ok(poll)
+    }
+
+    fn seek(&mut self, positions: &[Position]) -> Result<(), Error> {
+        let timeout = self.cfg.call_timeout();
+        for p in positions {
+            let Some(tp) = parse_key(&p.key) else {
+                continue;
+            };
+            if !self.assigned.contains_key(&tp) {
+                continue;
+            }
+            self.consumer()?
+                .seek(&tp.0, tp.1, Offset::Offset(p.next), timeout)
+                .map_err(|e| {
+                    Error::retriable(self.err(
+                        &format!(
+                            "cannot seek {} to the sink's stored position {}",
+                            p.key, p.next
+                        ),
+                        &e,
+                    ))
+                })?;
+            info!(position = %p, "resuming at the sink's stored position");
+            if let Some(part) = self.assigned.get_mut(&tp) {
+                part.next = Some(p.next);
+                part.sought = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, positions: &[Position]) -> Result<(), Error> {
+        let mut tpl = TopicPartitionList::new();
+        for p in positions {
+            let Some(tp) = parse_key(&p.key) else {
+                continue;
+            };
+            if !self.assigned.contains_key(&tp) {
+                // Revoked since: its new owner resumes from the sink or the group's offset.
+                debug!(position = %p, "not committing a partition no longer assigned");
+                continue;
+            }
+            tpl.add_partition_offset(&tp.0, tp.1, Offset::Offset(p.next))
+                .map_err(|e| Error::fatal(format!("bad position {p}: {e}")))?;
+        }
+        if tpl.count() == 0 {
+            return Ok(());
+        }
+        match self.consumer()?.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.rdkafka_error_code(),
+                    Some(
+                        RDKafkaErrorCode::RebalanceInProgress
+                            | RDKafkaErrorCode::IllegalGeneration
+                            | RDKafkaErrorCode::UnknownMemberId
+                    )
+                ) =>
+            {
+                // The group is rebalancing: these partitions are being handed over, and the
+                // next owner starts from the last committed offset (at-least-once) or the
+                // sink's stored position (exactly-once).
+                warn!(error = %e, "offset commit refused during a rebalance; the partitions' next owner re-reads from the last committed offset");
+                Ok(())
+            }
+            Err(e) => Err(Error::retriable(self.err("offset commit failed", &e))),
+        }
+    }
+
+    fn close(&mut self) -> Result<(), Error> {
+        if let Some(c) = self.consumer.take() {
+            c.unsubscribe();
+            // Dropping the consumer leaves the group and waits for librdkafka to close.
+            drop(c);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip() {
+        let tp = ("orders.v1".to_string(), 3);
+        assert_eq!(key_of(&tp).as_str(), "orders.v1/3");
+        assert_eq!(parse_key(&key_of(&tp)), Some(tp));
+        assert_eq!(parse_key(&PositionKey::new("nope")), None);
+    }
+}

@@ -1,0 +1,94 @@
+"""An independent Kafka producer and checker for the tests (Python confluent-kafka).
+
+    kafka_tool.py produce BOOTSTRAP TOPIC FROM COUNT [RATE] [SIZE]
+                                  produce {"id": i, ...} for i in FROM..FROM+COUNT, key str(i),
+                                  to partition i % <partitions>, optionally RATE messages/s;
+                                  SIZE pads the note to about SIZE bytes per message
+    kafka_tool.py produce-raw BOOTSTRAP TOPIC PARTITION TEXT
+                                  one message with this payload
+    kafka_tool.py offsets BOOTSTRAP GROUP TOPIC
+                                  JSON: the group's committed offset and the high watermark
+                                  per partition
+"""
+import json
+import sys
+import time
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+
+def partitions_of(conf, topic):
+    c = Consumer({**conf, "group.id": "kafka-tool-meta"})
+    md = c.list_topics(topic, timeout=30)
+    parts = sorted(md.topics[topic].partitions.keys())
+    c.close()
+    return parts
+
+
+def produce(bootstrap, topic, start, count, rate=0.0, size=300):
+    conf = {"bootstrap.servers": bootstrap}
+    parts = partitions_of(conf, topic)
+    p = Producer({**conf, "linger.ms": 20, "batch.num.messages": 10000, "queue.buffering.max.messages": 200000, "acks": "all"})
+    failed = []
+
+    def done(err, _msg):
+        if err is not None:
+            failed.append(str(err))
+
+    pad = "x" * max(0, size - 80)
+    t0 = time.monotonic()
+    for i in range(start, start + count):
+        body = json.dumps({"id": i, "user": f"user{i % 977}", "amount": i % 1000 / 10.0, "note": pad})
+        while True:
+            try:
+                p.produce(topic, body.encode(), key=str(i).encode(), partition=parts[i % len(parts)], on_delivery=done)
+                break
+            except BufferError:
+                p.poll(0.05)
+        if rate > 0:
+            due = t0 + (i - start + 1) / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                p.flush(delay) if delay > 0.01 else time.sleep(delay)
+        elif i % 1000 == 0:
+            p.poll(0)
+    left = p.flush(120)
+    if failed or left:
+        sys.exit(f"produce failed: {len(failed)} errors ({failed[:3]}), {left} not delivered")
+    print(json.dumps({"produced": count}))
+
+
+def offsets(bootstrap, group, topic):
+    conf = {"bootstrap.servers": bootstrap}
+    parts = partitions_of(conf, topic)
+    c = Consumer({**conf, "group.id": group, "enable.auto.commit": False})
+    committed = c.committed([TopicPartition(topic, p) for p in parts], timeout=30)
+    out = {"committed": {}, "high": {}}
+    for tp in committed:
+        out["committed"][str(tp.partition)] = tp.offset
+        _low, high = c.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=30)
+        out["high"][str(tp.partition)] = high
+    c.close()
+    print(json.dumps(out))
+
+
+def main(argv):
+    cmd = argv[1]
+    if cmd == "produce":
+        rate = float(argv[6]) if len(argv) > 6 else 0.0
+        size = int(argv[7]) if len(argv) > 7 else 300
+        produce(argv[2], argv[3], int(argv[4]), int(argv[5]), rate, size)
+    elif cmd == "produce-raw":
+        p = Producer({"bootstrap.servers": argv[2]})
+        p.produce(argv[3], argv[5].encode(), partition=int(argv[4]))
+        if p.flush(60):
+            sys.exit("not delivered")
+        print(json.dumps({"produced": 1}))
+    elif cmd == "offsets":
+        offsets(argv[2], argv[3], argv[4])
+    else:
+        sys.exit(f"unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,322 @@
+//! Kafka -> Delta against a real Kafka-protocol broker (tansu): exactly the produced messages
+//! with the group's offsets at the high watermarks, resume, SIGKILL under flow, two processes
+//! in one group with one killed, an absent broker, and bad input. Produced and checked by an
+//! independent client (Python confluent-kafka); tables read back by Python deltalake.
+
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
+use weir_tests::kafka::KafkaBroker;
+use weir_tests::nats::{json_ids, try_json_ids};
+use weir_tests::*;
+
+const TOPIC: &str = "orders";
+
+/// A broker with the `orders` topic on 4 partitions, a scratch directory with the shipped
+/// plugins, and a lake for the Delta table.
+struct Fixture {
+    broker: KafkaBroker,
+    scratch: Scratch,
+    plugins: PathBuf,
+    lake: PathBuf,
+}
+
+impl Fixture {
+    fn new(produced: u64) -> Self {
+        let broker = KafkaBroker::start();
+        broker.create_topic(TOPIC, 4);
+        if produced > 0 {
+            broker.produce(TOPIC, 0, produced);
+        }
+        let scratch = Scratch::new();
+        let plugins = scratch.plugin_dir("plugins", &shipped_plugins());
+        let lake = scratch.join("lake");
+        Self {
+            broker,
+            scratch,
+            plugins,
+            lake,
+        }
+    }
+
+    /// A Kafka -> Delta manifest for group `group`; `options` (YAML lines indented by six
+    /// spaces) go to `source.options`.
+    fn manifest(&self, name: &str, group: &str, options: &str) -> PathBuf {
+        self.scratch.manifest(
+            &format!("{name}.yaml"),
+            &format!(
+                "name: {name}\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: kafka://?bootstrap_servers={}&group_id={group}\n    options:\n      source_table: {TOPIC}\n{options}  sink:\n    address: {}\n    options:\n      dest_table: orders\n",
+                self.broker.bootstrap(),
+                self.lake.display()
+            ),
+        )
+    }
+
+    fn table(&self) -> PathBuf {
+        self.lake.join("orders")
+    }
+}
+
+fn run_ok(plugins: &Path, manifest: &Path) -> Outcome {
+    let out = output(weir(plugins).arg("run").arg(manifest));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    out
+}
+
+fn wait_exit(mut child: Child) -> Outcome {
+    for _ in 0..1200 {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    child.wait_with_output().expect("output").into()
+}
+
+/// The group's committed offsets equal the high watermarks on every partition, and sum to `n`.
+fn assert_committed_at_end(broker: &KafkaBroker, group: &str, n: u64) {
+    let o = broker.offsets(group, TOPIC);
+    let mut sum = 0;
+    for p in 0..4 {
+        let (c, h) = (&o["committed"][p.to_string()], &o["high"][p.to_string()]);
+        assert_eq!(
+            c, h,
+            "partition {p}: committed {c}, high watermark {h}: {o}"
+        );
+        sum += h.as_u64().unwrap_or(0);
+    }
+    assert_eq!(sum, n, "{o}");
+}
+
+#[test]
+fn to_delta_exactly_the_produced_messages_then_resume() {
+    const N: u64 = 200_000;
+    let f = Fixture::new(N);
+    let m = f.manifest(
+        "kafka-drain",
+        "drain",
+        "      batch_size: 20000\n      batch_timeout: 2\n",
+    );
+    run_ok(&f.plugins, &m);
+    let ids = json_ids(&f.table());
+    assert_eq!(ids["rows"], N, "{ids}");
+    assert_eq!(ids["distinct"], N, "{ids}");
+    assert_eq!(ids["missing_count"], 0, "{ids}");
+    assert_committed_at_end(&f.broker, "drain", N);
+
+    // Resume: exactly the 1 000 new messages are added.
+    f.broker.produce(TOPIC, N, 1_000);
+    run_ok(&f.plugins, &m);
+    let ids = json_ids(&f.table());
+    assert_eq!(ids["rows"], N + 1_000, "{ids}");
+    assert_eq!(ids["distinct"], N + 1_000, "{ids}");
+    assert_eq!(ids["missing_count"], 0, "{ids}");
+    assert_committed_at_end(&f.broker, "drain", N + 1_000);
+    // The table's positions are the offsets too (exactly-once markers).
+    let summary = delta_summary(&f.table());
+    let stored: u64 = (0..4)
+        .map(|p| {
+            summary["txn"][format!("weir/kafka-drain/{TOPIC}/{p}")]
+                .as_u64()
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(stored, N + 1_000, "{summary}");
+
+    // Nothing new: the run ends at once and adds nothing.
+    run_ok(&f.plugins, &m);
+    assert_eq!(json_ids(&f.table())["rows"], N + 1_000);
+}
+
+/// Runs in a loop until the table holds `n` distinct ids, then drains with SIGTERM.
+fn run_until(plugins: &Path, m: &Path, table: &Path, n: u64, limit: Duration) -> Outcome {
+    let child = spawn(weir(plugins).arg("run").arg(m));
+    let start = Instant::now();
+    let mut done = false;
+    while start.elapsed() < limit {
+        if try_json_ids(table).is_some_and(|ids| ids["distinct"].as_u64() >= Some(n)) {
+            done = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    signal(&child, libc::SIGTERM);
+    let out = wait_exit(child);
+    assert!(
+        done,
+        "the table never reached {n} distinct ids: {}\n{}",
+        json_ids(table),
+        out.stderr
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    out
+}
+
+#[test]
+fn sigkill_under_flow_loses_nothing_and_duplicates_at_most_the_batch_in_flight() {
+    const TOTAL: u64 = 100_000;
+    const BATCH: u64 = 5_000;
+    let f = Fixture::new(0);
+    let table = f.table();
+    let m = f.manifest(
+        "kafka-kill",
+        "kill",
+        &format!("      batch_size: {BATCH}\n      batch_timeout: 1\n      run_in_loop: true\n"),
+    );
+    let mut producer = f.broker.produce_in_background(TOPIC, 0, TOTAL, 6_000);
+    // Pseudo-random moments from a seed printed for reproduction.
+    let mut seed: u64 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(7);
+    eprintln!("kill schedule seed: {seed}");
+    for round in 0..5 {
+        let child = spawn(weir(&f.plugins).arg("run").arg(&m));
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let wait_ms = 1_500 + (seed >> 33) % 2_500;
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        signal(&child, libc::SIGKILL);
+        let out = wait_exit(child);
+        assert_eq!(
+            out.code, None,
+            "round {round}: weir was not killed: {}",
+            out.stderr
+        );
+    }
+    let produced = producer.wait().expect("producer");
+    assert!(produced.success(), "the producer failed");
+    run_until(&f.plugins, &m, &table, TOTAL, Duration::from_secs(240));
+
+    let ids = json_ids(&table);
+    assert_eq!(ids["distinct"], TOTAL, "{ids}");
+    assert_eq!(ids["missing_count"], 0, "{ids}");
+    let dups = ids["duplicates"].as_u64().expect("duplicates");
+    // The Delta sink stores positions with the data and the source resumes there, so a kill
+    // can duplicate at most the one batch in flight (in fact none).
+    assert!(dups <= 5 * BATCH, "{dups} duplicates: {ids}");
+    eprintln!("duplicates after 5 kills: {dups}");
+    assert_committed_at_end(&f.broker, "kill", TOTAL);
+}
+
+#[test]
+fn two_processes_in_one_group_and_one_killed_the_survivor_takes_over() {
+    const TOTAL: u64 = 60_000;
+    let f = Fixture::new(0);
+    let table = f.table();
+    let opts = "      batch_size: 2000\n      batch_timeout: 1\n      run_in_loop: true\n      session_timeout_ms: 6000\n";
+    let m = f.manifest("kafka-group", "shared", opts);
+    let a = spawn(weir(&f.plugins).arg("run").arg(&m));
+    let b = spawn(weir(&f.plugins).arg("run").arg(&m));
+    let mut producer = f.broker.produce_in_background(TOPIC, 0, TOTAL, 5_000);
+    // Both members consume, then one is killed mid-stream.
+    wait_for("the first commits", Duration::from_secs(90), || {
+        delta_commits(&table) >= 4
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    signal(&b, libc::SIGKILL);
+    let killed = wait_exit(b);
+    assert_eq!(killed.code, None, "{}", killed.stderr);
+    assert!(producer.wait().expect("producer").success());
+    let start = Instant::now();
+    let mut done = false;
+    while start.elapsed() < Duration::from_secs(180) {
+        if try_json_ids(&table).is_some_and(|ids| ids["distinct"].as_u64() >= Some(TOTAL)) {
+            done = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    signal(&a, libc::SIGTERM);
+    let survivor = wait_exit(a);
+    let ids = json_ids(&table);
+    assert!(
+        done,
+        "not every message arrived: {ids}\nsurvivor:\n{}\nkilled:\n{}",
+        survivor.stderr, killed.stderr
+    );
+    assert_eq!(survivor.code, Some(0), "{}", survivor.stderr);
+    assert_eq!(ids["missing_count"], 0, "{ids}");
+    assert!(
+        survivor.stderr.contains("partition assigned"),
+        "{}",
+        survivor.stderr
+    );
+    eprintln!("two members, one killed: {ids}");
+}
+
+#[test]
+fn an_absent_broker_is_retried_with_backoff_until_it_appears() {
+    let mut f = Fixture::new(500);
+    f.broker.kill();
+    let m = f.manifest("kafka-absent", "absent", "      batch_size: 100\n");
+    let child = spawn(weir(&f.plugins).arg("run").arg(&m));
+    // Let it fail twice, then bring the broker (same port and store) back.
+    std::thread::sleep(Duration::from_secs(12));
+    f.broker.spawn();
+    let out = wait_exit(child);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let retries = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("retrying") && l.contains("cannot reach the Kafka brokers"))
+        .count();
+    assert!(retries >= 1, "no retry lines: {}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    let ids = json_ids(&f.table());
+    assert_eq!(ids["distinct"], 500, "{ids}");
+    assert_eq!(ids["rows"], 500, "{ids}");
+}
+
+#[test]
+fn bad_input_gets_one_clear_error() {
+    let f = Fixture::new(0);
+    let lake = &f.lake;
+    let write = |name: &str, address: &str, topic: &str| {
+        f.scratch.manifest(
+            &format!("{name}.yaml"),
+            &format!(
+                "name: {name}\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: \"{address}\"\n    options:\n      source_table: {topic}\n  sink:\n    address: {}\n",
+                lake.display()
+            ),
+        )
+    };
+    let bs = f.broker.bootstrap();
+    let cases = [
+        (
+            write(
+                "missing-topic",
+                &format!("kafka://?bootstrap_servers={bs}&group_id=g"),
+                "nope",
+            ),
+            "spec.source.options.source_table: topic `nope` does not exist",
+        ),
+        (
+            write(
+                "missing-group",
+                &format!("kafka://?bootstrap_servers={bs}&sasl_password=hunter22"),
+                TOPIC,
+            ),
+            "group_id in the URI is required to connect to kafka",
+        ),
+        (
+            write("missing-servers", "kafka://?group_id=g", TOPIC),
+            "bootstrap_servers in the URI is required to connect to kafka",
+        ),
+    ];
+    for (m, needle) in cases {
+        let out = output(weir(&f.plugins).arg("run").arg(&m));
+        let errors = out.error_lines();
+        assert_eq!(errors.len(), 1, "{}: {}", m.display(), out.stderr);
+        assert!(errors[0].contains(needle), "{}: {}", m.display(), errors[0]);
+        assert!(
+            !out.stderr.contains("hunter22"),
+            "a password leaked: {}",
+            out.stderr
+        );
+        assert_eq!(out.code, Some(2), "{}: {}", m.display(), out.stderr);
+        assert_eq!(delta_commits(lake), 0);
+    }
+}
