@@ -55,11 +55,10 @@ impl KafkaBroker {
                 "--advertised-listener-url",
                 &url,
             ])
-            .arg("--storage-engine")
-            .arg(format!(
-                "sqlite://{}",
-                self.store.path().join("tansu.db").display()
-            ))
+            // tansu reads `sqlite://a/b` as host `a` and path `/b`: name the file relative to
+            // the store directory, where the broker runs.
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(self.store.path())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log)
