@@ -339,3 +339,29 @@ fn bad_input_gets_one_clear_error() {
         assert_eq!(delta_commits(lake), 0);
     }
 }
+
+#[test]
+fn start_from_a_time_skips_what_came_before_for_a_new_group() {
+    let f = Fixture::new(400);
+    // Broker timestamps are in ms; leave a clear gap on both sides of the cut.
+    std::thread::sleep(Duration::from_millis(1_500));
+    let cut = std::time::SystemTime::now();
+    std::thread::sleep(Duration::from_millis(1_500));
+    f.broker.produce(TOPIC, 400, 300);
+    let when = chrono::DateTime::<chrono::Utc>::from(cut)
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let m = f.manifest(
+        "kafka-from-time",
+        "from-time",
+        &format!("      start_from: \"{when}\"\n      batch_size: 1000\n"),
+    );
+    run_ok(&f.plugins, &m);
+    let ids = json_ids(&f.table());
+    assert_eq!(ids["rows"], 300, "{ids}");
+    assert_eq!(ids["min"], 400, "{ids}");
+    assert_eq!(ids["max"], 699, "{ids}");
+    // The group now has committed offsets: start_from no longer applies.
+    f.broker.produce(TOPIC, 700, 50);
+    run_ok(&f.plugins, &m);
+    assert_eq!(json_ids(&f.table())["rows"], 350);
+}
