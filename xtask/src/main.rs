@@ -6,7 +6,8 @@
 //!   generator events into a Delta table under `target/demo/`), prints the table's path, rows
 //!   and records/s.
 //! - `test`: everything CI checks: fmt, clippy `-D warnings`, the build, the Python readers,
-//!   the demo, unit, doc and end-to-end tests. Installs what it needs.
+//!   the demo, unit, doc and end-to-end tests. Installs what it needs (the venv, and tansu, the
+//!   Kafka-protocol broker, built once into `$HOME/.cache/weir/tools`).
 //! - `bench`: release build, then the measurements of `bench.rs`.
 
 mod bench;
@@ -29,7 +30,9 @@ Tasks:
                     Delta table under target/demo/; prints its path, rows and records/s
   test              everything CI runs: fmt check, clippy -D warnings, build, Python readers
                     (a venv under <target>/venv), the demo, unit, doc and end-to-end tests
-  bench             release build, then throughput ratios and the plugin-boundary cost
+  bench [boundary|nats|kafka|mask|all]
+                    release build, then throughput ratios against raw-client floors and the
+                    plugin-boundary cost; reports under bench/results/
 
 The target directory is $CARGO_TARGET_DIR when set (CI keeps it under $HOME/.cache).";
 
@@ -213,6 +216,9 @@ fn step_value<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
 
 fn test() -> Result<()> {
     let t0 = Instant::now();
+    // On a fresh machine tansu takes the longest to build: it installs beside the checks and
+    // the workspace build (its output goes to a log under the tools directory).
+    let tansu_install = std::thread::spawn(tools::ensure_tansu);
     step("rustfmt --check", || {
         run(cargo().args(["fmt", "--all", "--", "--check"]))
     })?;
@@ -230,10 +236,11 @@ fn test() -> Result<()> {
         build(Profile::Debug).map(|_| ())
     })?;
     let python = python::ensure_venv()?;
-    let tansu = step_value(
-        "tansu, the Kafka-protocol broker of the tests",
-        tools::ensure_tansu,
-    )?;
+    let tansu = step_value("tansu, the Kafka-protocol broker of the tests", || {
+        tansu_install
+            .join()
+            .map_err(|_| anyhow::anyhow!("the tansu install thread panicked"))?
+    })?;
     step("demo, read back by Python deltalake", || {
         let d = demo()?;
         let summary = python::summary(&python, &d.table)?;

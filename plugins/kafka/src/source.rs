@@ -478,8 +478,8 @@ impl Source for KafkaSource {
         }
         // Records of partitions revoked in this poll are dropped by the host.
         let n = rows.len();
-        if n > 0 {
-            self.avg_bytes = (payload / n).clamp(16, 1 << 20);
+        if let Some(avg) = payload.checked_div(n) {
+            self.avg_bytes = avg.clamp(16, 1 << 20);
         }
         self.consumer = Some(consumer);
         result?;
