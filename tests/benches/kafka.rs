@@ -5,6 +5,9 @@
 //! tansu broker over 4 partitions, in groups of their own, alternating, in one run. JSON on
 //! stdout.
 //!
+//! tansu bounds both rates on this machine, so the report also gives the CPU seconds each used
+//! (the floor's from this process, weir's from its child process): weir's own cost per message.
+//!
 //! Needs the release `weir` with its plugins staged and `WEIR_TEST_TANSU` (`cargo xtask bench
 //! kafka` does both).
 
@@ -17,6 +20,15 @@ use std::time::{Duration, Instant};
 use weir_tests::kafka::KafkaBroker;
 
 const MESSAGES: u64 = 1_000_000;
+
+/// CPU seconds (user + system) used so far by this process, or by its waited-for children.
+fn cpu_seconds(who: i32) -> f64 {
+    // SAFETY: getrusage(2) fills the struct we own; no other memory is involved.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(who, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
 const BATCH: usize = 10_000;
 const TOPIC: &str = "bench";
 
@@ -135,15 +147,17 @@ fn main() {
     let scratch = tempfile::tempdir().expect("scratch");
     let mut floors = Vec::new();
     let mut weirs = Vec::new();
+    let (mut floor_cpu, mut weir_cpu) = (Vec::new(), Vec::new());
     for round in 0..2 {
+        let c0 = cpu_seconds(libc::RUSAGE_SELF);
         let (d, seen) = floor(&broker.bootstrap(), &format!("floor{round}"));
+        floor_cpu.push(cpu_seconds(libc::RUSAGE_SELF) - c0);
         assert_eq!(seen, bytes);
         floors.push(d);
-        weirs.push(through_weir(
-            &broker,
-            &format!("weir{round}"),
-            scratch.path(),
-        ));
+        let c0 = cpu_seconds(libc::RUSAGE_CHILDREN);
+        let name = format!("weir{round}");
+        weirs.push(through_weir(&broker, &name, scratch.path()));
+        weir_cpu.push(cpu_seconds(libc::RUSAGE_CHILDREN) - c0);
     }
     let rate = |d: &Duration| MESSAGES as f64 / d.as_secs_f64();
     let mbs = |d: &Duration| bytes as f64 / 1e6 / d.as_secs_f64();
@@ -160,6 +174,9 @@ fn main() {
         "weir_kafka_to_null_records_per_s": weirs.iter().map(rate).collect::<Vec<_>>(),
         "weir_kafka_to_null_mb_per_s": weirs.iter().map(mbs).collect::<Vec<_>>(),
         "ratio_weir_to_floor": w / f,
+        // The broker bounds both rates; CPU per message shows weir's own cost beside the floor's.
+        "raw_floor_cpu_seconds": floor_cpu,
+        "weir_cpu_seconds": weir_cpu,
         "note": "weir's time includes process start, plugin loading, the watermark reads and the group join; the floor does its own watermark reads and group join in-process",
     });
     println!("{report:#}");

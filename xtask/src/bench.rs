@@ -129,6 +129,20 @@ fn kafka() -> Result<()> {
         list("raw_floor_mb_per_s"),
         report["ratio_weir_to_floor"].as_f64().unwrap_or(f64::NAN)
     );
+    let cpu = |k: &str| -> f64 {
+        let v: Vec<f64> = report[k]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_f64())
+            .collect();
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    };
+    println!(
+        "CPU for the 1 000 000 messages: weir {:.2} s, floor {:.2} s",
+        cpu("weir_cpu_seconds"),
+        cpu("raw_floor_cpu_seconds")
+    );
     println!("report: {}", file.display());
     Ok(())
 }
