@@ -8,9 +8,12 @@
 //! - `test`: everything CI checks: fmt, clippy `-D warnings`, the build, the Python readers,
 //!   the demo, unit, doc and end-to-end tests. Installs what it needs.
 //! - `bench`: release build, then the measurements of `bench.rs`.
+//! - `new-plugin NAME --kind source|sink [--path DIR]`: a plugin crate from the templates
+//!   (`new_plugin.rs`, `xtask/templates/`).
 
 mod bench;
 mod env;
+mod new_plugin;
 mod python;
 mod tools;
 
@@ -30,6 +33,12 @@ Tasks:
   test              everything CI runs: fmt check, clippy -D warnings, build, Python readers
                     (a venv under <target>/venv), the demo, unit, doc and end-to-end tests
   bench             release build, then throughput ratios and the plugin-boundary cost
+  new-plugin NAME --kind source|sink [--path DIR] [--description TEXT]
+                    a plugin crate from the templates: options with validation, the
+                    connector, the export line, a README and a test that loads the built
+                    library. With --path: a standalone crate there (weir-sdk by path to this
+                    checkout, its own [workspace], a copy of Cargo.lock); without: plugins/NAME
+                    in this workspace. Guide: docs/plugins.md
 
 The target directory is $CARGO_TARGET_DIR when set (CI keeps it under $HOME/.cache).";
 
@@ -51,6 +60,7 @@ fn main() -> Result<()> {
         "demo" => demo().map(|_| ()),
         "test" => test(),
         "bench" => bench::run_bench(rest),
+        "new-plugin" => new_plugin::run(rest).map(|_| ()),
         "-h" | "--help" | "help" => {
             println!("{HELP}");
             Ok(())
@@ -259,10 +269,13 @@ fn test() -> Result<()> {
         run(&mut cmd)
     })?;
     step("doc tests", || {
-        // Only crates with an rlib have doc tests (the fixtures are cdylib-only).
+        // Only crates with an rlib have doc tests (the fixtures are cdylib-only). The sdk's
+        // `testing` feature brings in the plugin guide's code blocks (docs/plugins.md).
         run(cargo().args([
             "test",
             "--doc",
+            "--features",
+            "weir-sdk/testing",
             "-p",
             "weir-sdk",
             "-p",
