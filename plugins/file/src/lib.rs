@@ -1,0 +1,21 @@
+//! # weir-plugin-file: JSON-lines files (a directory or a pattern), tailing with positions = file + byte offset
+//!
+//! A weir source for `file://` addresses. Options (`spec.source.options`) are in
+//! [`config`]; what the source reads, its position keys and how it resumes are in [`source`].
+//! This file holds the plugin's description and its export line, and little else.
+
+pub mod config;
+pub mod source;
+
+use weir_sdk::{Connector, Plugin};
+
+fn define() -> Plugin {
+    Plugin::new("file", env!("CARGO_PKG_VERSION")).connector(
+        Connector::source("file", source::FileSource::create)
+            .describe("JSON-lines files (a directory or a pattern), tailing with positions = file + byte offset")
+            .options_schema(config::schema())
+            .typed_output(),
+    )
+}
+
+weir_sdk::export_plugin!(define);
