@@ -1,61 +1,149 @@
-//! The file source's options (`spec.source.options`), their defaults and their validation.
-//! Checking happens in the constructor, so `weir validate` reports every problem at once;
-//! nothing here connects anywhere.
+//! The file source's options: which files (the address), and how often to look for more
+//! (`spec.source.options`). Checked in the constructor, every problem at once; nothing here
+//! touches the file system beyond telling a directory from a pattern.
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 use weir_sdk::serde::Deserialize;
 use weir_sdk::{Error, SourceConfig};
 
-/// The options of a `file://` source.
+/// `spec.source.options` of a `file://` source.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(crate = "weir_sdk::serde", deny_unknown_fields)]
-pub struct FileConfig {
-    /// Records in all, ids `0..count`. Required unless `run_in_loop: true` (then absent means
-    /// endless). Example: `1000`.
-    #[serde(default)]
-    pub count: Option<i64>,
-    /// Records per poll at most, whatever the host asks for. Default 1000.
-    #[serde(default = "default_max_per_poll")]
-    pub max_per_poll: usize,
+pub struct FileOptions {
+    /// With `run_in_loop: true`, how long an idle poll waits before looking at the files
+    /// again, in milliseconds. Default 200. Example: `1000`.
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+    /// The longest line read, in bytes; a longer one is a data error naming its position.
+    /// Default 16 MiB.
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: u64,
 }
 
-fn default_max_per_poll() -> usize {
-    1000
+fn default_poll_interval_ms() -> u64 {
+    200
+}
+
+fn default_max_line_bytes() -> u64 {
+    16 * 1024 * 1024
+}
+
+/// Which files the source reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Files {
+    /// One file.
+    One(PathBuf),
+    /// The regular files of a directory whose names match a pattern (`*` any run of
+    /// characters, `?` one character); `*` when the address names the directory itself.
+    Matching {
+        /// The directory (not searched recursively).
+        dir: PathBuf,
+        /// The file-name pattern.
+        pattern: String,
+    },
+}
+
+/// The checked configuration of a file source.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileConfig {
+    /// Which files.
+    pub files: Files,
+    /// Read to the sizes seen at open (`false`) or keep tailing (`true`).
+    pub run_in_loop: bool,
+    /// How long an idle poll waits.
+    pub poll_interval: Duration,
+    /// The longest line.
+    pub max_line_bytes: u64,
 }
 
 /// The options' JSON schema, shown by `weir plugins --json`.
 pub fn schema() -> weir_sdk::serde_json::Value {
     weir_sdk::serde_json::json!({
         "type": "object",
+        "description": "file:///dir/*.jsonl (a pattern in the last part), file:///dir (every file in it) or file:///dir/one.jsonl",
         "properties": {
-            "count": {"type": "integer", "minimum": 0, "description": "records in all; absent = endless (run_in_loop only)"},
-            "max_per_poll": {"type": "integer", "minimum": 1, "default": 1000, "description": "records per poll at most"}
+            "poll_interval_ms": {"type": "integer", "minimum": 1, "default": 200, "description": "idle wait when tailing"},
+            "max_line_bytes": {"type": "integer", "minimum": 1, "default": 16777216, "description": "longest line"}
         },
         "additionalProperties": false
     })
 }
 
 impl FileConfig {
-    /// Reads and checks the options; the error lists every problem.
+    /// Reads and checks the address and options; the error lists every problem.
     pub fn from_source(cfg: &SourceConfig) -> Result<Self, Error> {
-        let config: Self = cfg.options_as()?;
         let mut problems = Vec::new();
-        match config.count {
-            Some(n) if n < 0 => {
-                problems.push(format!("spec.source.options.count: {n} must be 0 or more"))
+        let options: Option<FileOptions> = match cfg.options_as() {
+            Ok(o) => Some(o),
+            Err(e) => {
+                problems.push(e.message);
+                None
             }
-            None if !cfg.run_in_loop => problems
-                .push("spec.source.options.count: required unless run_in_loop is true".to_string()),
-            _ => {}
+        };
+        let files = match files_of(&cfg.address) {
+            Ok(f) => Some(f),
+            Err(p) => {
+                problems.push(p);
+                None
+            }
+        };
+        if let Some(o) = &options {
+            if o.poll_interval_ms == 0 {
+                problems.push("spec.source.options.poll_interval_ms: must be at least 1".into());
+            }
+            if o.max_line_bytes == 0 {
+                problems.push("spec.source.options.max_line_bytes: must be at least 1".into());
+            }
         }
-        if config.max_per_poll == 0 {
-            problems.push("spec.source.options.max_per_poll: must be at least 1".to_string());
-        }
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(Error::config(problems.join("; ")))
+        match (files, options) {
+            (Some(files), Some(o)) if problems.is_empty() => Ok(Self {
+                files,
+                run_in_loop: cfg.run_in_loop,
+                poll_interval: Duration::from_millis(o.poll_interval_ms),
+                max_line_bytes: o.max_line_bytes,
+            }),
+            _ => Err(Error::config(problems.join("; "))),
         }
     }
+}
+
+/// `file:///a/b/*.jsonl` -> a directory and a pattern; `file:///a/b` -> one file or every
+/// file of a directory (decided by what is there).
+fn files_of(address: &str) -> Result<Files, String> {
+    let path = address.strip_prefix("file://").ok_or_else(|| {
+        format!("spec.source.address `{address}`: expected file:///absolute/path")
+    })?;
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    if !path.starts_with('/') {
+        return Err(format!(
+            "spec.source.address `{address}`: the path must be absolute (file:///data/in/*.jsonl)"
+        ));
+    }
+    let path = Path::new(path);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let parent_has_pattern = path
+        .parent()
+        .is_some_and(|p| p.to_string_lossy().contains(['*', '?']));
+    if parent_has_pattern {
+        return Err(format!(
+            "spec.source.address `{address}`: `*` and `?` may appear only in the file name"
+        ));
+    }
+    if name.contains(['*', '?']) {
+        let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+        return Ok(Files::Matching { dir, pattern: name });
+    }
+    if path.is_dir() {
+        return Ok(Files::Matching {
+            dir: path.to_path_buf(),
+            pattern: "*".into(),
+        });
+    }
+    Ok(Files::One(path.to_path_buf()))
 }
 
 #[cfg(test)]
@@ -63,40 +151,54 @@ mod tests {
     use super::*;
     use weir_sdk::serde_json::json;
 
-    fn cfg(options: weir_sdk::serde_json::Value, run_in_loop: bool) -> SourceConfig {
+    fn cfg(address: &str, options: weir_sdk::serde_json::Value) -> SourceConfig {
         SourceConfig {
-            address: "file://".into(),
+            address: address.into(),
             options: options.as_object().cloned().unwrap_or_default(),
-            run_in_loop,
             ..SourceConfig::default()
         }
     }
 
     #[test]
-    fn reads_options_with_defaults() {
-        let c = FileConfig::from_source(&cfg(json!({"count": 5}), false)).unwrap();
-        assert_eq!(c.count, Some(5));
-        assert_eq!(c.max_per_poll, 1000);
+    fn a_pattern_in_the_file_name() {
+        let c = FileConfig::from_source(&cfg("file:///data/in/*.jsonl", json!({}))).unwrap();
+        assert_eq!(
+            c.files,
+            Files::Matching {
+                dir: "/data/in".into(),
+                pattern: "*.jsonl".into()
+            }
+        );
+        assert_eq!(c.poll_interval, Duration::from_millis(200));
     }
 
     #[test]
-    fn reports_every_problem() {
-        let e = FileConfig::from_source(&cfg(json!({"count": -1, "max_per_poll": 0}), false))
-            .unwrap_err();
-        assert!(e.message.contains("count: -1"), "{e}");
-        assert!(e.message.contains("max_per_poll"), "{e}");
+    fn a_directory_means_every_file_in_it() {
+        let dir = std::env::temp_dir();
+        let c =
+            FileConfig::from_source(&cfg(&format!("file://{}", dir.display()), json!({}))).unwrap();
+        assert_eq!(
+            c.files,
+            Files::Matching {
+                dir,
+                pattern: "*".into()
+            }
+        );
     }
 
     #[test]
-    fn count_is_required_unless_run_in_loop() {
-        assert!(FileConfig::from_source(&cfg(json!({}), false)).is_err());
-        assert!(FileConfig::from_source(&cfg(json!({}), true)).is_ok());
-    }
-
-    #[test]
-    fn unknown_options_are_refused() {
-        let e = FileConfig::from_source(&cfg(json!({"count": 1, "colour": 2}), false))
-            .unwrap_err();
+    fn every_problem_at_once() {
+        let e = FileConfig::from_source(&cfg(
+            "file://relative/*.jsonl",
+            json!({"poll_interval_ms": 0, "colour": 1}),
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("must be absolute"), "{e}");
         assert!(e.message.contains("colour"), "{e}");
+        let e =
+            FileConfig::from_source(&cfg("file:///a/*/x.jsonl", json!({"poll_interval_ms": 0})))
+                .unwrap_err();
+        assert!(e.message.contains("only in the file name"), "{e}");
+        assert!(e.message.contains("poll_interval_ms"), "{e}");
     }
 }
