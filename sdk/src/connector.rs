@@ -74,7 +74,7 @@ impl SinkConfig {
     /// naming `spec.sink.options` and what serde found.
     ///
     /// ```
-    /// #[derive(weir_sdk::serde::Deserialize)]
+    /// #[derive(Debug, weir_sdk::serde::Deserialize)]
     /// #[serde(crate = "weir_sdk::serde", deny_unknown_fields)]
     /// struct Options { path: String }
     ///
