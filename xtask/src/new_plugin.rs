@@ -163,7 +163,7 @@ pub(crate) fn run(args: &[String]) -> Result<PathBuf> {
     let description = req
         .description
         .clone()
-        .unwrap_or_else(|| format!("a weir {} for {}:// addresses", req.kind.as_str(), req.name));
+        .unwrap_or_else(|| format!("A weir {} for {}:// addresses", req.kind.as_str(), req.name));
     let dependency_note = if standalone {
         format!(
             "The crate depends on `weir-sdk` alone, **by path** ({}): weir-sdk is not\n\
@@ -189,8 +189,21 @@ pub(crate) fn run(args: &[String]) -> Result<PathBuf> {
         ("description", description.replace('"', "'")),
         ("sdk_path", sdk.display().to_string().replace('\\', "/")),
     ];
+    let mut sources = Vec::new();
     for (rel, template) in files(req.kind, standalone) {
-        write(&dir.join(rel), &render(template, &vars))?;
+        let path = dir.join(rel);
+        write(&path, &render(template, &vars))?;
+        if rel.ends_with(".rs") {
+            sources.push(path);
+        }
+    }
+    // The templates are formatted for a short name; a longer one moves line breaks.
+    let formatted = std::process::Command::new("rustfmt")
+        .args(["--edition", "2021"])
+        .args(&sources)
+        .status();
+    if !formatted.is_ok_and(|s| s.success()) {
+        println!("new-plugin: rustfmt did not run; `cargo fmt` in the crate formats it");
     }
     if standalone {
         let lock = root.join("Cargo.lock");
