@@ -17,6 +17,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 use weir_sdk::{Context, Error, Poll, Position, PositionKey, Source, SourceConfig};
 
+/// Lines read in one poll (each with its file's key) and the positions they advance.
+type Read = (Vec<(String, files::Line)>, Vec<Position>);
+
 /// How far one file has been read.
 #[derive(Debug)]
 struct Tracked {
@@ -68,7 +71,7 @@ impl FileSource {
     }
 
     /// Reads up to `max` non-blank lines over the files, in path order.
-    fn read(&mut self, max: usize) -> Result<(Vec<(String, files::Line)>, Vec<Position>), Error> {
+    fn read(&mut self, max: usize) -> Result<Read, Error> {
         let mut lines = Vec::new();
         let mut positions = Vec::new();
         for (path, tracked) in self.files.iter_mut() {
