@@ -32,6 +32,22 @@ impl SourceConfig {
     pub fn url(&self) -> Result<url::Url, Error> {
         parse_url(&self.address)
     }
+
+    /// The options deserialised into the connector's own serde struct, or a config error
+    /// naming `spec.source.options` and what serde found.
+    ///
+    /// ```
+    /// #[derive(weir_sdk::serde::Deserialize)]
+    /// #[serde(crate = "weir_sdk::serde")]
+    /// struct Options { path: String }
+    ///
+    /// let mut cfg = weir_sdk::SourceConfig::default();
+    /// cfg.options.insert("path".into(), "/data".into());
+    /// assert_eq!(cfg.options_as::<Options>().unwrap().path, "/data");
+    /// ```
+    pub fn options_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        options_as(&self.options, "spec.source.options")
+    }
 }
 
 /// The configuration handed to a sink connector's constructor.
@@ -53,6 +69,31 @@ impl SinkConfig {
     pub fn url(&self) -> Result<url::Url, Error> {
         parse_url(&self.address)
     }
+
+    /// The options deserialised into the connector's own serde struct, or a config error
+    /// naming `spec.sink.options` and what serde found.
+    ///
+    /// ```
+    /// #[derive(Debug, weir_sdk::serde::Deserialize)]
+    /// #[serde(crate = "weir_sdk::serde", deny_unknown_fields)]
+    /// struct Options { path: String }
+    ///
+    /// let mut cfg = weir_sdk::SinkConfig::default();
+    /// cfg.options.insert("paht".into(), "/data".into());
+    /// let err = cfg.options_as::<Options>().unwrap_err();
+    /// assert!(err.message.contains("spec.sink.options"), "{err}");
+    /// ```
+    pub fn options_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        options_as(&self.options, "spec.sink.options")
+    }
+}
+
+fn options_as<T: serde::de::DeserializeOwned>(
+    options: &Map<String, Value>,
+    path: &str,
+) -> Result<T, Error> {
+    serde_json::from_value(Value::Object(options.clone()))
+        .map_err(|e| Error::config(format!("{path}: {e}")))
 }
 
 fn parse_url(address: &str) -> Result<url::Url, Error> {

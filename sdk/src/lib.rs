@@ -65,10 +65,18 @@
 //! - **Logs**: use `tracing` as usual. Events are forwarded to the host's log under the plugin's
 //!   name; a plugin never prints to stdout or installs a subscriber of its own.
 //!
+//! ## Testing a plugin
+//! The `testing` feature adds `weir_sdk::testing`: load the library your crate built, run a source to
+//! its end or feed a sink, and assert on batches and positions, without the host binary.
+//! The guide (`docs/plugins.md` in the weir repository) walks through writing, testing and
+//! installing a plugin; `cargo xtask new-plugin` generates a crate to start from.
+//!
 //! ## ABI versions
 //! [`ABI_VERSION`] changes whenever the binary contract changes; the host refuses a plugin
-//! built for another one, naming both. Within one ABI version, the sdk's semver applies:
-//! a plugin built with sdk `0.y.z` loads in a host whose sdk is `0.y'.z'` when `y >= y'`.
+//! built for another one with exit code 3, naming both. The sdk's version is `0.<ABI>.z`:
+//! every `0.1.z` is ABI 1, and a plugin built with any of them loads in a host built with any
+//! other (abi_stable checks every type's layout at load). What may change within one ABI, and
+//! what needs a new one, is written down in the sdk's `CHANGELOG.md`.
 #![warn(missing_docs, unreachable_pub)]
 // `#[sabi_trait]` expands to impls in nested items, which Rust 1.95 warns about.
 #![allow(non_local_definitions)]
@@ -79,6 +87,8 @@ mod context;
 mod error;
 mod log;
 mod position;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use arrow;
 pub use connector::{
@@ -89,12 +99,20 @@ pub use context::Context;
 pub use error::{Error, ErrorKind};
 pub use log::LogLevel;
 pub use position::{Position, PositionKey};
+pub use serde;
+pub use serde_json;
 pub use tracing;
 
 // The README's plugin example is compiled as a doc test, so it cannot drift from the sdk.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+// Every code block of the plugin guide is compiled as a doc test (some use the `testing`
+// feature: `cargo test --doc -p weir-sdk --features testing`).
+#[cfg(all(doctest, feature = "testing"))]
+#[doc = include_str!("../../docs/plugins.md")]
+struct PluginGuideDoctests;
 
 /// The version of the binary contract between host and plugins.
 ///
@@ -105,3 +123,20 @@ pub const ABI_VERSION: u32 = 1;
 
 /// The version of this sdk crate, recorded in every plugin built against it.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[cfg(test)]
+mod tests {
+    /// The version rule of CHANGELOG.md: the sdk is `0.<ABI>.z`, because abi_stable refuses
+    /// types of a `0.y` package in a host of another `0.y` (its layout check compares the
+    /// package version of every type). Bumping one without the other fails here.
+    #[test]
+    fn sdk_minor_is_the_abi_version() {
+        let major: u32 = env!("CARGO_PKG_VERSION_MAJOR").parse().unwrap_or(u32::MAX);
+        let minor: u32 = env!("CARGO_PKG_VERSION_MINOR").parse().unwrap_or(u32::MAX);
+        assert_eq!(
+            (major, minor),
+            (0, super::ABI_VERSION),
+            "see sdk/CHANGELOG.md, Versions"
+        );
+    }
+}

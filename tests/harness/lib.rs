@@ -44,7 +44,7 @@ pub fn library(crate_name: &str) -> PathBuf {
     built(bin_dir().join(format!("lib{crate_name}{}", std::env::consts::DLL_SUFFIX)))
 }
 
-/// The shipped plugins: generator, delta, console, nats, kafka.
+/// The shipped plugins: generator, delta, console, nats, kafka, file.
 pub fn shipped_plugins() -> Vec<PathBuf> {
     [
         "weir_plugin_generator",
@@ -52,10 +52,53 @@ pub fn shipped_plugins() -> Vec<PathBuf> {
         "weir_plugin_console",
         "weir_plugin_nats",
         "weir_plugin_kafka",
+        "weir_plugin_file",
     ]
     .into_iter()
     .map(library)
     .collect()
+}
+
+/// The target directory of crates built outside the workspace (generated plugin templates,
+/// the previous-sdk fixture): `<target>/template-target`, kept between runs so their builds
+/// are incremental. They share it, so third-party crates compile once for all of them.
+pub fn out_of_tree_target() -> PathBuf {
+    bin_dir()
+        .parent()
+        .map(|t| t.join("template-target"))
+        .unwrap_or_else(|| bin_dir().join("template-target"))
+}
+
+/// Runs `cargo ARGS` in `dir` with the out-of-tree target directory, failing the test with
+/// cargo's output when it fails. Returns cargo's stderr.
+pub fn cargo_out_of_tree(dir: &Path, args: &[&str]) -> String {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", out_of_tree_target())
+        // The generated crate's build must not see the workspace's cargo settings.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET_DIR")
+        .output()
+        .expect("run cargo");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "cargo {args:?} in {} failed:\n{stderr}\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
+}
+
+/// A library built into the out-of-tree target directory.
+pub fn out_of_tree_library(crate_name: &str) -> PathBuf {
+    built(
+        out_of_tree_target()
+            .join("debug")
+            .join(format!("lib{crate_name}{}", std::env::consts::DLL_SUFFIX)),
+    )
 }
 
 /// The venv python with `deltalake` and `pyarrow`.

@@ -20,6 +20,7 @@ fn plugins_lists_names_versions_and_schemes() {
         "kafka://",
         "delta 0.1.0",
         "console 0.1.0",
+        "file 0.1.0",
         "generator://",
         "file://",
         "console://",
@@ -34,7 +35,8 @@ fn plugins_lists_names_versions_and_schemes() {
     }
     let json = output(weir(&plugins).args(["plugins", "--json"]));
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("plugins --json");
-    assert_eq!(doc["plugins"].as_array().map(Vec::len), Some(5));
+    // generator, delta, console, nats, kafka, file
+    assert_eq!(doc["plugins"].as_array().map(Vec::len), Some(6));
 }
 
 #[test]
@@ -108,7 +110,7 @@ fn an_unserved_scheme_lists_the_installed_ones() {
         assert!(errors[0].contains("spec.source.address"), "{}", errors[0]);
         assert!(errors[0].contains("`mqtt`"), "{}", errors[0]);
         assert!(
-            errors[0].contains("installed source schemes: generator"),
+            errors[0].contains("installed source schemes: file, generator"),
             "{}",
             errors[0]
         );

@@ -2,8 +2,11 @@
 
 mod arrows;
 mod boundary;
+mod compat;
 mod demo;
+mod file;
 mod kafka;
+mod kit;
 mod loading;
 mod nats;
 mod panics;

@@ -9,9 +9,12 @@
 //!   the demo, unit, doc and end-to-end tests. Installs what it needs (the venv, and tansu, the
 //!   Kafka-protocol broker, built once into `$HOME/.cache/weir/tools`).
 //! - `bench`: release build, then the measurements of `bench.rs`.
+//! - `new-plugin NAME --kind source|sink [--path DIR]`: a plugin crate from the templates
+//!   (`new_plugin.rs`, `xtask/templates/`).
 
 mod bench;
 mod env;
+mod new_plugin;
 mod python;
 mod tools;
 
@@ -33,6 +36,12 @@ Tasks:
   bench [boundary|nats|kafka|mask|all]
                     release build, then throughput ratios against raw-client floors and the
                     plugin-boundary cost; reports under bench/results/
+  new-plugin NAME --kind source|sink [--path DIR] [--description TEXT]
+                    a plugin crate from the templates: options with validation, the
+                    connector, the export line, a README and a test that loads the built
+                    library. With --path: a standalone crate there (weir-sdk by path to this
+                    checkout, its own [workspace], a copy of Cargo.lock); without: plugins/NAME
+                    in this workspace. Guide: docs/plugins.md
 
 The target directory is $CARGO_TARGET_DIR when set (CI keeps it under $HOME/.cache).";
 
@@ -54,6 +63,7 @@ fn main() -> Result<()> {
         "demo" => demo().map(|_| ()),
         "test" => test(),
         "bench" => bench::run_bench(rest),
+        "new-plugin" => new_plugin::run(rest).map(|_| ()),
         "-h" | "--help" | "help" => {
             println!("{HELP}");
             Ok(())
@@ -266,10 +276,13 @@ fn test() -> Result<()> {
         run(&mut cmd)
     })?;
     step("doc tests", || {
-        // Only crates with an rlib have doc tests (the fixtures are cdylib-only).
+        // Only crates with an rlib have doc tests (the fixtures are cdylib-only). The sdk's
+        // `testing` feature brings in the plugin guide's code blocks (docs/plugins.md).
         run(cargo().args([
             "test",
             "--doc",
+            "--features",
+            "weir-sdk/testing",
             "-p",
             "weir-sdk",
             "-p",

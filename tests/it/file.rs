@@ -1,0 +1,135 @@
+//! The `file` source (plugins/file, written through the plugin kit) end to end: JSON-lines
+//! files into Delta with `weir run`, read back by the independent Python reader; a second run
+//! adds only the lines written since (positions = file + byte offset, stored in the table);
+//! with `run_in_loop: true` it tails and a SIGTERM drains and commits.
+
+use std::io::Write;
+use std::time::Duration;
+use weir_tests::*;
+
+fn lines(range: std::ops::Range<i64>) -> String {
+    range
+        .map(|i| {
+            format!(
+                "{{\"id\":{i},\"user\":\"u{}\",\"amount\":{}.5}}\n",
+                i % 7,
+                i
+            )
+        })
+        .collect()
+}
+
+fn append(path: &std::path::Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open for append");
+    f.write_all(text.as_bytes()).expect("append");
+}
+
+fn manifest(
+    s: &Scratch,
+    name: &str,
+    inbox: &std::path::Path,
+    run_in_loop: bool,
+) -> std::path::PathBuf {
+    s.manifest(
+        &format!("{name}.yaml"),
+        &format!(
+            "name: {name}\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: file://{}/*.jsonl\n    options:\n      batch_size: 700\n      batch_timeout: 1\n      run_in_loop: {run_in_loop}\n      poll_interval_ms: 50\n  sink:\n    address: {}\n    options:\n      dest_table: events\n",
+            inbox.display(),
+            s.join("lake").display()
+        ),
+    )
+}
+
+#[test]
+fn json_lines_files_into_delta_then_only_new_lines_on_the_next_run() {
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let inbox = s.join("inbox");
+    std::fs::create_dir_all(&inbox).expect("inbox");
+    let a = inbox.join("a.jsonl");
+    let b = inbox.join("b.jsonl");
+    append(&a, &lines(0..1500));
+    // b ends with a line still being written: not read until its newline arrives.
+    append(
+        &b,
+        &format!("{}{}", lines(1500..2500), "{\"id\":2500,\"user\":"),
+    );
+    std::fs::write(inbox.join("notes.txt"), lines(9000..9010)).expect("other file");
+    let m = manifest(&s, "files", &inbox, false);
+    let table = s.join("lake/events");
+
+    let run = output(weir(&plugins).arg("run").arg(&m));
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = delta_summary(&table);
+    assert_eq!(summary["rows"], 2500, "{summary}");
+    assert_eq!(summary["distinct_ids"], 2500, "{summary}");
+    assert_eq!(summary["id_max"], 2499, "{summary}");
+    let columns: Vec<&str> = summary["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    for c in ["id", "user", "amount", "_file_path", "_file_offset"] {
+        assert!(columns.contains(&c), "{c} missing: {columns:?}");
+    }
+    // The positions in the table: each file's byte offset after its last complete line.
+    let (ka, kb) = (a.display().to_string(), b.display().to_string());
+    let stored = stored_positions(&table, "files", &[&ka, &kb]);
+    let next = |k: &str| stored.iter().find(|p| p.key.as_str() == k).map(|p| p.next);
+    assert_eq!(next(&ka), Some(lines(0..1500).len() as i64), "{stored:?}");
+    assert_eq!(
+        next(&kb),
+        Some(lines(1500..2500).len() as i64),
+        "{stored:?}"
+    );
+
+    // More lines in a, the end of b's half line, and a new file: the next run reads just those.
+    append(&a, &lines(2501..2600));
+    append(
+        &b,
+        &format!("\"u1\",\"amount\":1.5}}\n{}", lines(2600..2650)),
+    );
+    append(&inbox.join("c.jsonl"), &lines(2650..2700));
+    let run = output(weir(&plugins).arg("run").arg(&m));
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = delta_summary(&table);
+    assert_eq!(summary["rows"], 2700, "{summary}");
+    assert_eq!(summary["distinct_ids"], 2700, "{summary}");
+
+    // A third run with nothing new adds nothing.
+    let run = output(weir(&plugins).arg("run").arg(&m));
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(delta_summary(&table)["rows"], 2700);
+}
+
+#[test]
+fn run_in_loop_tails_new_lines_and_drains_on_sigterm() {
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let inbox = s.join("inbox");
+    std::fs::create_dir_all(&inbox).expect("inbox");
+    let live = inbox.join("live.jsonl");
+    append(&live, &lines(0..300));
+    let m = manifest(&s, "tail", &inbox, true);
+    let table = s.join("lake/events");
+    let child = spawn(weir(&plugins).arg("run").arg(&m));
+    wait_for("the first commit", Duration::from_secs(60), || {
+        delta_commits(&table) >= 2
+    });
+    append(&live, &lines(300..800));
+    append(&inbox.join("later.jsonl"), &lines(800..1000));
+    wait_for("the tailed lines", Duration::from_secs(90), || {
+        delta_summary(&table)["rows"] == 1000
+    });
+    signal(&child, libc::SIGTERM);
+    let out: Outcome = child.wait_with_output().expect("weir exits").into();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let summary = delta_summary(&table);
+    assert_eq!(summary["rows"], 1000, "{summary}");
+    assert_eq!(summary["distinct_ids"], 1000, "{summary}");
+}
