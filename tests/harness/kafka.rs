@@ -125,19 +125,7 @@ impl KafkaBroker {
 
     /// Runs `kafka_tool.py CMD BOOTSTRAP ARGS...`, returning its JSON output.
     pub fn tool(&self, args: &[&str]) -> serde_json::Value {
-        let out = Command::new(crate::python())
-            .arg(crate::root().join("tests/harness/kafka_tool.py"))
-            .arg(args[0])
-            .arg(self.bootstrap())
-            .args(&args[1..])
-            .output()
-            .expect("run kafka_tool.py");
-        assert!(
-            out.status.success(),
-            "kafka_tool.py {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("kafka_tool.py JSON")
+        crate::python_tool("kafka_tool.py", args[0], &self.bootstrap(), &args[1..])
     }
 
     /// Produces `{"id": i, ...}` for `i in from..from+count` (key `i`, partition `i % n`).

@@ -262,6 +262,67 @@ pub fn signal(child: &Child, sig: i32) {
     assert_eq!(rc, 0, "kill({pid}, {sig})");
 }
 
+/// Runs `tests/harness/SCRIPT CMD TARGET ARGS...` with the venv's python (the independent
+/// producers and checkers), failing the test if it fails; returns its JSON output.
+pub fn python_tool(script: &str, cmd: &str, target: &str, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(python())
+        .arg(root().join("tests/harness").join(script))
+        .args([cmd, target])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
+    assert!(
+        out.status.success(),
+        "{script} {cmd} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{script} JSON: {e}"))
+}
+
+/// Waits up to a minute for a child to exit (killing it after that) and collects its output.
+pub fn wait_exit(mut child: Child) -> Outcome {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    child.wait_with_output().expect("output").into()
+}
+
+/// Runs `weir run MANIFEST` in a loop until the Delta table holds `n` distinct ids (read by the
+/// Python reader, within `limit`), then drains it with SIGTERM; fails unless both happen.
+pub fn run_until(
+    plugins: &Path,
+    manifest: &Path,
+    table: &Path,
+    n: u64,
+    limit: Duration,
+) -> Outcome {
+    let child = spawn(weir(plugins).arg("run").arg(manifest));
+    let start = Instant::now();
+    let mut done = false;
+    while start.elapsed() < limit {
+        if nats::try_json_ids(table).is_some_and(|ids| ids["distinct"].as_u64() >= Some(n)) {
+            done = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    signal(&child, libc::SIGTERM);
+    let out = wait_exit(child);
+    assert!(
+        done,
+        "the table never reached {n} distinct ids: {}\n{}",
+        nats::json_ids(table),
+        out.stderr
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    out
+}
+
 /// Waits until `f` holds, polling, for at most `limit`; panics naming `what` otherwise.
 pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let start = Instant::now();

@@ -113,19 +113,7 @@ impl NatsServer {
 
     /// Runs `nats_tool.py CMD URL ARGS...`, returning its JSON output.
     pub fn tool(&self, args: &[&str]) -> serde_json::Value {
-        let out = Command::new(crate::python())
-            .arg(crate::root().join("tests/harness/nats_tool.py"))
-            .arg(args[0])
-            .arg(self.url())
-            .args(&args[1..])
-            .output()
-            .expect("run nats_tool.py");
-        assert!(
-            out.status.success(),
-            "nats_tool.py {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("nats_tool.py JSON")
+        crate::python_tool("nats_tool.py", args[0], &self.url(), &args[1..])
     }
 
     /// Starts `nats_tool.py publish ...` in the background.

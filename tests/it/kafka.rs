@@ -4,7 +4,6 @@
 //! independent client (Python confluent-kafka); tables read back by Python deltalake.
 
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::time::{Duration, Instant};
 use weir_tests::kafka::KafkaBroker;
 use weir_tests::nats::{json_ids, try_json_ids};
@@ -63,17 +62,6 @@ fn run_ok(plugins: &Path, manifest: &Path) -> Outcome {
     out
 }
 
-fn wait_exit(mut child: Child) -> Outcome {
-    for _ in 0..1200 {
-        if child.try_wait().expect("wait").is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    child.wait_with_output().expect("output").into()
-}
-
 /// The group's committed offsets equal the high watermarks on every partition, and sum to `n`.
 fn assert_committed_at_end(broker: &KafkaBroker, group: &str, n: u64) {
     let o = broker.offsets(group, TOPIC);
@@ -127,30 +115,6 @@ fn to_delta_exactly_the_produced_messages_then_resume() {
     // Nothing new: the run ends at once and adds nothing.
     run_ok(&f.plugins, &m);
     assert_eq!(json_ids(&f.table())["rows"], N + 1_000);
-}
-
-/// Runs in a loop until the table holds `n` distinct ids, then drains with SIGTERM.
-fn run_until(plugins: &Path, m: &Path, table: &Path, n: u64, limit: Duration) -> Outcome {
-    let child = spawn(weir(plugins).arg("run").arg(m));
-    let start = Instant::now();
-    let mut done = false;
-    while start.elapsed() < limit {
-        if try_json_ids(table).is_some_and(|ids| ids["distinct"].as_u64() >= Some(n)) {
-            done = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    signal(&child, libc::SIGTERM);
-    let out = wait_exit(child);
-    assert!(
-        done,
-        "the table never reached {n} distinct ids: {}\n{}",
-        json_ids(table),
-        out.stderr
-    );
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
-    out
 }
 
 #[test]

@@ -2,7 +2,6 @@
 //! crashes under flow, a server restart, shared durables, and bad input.
 
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::time::Duration;
 use weir_tests::nats::{json_ids, try_json_ids, NatsServer};
 use weir_tests::*;
@@ -127,40 +126,6 @@ fn ephemeral_consumer_resumes_at_the_tables_stored_position() {
     );
 }
 
-fn wait_exit(mut child: Child) -> Outcome {
-    for _ in 0..600 {
-        if child.try_wait().expect("wait").is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    child.wait_with_output().expect("output").into()
-}
-
-/// Runs in a loop until the table holds `n` distinct ids, then drains with SIGTERM.
-fn run_until(plugins: &Path, m: &Path, table: &Path, n: u64) -> Outcome {
-    let child = spawn(weir(plugins).arg("run").arg(m));
-    let mut done = false;
-    for _ in 0..1200 {
-        if try_json_ids(table).is_some_and(|ids| ids["distinct"].as_u64() >= Some(n)) {
-            done = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    signal(&child, libc::SIGTERM);
-    let out = wait_exit(child);
-    assert!(
-        done,
-        "the table never reached {n} distinct ids: {}\n{}",
-        json_ids(table),
-        out.stderr
-    );
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
-    out
-}
-
 #[test]
 fn sigkill_under_flow_loses_nothing_and_duplicates_at_most_the_batch_in_flight() {
     const TOTAL: u64 = 30_000;
@@ -191,7 +156,7 @@ fn sigkill_under_flow_loses_nothing_and_duplicates_at_most_the_batch_in_flight()
         );
     }
     assert!(publisher.wait().expect("publisher").success());
-    run_until(plugins, &m, &table, TOTAL);
+    run_until(plugins, &m, &table, TOTAL, Duration::from_secs(300));
 
     let ids = json_ids(&table);
     assert_eq!(ids["distinct"], TOTAL, "{ids}");

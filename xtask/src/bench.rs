@@ -72,6 +72,18 @@ fn bench(name: &str, envs: &[(&str, std::path::PathBuf)]) -> Result<serde_json::
     serde_json::from_slice(&out.stdout).with_context(|| format!("the {name} bench's JSON report"))
 }
 
+/// The numbers of a report's array `key`, rounded, comma-separated.
+fn numbers(report: &serde_json::Value, key: &str) -> String {
+    report[key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_f64())
+        .map(|v| format!("{v:.0}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Writes a report to `bench/results/NAME.json` in the workspace.
 fn save(name: &str, report: &serde_json::Value) -> Result<std::path::PathBuf> {
     let dir = crate::root().join("bench/results");
@@ -85,16 +97,7 @@ fn nats() -> Result<()> {
     let python = crate::python::ensure_venv()?;
     let report = bench("nats", &[("WEIR_TEST_PYTHON", python)])?;
     let file = save("nats", &report)?;
-    let rates = |k: &str| -> String {
-        report[k]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_f64())
-            .map(|v| format!("{v:.0}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let rates = |k: &str| numbers(&report, k);
     println!(
         "NATS -> null, {} messages of ~300 B: weir {} records/s; raw async-nats floor {} records/s; ratio {:.2}",
         report["messages"],
@@ -110,16 +113,7 @@ fn kafka() -> Result<()> {
     let tansu = crate::tools::ensure_tansu()?;
     let report = bench("kafka", &[("WEIR_TEST_TANSU", tansu)])?;
     let file = save("kafka", &report)?;
-    let list = |k: &str| -> String {
-        report[k]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_f64())
-            .map(|v| format!("{v:.0}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let list = |k: &str| numbers(&report, k);
     println!(
         "Kafka -> null, {} messages of ~300 B: weir {} records/s ({} MB/s); raw rdkafka floor {} records/s ({} MB/s); ratio {:.2}",
         report["messages"],
