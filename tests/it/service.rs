@@ -576,3 +576,63 @@ fn nats_consumer_lag_is_exported_and_drains_to_zero() {
     let out: Outcome = child.wait_with_output().expect("exit").into();
     assert_eq!(out.code, Some(0), "{}", out.stderr);
 }
+
+#[test]
+fn kafka_consumer_lag_is_exported_per_partition_and_drains_to_zero() {
+    let broker = weir_tests::kafka::KafkaBroker::start();
+    broker.create_topic("orders", 4);
+    broker.produce("orders", 0, 40_000);
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let m = s.manifest(
+        "kafka-lag.yaml",
+        &format!(
+            "name: kafka-lag\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: kafka://?bootstrap_servers={}&group_id=lag\n    options:\n      source_table: orders\n      run_in_loop: true\n      batch_size: 500\n      batch_timeout: 1\n  sink:\n    address: {}\n",
+            broker.bootstrap(),
+            s.join("lake").display()
+        ),
+    );
+    let port = free_port();
+    let child = spawn(
+        weir(&plugins)
+            .arg("run")
+            .arg(&m)
+            .env("WEIR_LISTEN", format!("127.0.0.1:{port}")),
+    );
+    // Each partition's lag, as the metric's `key` label `orders/N`.
+    let lags = |metrics: &serde_json::Value| -> Vec<f64> {
+        (0..4)
+            .filter_map(|p| {
+                metrics["weir_consumer_lag"].as_array().and_then(|v| {
+                    v.iter()
+                        .find(|s| s[0]["key"] == format!("orders/{p}"))
+                        .and_then(|s| s[1].as_f64())
+                })
+            })
+            .collect()
+    };
+    let mut early = Vec::new();
+    wait_for(
+        "lag of all 4 partitions while behind",
+        Duration::from_secs(90),
+        || {
+            get(port, "/health/live").is_some() && {
+                early = lags(&scrape(port));
+                early.len() == 4 && early.iter().sum::<f64>() > 0.0
+            }
+        },
+    );
+    wait_for(
+        "lag 0 on every partition with every message written",
+        Duration::from_secs(180),
+        || {
+            let m = scrape(port);
+            sample(&m, "weir_records_out_total", "kafka-lag") == Some(40_000.0)
+                && lags(&m) == vec![0.0; 4]
+        },
+    );
+    signal(&child, libc::SIGTERM);
+    let out: Outcome = child.wait_with_output().expect("exit").into();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    eprintln!("lag while behind: {early:?}");
+}

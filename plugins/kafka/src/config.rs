@@ -361,6 +361,10 @@ impl KafkaConfig {
             .into(),
         );
         properties.insert("enable.partition.eof".into(), "false".into());
+        // Statistics carry each partition's consumer lag (for `weir_consumer_lag`).
+        if cfg.run_in_loop {
+            properties.insert("statistics.interval.ms".into(), "2000".into());
+        }
         // Bounded prefetch: about two micro-batches of ~1 KiB records per partition, so a
         // backlog of millions of messages stays on the broker, not in RSS.
         let batch = cfg.batch_size.max(1);

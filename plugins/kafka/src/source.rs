@@ -9,6 +9,8 @@
 //!   positions before the next poll. Assigned partitions the host did not seek start at the
 //!   group's committed offset, else at `start_from`.
 //! - `run_in_loop: false` reads up to the high watermarks seen at open, then ends.
+//! - Consumer lag (`Poll::backlog`) comes from librdkafka's statistics: per partition, the high
+//!   watermark minus the group's committed offset, as Kafka's own tools show it.
 
 use crate::config::{KafkaConfig, StartFrom};
 use crate::envelope::{EnvelopeBuilder, Row};
@@ -60,6 +62,8 @@ impl Changes {
 
 struct WeirContext {
     changes: Arc<Changes>,
+    /// Consumer lag per partition from librdkafka's statistics (no broker round trip).
+    lag: Arc<Mutex<HashMap<Tp, i64>>>,
 }
 
 fn partitions(tpl: &TopicPartitionList) -> Vec<Tp> {
@@ -71,7 +75,20 @@ fn partitions(tpl: &TopicPartitionList) -> Vec<Tp> {
 
 // librdkafka's own log lines go through rdkafka's `tracing` events (target `librdkafka`),
 // which the sdk forwards to the host's log.
-impl ClientContext for WeirContext {}
+impl ClientContext for WeirContext {
+    /// librdkafka's statistics (every `statistics.interval.ms`, served inside `poll`): keeps
+    /// each partition's `consumer_lag`, the high watermark minus the committed offset.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let Ok(mut lag) = self.lag.lock() else { return };
+        for (topic, t) in &statistics.topics {
+            for (id, p) in &t.partitions {
+                if *id >= 0 && p.consumer_lag >= 0 {
+                    lag.insert((topic.clone(), *id), p.consumer_lag);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for WeirContext {
     fn pre_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -101,6 +118,7 @@ struct Part {
 pub(crate) struct KafkaSource {
     cfg: KafkaConfig,
     changes: Arc<Changes>,
+    lag: Arc<Mutex<HashMap<Tp, i64>>>,
     consumer: Option<BaseConsumer<WeirContext>>,
     assigned: BTreeMap<Tp, Part>,
     /// Partitions assigned in the last poll whose start the host may still set by seeking.
@@ -130,6 +148,7 @@ impl KafkaSource {
         Ok(Box::new(Self {
             cfg,
             changes: Arc::default(),
+            lag: Arc::default(),
             consumer: None,
             assigned: BTreeMap::new(),
             unresolved: Vec::new(),
@@ -250,26 +269,22 @@ impl KafkaSource {
         })
     }
 
-    /// Consumer lag per assigned partition, refreshed every few seconds.
+    /// Consumer lag per assigned partition, from the latest statistics, read at most once a
+    /// second.
     fn refresh_backlog(&mut self) {
         if self
             .last_lag
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(5))
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
         {
             return;
         }
         self.last_lag = Some(Instant::now());
-        let Some(consumer) = self.consumer.as_ref() else {
-            return;
-        };
-        let mut out = Vec::new();
-        for (tp, part) in &self.assigned {
-            let Some(next) = part.next else { continue };
-            if let Ok((_, high)) = consumer.fetch_watermarks(&tp.0, tp.1, Duration::from_secs(1)) {
-                out.push(Position::new(key_of(tp), (high - next).max(0)));
-            }
-        }
-        self.backlog = out;
+        let Ok(lag) = self.lag.lock() else { return };
+        self.backlog = self
+            .assigned
+            .keys()
+            .filter_map(|tp| lag.get(tp).map(|n| Position::new(key_of(tp), *n)))
+            .collect();
     }
 
     /// Applies recorded rebalance changes to the poll being built; whether any happened.
@@ -310,6 +325,7 @@ impl Source for KafkaSource {
         let consumer: BaseConsumer<WeirContext> = client
             .create_with_context(WeirContext {
                 changes: self.changes.clone(),
+                lag: self.lag.clone(),
             })
             .map_err(|e| {
                 Error::config(self.err(
