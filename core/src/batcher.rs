@@ -236,18 +236,21 @@ pub fn drop_substreams(
         topic.as_string::<i32>(),
         partition.as_primitive::<Int32Type>(),
     );
-    let revoked: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
-    let mut key = String::new();
+    // `<topic>/<partition>` parsed once, so rows are compared without building their keys.
+    let revoked: Vec<(&str, i32)> = keys
+        .iter()
+        .filter_map(|k| {
+            let (t, p) = k.rsplit_once('/')?;
+            Some((t, p.parse().ok()?))
+        })
+        .collect();
     let keep: BooleanArray = (0..batch.num_rows())
         .map(|i| {
             if topic.is_null(i) || partition.is_null(i) {
                 return Some(true);
             }
-            key.clear();
-            key.push_str(topic.value(i));
-            key.push('/');
-            key.push_str(&partition.value(i).to_string());
-            Some(!revoked.contains(key.as_str()))
+            let (t, p) = (topic.value(i), partition.value(i));
+            Some(!revoked.iter().any(|(rt, rp)| *rp == p && *rt == t))
         })
         .collect();
     if keep.true_count() == batch.num_rows() {
