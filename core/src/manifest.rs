@@ -326,9 +326,13 @@ fn parse_current(
             problems,
         });
     }
-    let (Some(mut source), Some(sink)) = (source, sink) else {
+    let (Some(mut source), Some(mut sink)) = (source, sink) else {
         return Err(single("spec", "source and sink are required"));
     };
+    // The merge key is declared on the source (Nilus) and used by the sink.
+    if let Some(pk) = source.options.get("primary_key") {
+        sink.options.insert("primary_key".into(), pk.clone());
+    }
     for k in CORE_SOURCE_KEYS.iter().chain(shaping::KEYS) {
         source.options.remove(*k);
     }

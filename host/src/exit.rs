@@ -1,6 +1,12 @@
 //! The host's exit codes and the one-line errors that go with them.
 //!
 //! 0 done; 1 runtime failure after retries; 2 bad manifest or usage; 3 plugin load failure.
+//! [`RESEEK`] never leaves the process: the supervisor restarts the pipeline.
+
+/// A run that ended because a transactional sink found its stored positions moved by another
+/// writer (`weir_sdk::Error::positions_moved`): the pipeline is restarted, which seeks the
+/// source to the sink's positions.
+pub const RESEEK: i32 = 75;
 
 /// A reason to exit with a non-zero code, and the lines to print first.
 #[derive(Debug)]

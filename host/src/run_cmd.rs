@@ -223,6 +223,13 @@ pub fn run(
             if config {
                 exit.code = 2;
             }
+            if failure
+                .error
+                .connector_error()
+                .is_some_and(|e| e.message.starts_with(weir_sdk::POSITIONS_MOVED))
+            {
+                exit.code = crate::exit::RESEEK;
+            }
             Err(exit)
         }
     }

@@ -162,6 +162,21 @@ fn supervise(
                     instances,
                 };
             }
+            (Err(e), _)
+                if e.code == crate::exit::RESEEK && !signals.term.load(Ordering::SeqCst) =>
+            {
+                for l in &e.lines {
+                    tracing::warn!(pipeline = %job.pipeline.name, "{l}");
+                }
+                tracing::warn!(pipeline = %job.pipeline.name, "restarting the pipeline to resume from the sink's stored positions");
+                std::thread::sleep(Duration::from_secs(1));
+                let instances = pipeline::instantiate(&job.pipeline, &registry)?;
+                job = Job {
+                    path: job.path,
+                    pipeline: job.pipeline,
+                    instances,
+                };
+            }
             (r, _) => return r.map(|_| ()),
         }
     }

@@ -18,6 +18,10 @@ pub enum ErrorKind {
     Data,
 }
 
+/// How a [`positions_moved`](Error::positions_moved) error's message begins: the marker the
+/// host reads (carried in the message, so the ABI's error type is unchanged).
+pub const POSITIONS_MOVED: &str = "positions moved by another writer";
+
 impl ErrorKind {
     /// Whether the host retries a call that failed with this kind.
     ///
@@ -108,6 +112,25 @@ impl Error {
     /// A data error: one record cannot be processed.
     pub fn data(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Data, message)
+    }
+
+    /// From a transactional sink's `commit`: another writer moved stored positions of this
+    /// batch's keys, so the sink dropped the batch. The host restarts the pipeline, which
+    /// seeks the source to the sink's stored positions (kind [`ErrorKind::Fatal`], so the
+    /// call is not retried as it is; the message starts with [`POSITIONS_MOVED`]).
+    ///
+    /// ```
+    /// let e = weir_sdk::Error::positions_moved("orders/3 is at 120, expected 100");
+    /// assert!(e.is_positions_moved());
+    /// assert!(!weir_sdk::Error::fatal("disk gone").is_positions_moved());
+    /// ```
+    pub fn positions_moved(detail: impl std::fmt::Display) -> Self {
+        Self::new(ErrorKind::Fatal, format!("{POSITIONS_MOVED}: {detail}"))
+    }
+
+    /// Whether this is a [`positions_moved`](Self::positions_moved) error.
+    pub fn is_positions_moved(&self) -> bool {
+        self.kind == ErrorKind::Fatal && self.message.starts_with(POSITIONS_MOVED)
     }
 
     /// The same error, naming the position it concerns.

@@ -96,7 +96,7 @@ pub use connector::{
     SourceFactory,
 };
 pub use context::Context;
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, POSITIONS_MOVED};
 pub use log::LogLevel;
 pub use position::{Position, PositionKey};
 pub use serde;

@@ -3,6 +3,10 @@
     delta_read.py summary TABLE      JSON: rows, distinct ids, id range, columns, txn versions
     delta_read.py rows TABLE OUT     all rows sorted by id as JSON lines (timestamps as int µs)
     delta_read.py json-ids TABLE     `value` parsed as JSON: its ids, distinct, missing, duplicates
+    delta_read.py inspect TABLE OPTS APP_IDS   JSON: rows, columns, partition columns, file URIs,
+                                     stored txn versions of APP_IDS (a JSON list) read through
+                                     deltalake (checkpoints included), id statistics; TABLE may
+                                     be s3://..., OPTS a JSON object of storage options
 
 The txn versions (the positions weir stores with each commit) come from the table's JSON log,
 read here without any weir code.
@@ -82,6 +86,28 @@ def json_ids(path):
     return out
 
 
+def inspect(path, opts, app_ids):
+    dt = DeltaTable(path, storage_options=opts or None)
+    table = dt.to_pyarrow_table()
+    out = {
+        "rows": table.num_rows,
+        "version": dt.version(),
+        "columns": [{"name": f.name, "type": str(f.type)} for f in table.schema],
+        "partition_columns": list(dt.metadata().partition_columns),
+        "files": list(dt.file_uris()),
+        "txn": {a: dt.transaction_version(a) for a in app_ids},
+    }
+    if "id" in table.column_names:
+        ids = [i for i in table.column("id").to_pylist() if i is not None]
+        distinct = set(ids)
+        top = max(distinct) if distinct else -1
+        out["distinct_ids"] = len(distinct)
+        out["duplicates"] = len(ids) - len(distinct)
+        out["id_max"] = top if distinct else None
+        out["missing_below_max"] = sum(1 for i in range(0, top + 1) if i not in distinct)
+    return out
+
+
 def plain(v):
     if isinstance(v, bytes):
         return v.decode("utf-8", "replace")
@@ -115,6 +141,8 @@ if __name__ == "__main__":
         print(json.dumps(summary(path)))
     elif cmd == "json-ids":
         print(json.dumps(json_ids(path)))
+    elif cmd == "inspect":
+        print(json.dumps(inspect(path, json.loads(sys.argv[3]), json.loads(sys.argv[4]))))
     elif cmd == "rows":
         rows(path, sys.argv[3])
     else:

@@ -7,6 +7,7 @@
 
 pub mod kafka;
 pub mod nats;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -407,4 +408,23 @@ pub fn stored_positions(table: &Path, pipeline: &str, keys: &[&str]) -> Vec<weir
     let positions = sink.stored_positions(&keys).expect("stored positions");
     sink.close().expect("close");
     positions
+}
+
+/// The Python reader's `inspect` of a table (a local path or an `s3://` URL with `storage`
+/// options): rows, version, columns, partition_columns, files, txn (the versions stored for
+/// `app_ids`, read through deltalake so checkpoints count), and id statistics.
+pub fn delta_inspect(
+    table: &str,
+    storage: &serde_json::Value,
+    app_ids: &[&str],
+) -> serde_json::Value {
+    let opts = storage.to_string();
+    let ids = serde_json::to_string(app_ids).expect("app ids JSON");
+    let out = reader(&[
+        "inspect".as_ref(),
+        table.as_ref(),
+        opts.as_ref(),
+        ids.as_ref(),
+    ]);
+    serde_json::from_slice(&out.stdout).expect("inspect JSON")
 }

@@ -3,6 +3,7 @@
 mod arrows;
 mod boundary;
 mod compat;
+mod delta;
 mod demo;
 mod file;
 mod kafka;

