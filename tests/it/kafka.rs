@@ -227,6 +227,9 @@ fn two_processes_in_one_group_and_one_killed_the_survivor_takes_over() {
     );
     assert_eq!(survivor.code, Some(0), "{}", survivor.stderr);
     assert_eq!(ids["missing_count"], 0, "{ids}");
+    // Exactly once (issue 5): the survivor seeks every partition it takes over to the table's
+    // stored position, so nothing the killed member committed is written again.
+    assert_eq!(ids["duplicates"], 0, "{ids}");
     assert!(
         survivor.stderr.contains("partition assigned"),
         "{}",

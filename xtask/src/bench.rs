@@ -2,8 +2,9 @@
 //! fixture, then `tests/benches/boundary.rs` (the plugin boundary's per-batch cost, and
 //! generator -> null through `weir run` against the generator's raw floor, as ratios taken in
 //! one run), NATS -> null through `weir run` against the raw async-nats floor, and Kafka -> null
-//! against the raw rdkafka floor (on a tansu broker). Reports go to `bench/results/<name>.json`.
-//! `cargo xtask bench [boundary|nats|kafka|mask|all]`.
+//! against the raw rdkafka floor (on a tansu broker), and generator -> Delta against writing the
+//! same batches with deltalake directly. Reports go to `bench/results/<name>.json`.
+//! `cargo xtask bench [boundary|nats|kafka|mask|delta|all]`.
 
 use crate::{cargo, env, run};
 use anyhow::{bail, Context, Result};
@@ -11,8 +12,11 @@ use std::process::Stdio;
 
 pub(crate) fn run_bench(args: &[String]) -> Result<()> {
     let which = args.first().map(String::as_str).unwrap_or("all");
-    if !matches!(which, "all" | "boundary" | "nats" | "mask" | "kafka") {
-        bail!("unknown bench `{which}`: boundary, nats, kafka, mask or all");
+    if !matches!(
+        which,
+        "all" | "boundary" | "nats" | "mask" | "kafka" | "delta"
+    ) {
+        bail!("unknown bench `{which}`: boundary, nats, kafka, mask, delta or all");
     }
     run(cargo().args([
         "build",
@@ -30,6 +34,16 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
         "-p",
         "weir-fixture-probe",
     ]))?;
+    if matches!(which, "all" | "delta") {
+        // Without DataFusion (append only): a release build with it takes about 40 minutes here.
+        run(cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "weir-plugin-delta",
+            "--no-default-features",
+        ]))?;
+    }
     let release = env::target_dir()?.join("release");
     crate::stage(&release)?;
     if matches!(which, "all" | "boundary") {
@@ -40,6 +54,9 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
     }
     if matches!(which, "all" | "kafka") {
         kafka()?;
+    }
+    if matches!(which, "all" | "delta") {
+        delta()?;
     }
     if matches!(which, "all" | "mask") {
         let report = bench("mask", &[])?;
@@ -105,6 +122,25 @@ fn nats() -> Result<()> {
         rates("raw_floor_records_per_s"),
         report["ratio_weir_to_floor"].as_f64().unwrap_or(f64::NAN)
     );
+    println!("report: {}", file.display());
+    Ok(())
+}
+
+fn delta() -> Result<()> {
+    let report = bench("delta", &[])?;
+    let file = save("delta", &report)?;
+    for size in report["sizes"].as_array().into_iter().flatten() {
+        println!(
+            "generator -> Delta, {} rows in batches of {}: weir {:.0} records/s ({:.1} MB/s); deltalake direct {:.0} records/s ({:.1} MB/s); ratio {:.2}",
+            report["rows"],
+            size["batch_size"],
+            size["weir_generator_to_delta_records_per_s"].as_f64().unwrap_or(f64::NAN),
+            size["weir_generator_to_delta_mb_per_s"].as_f64().unwrap_or(f64::NAN),
+            size["floor_deltalake_direct_records_per_s"].as_f64().unwrap_or(f64::NAN),
+            size["floor_deltalake_direct_mb_per_s"].as_f64().unwrap_or(f64::NAN),
+            size["ratio_weir_to_floor"].as_f64().unwrap_or(f64::NAN),
+        );
+    }
     println!("report: {}", file.display());
     Ok(())
 }

@@ -33,7 +33,7 @@ Tasks:
                     Delta table under target/demo/; prints its path, rows and records/s
   test              everything CI runs: fmt check, clippy -D warnings, build, Python readers
                     (a venv under <target>/venv), the demo, unit, doc and end-to-end tests
-  bench [boundary|nats|kafka|mask|all]
+  bench [boundary|nats|kafka|mask|delta|all]
                     release build, then throughput ratios against raw-client floors and the
                     plugin-boundary cost; reports under bench/results/
   new-plugin NAME --kind source|sink [--path DIR] [--description TEXT]

@@ -31,6 +31,8 @@ pub(crate) struct DeltaSink {
     seen: HashMap<String, Option<i64>>,
     /// Commits since the last compaction.
     since_compact: u64,
+    /// The last commit attempt failed (the next call is its retry).
+    failed_attempt: bool,
 }
 
 impl DeltaSink {
@@ -60,6 +62,7 @@ impl DeltaSink {
             staged: None,
             seen: HashMap::new(),
             since_compact: 0,
+            failed_attempt: false,
         }))
     }
 
@@ -377,7 +380,11 @@ impl Sink for DeltaSink {
         self.refresh()?;
         let keys: Vec<PositionKey> = positions.iter().map(|p| p.key.clone()).collect();
         let stored = self.stored_in_loaded(&keys)?;
-        if !positions.is_empty()
+        // Only a retry can find its own batch landed: positions of a first attempt may be behind
+        // the table's without the rows being there (a NATS durable redelivers out of order).
+        let retry = std::mem::take(&mut self.failed_attempt);
+        if retry
+            && !positions.is_empty()
             && positions
                 .iter()
                 .zip(&stored)
@@ -436,7 +443,10 @@ impl Sink for DeltaSink {
             .iter()
             .map(|p| Transaction::new(self.app_id(p.key.as_str()), p.next))
             .collect();
-        self.write_commit(batch, txns)?;
+        if let Err(e) = self.write_commit(batch, txns) {
+            self.failed_attempt = true;
+            return Err(e);
+        }
         self.staged = None;
         for p in positions {
             self.seen.insert(p.key.as_str().to_string(), Some(p.next));
