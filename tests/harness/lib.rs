@@ -428,3 +428,14 @@ pub fn delta_inspect(
     ]);
     serde_json::from_slice(&out.stdout).expect("inspect JSON")
 }
+
+/// Appends `text` to a file, creating it if needed.
+pub fn append_text(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open for append");
+    f.write_all(text.as_bytes()).expect("append");
+}

@@ -180,16 +180,6 @@ fn file_manifest(
     )
 }
 
-fn append(path: &Path, text: &str) {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .expect("open for append");
-    f.write_all(text.as_bytes()).expect("append");
-}
-
 #[test]
 fn merge_keeps_one_row_per_key_with_the_latest_value() {
     let s = Scratch::new();
@@ -206,7 +196,7 @@ fn merge_keeps_one_row_per_key_with_the_latest_value() {
         ));
         latest.insert(key, i);
     }
-    append(&inbox.join("updates.jsonl"), &text);
+    append_text(&inbox.join("updates.jsonl"), &text);
     let m = file_manifest(
         &s,
         "upserts",
@@ -228,7 +218,7 @@ fn merge_keeps_one_row_per_key_with_the_latest_value() {
         assert_eq!(r["note"], format!("update {}", latest[&key]));
     }
     // More updates in a second run: still one row per key.
-    append(
+    append_text(
         &inbox.join("updates.jsonl"),
         "{\"key\":5,\"value\":-1,\"note\":\"last\"}\n{\"key\":1000,\"value\":1,\"note\":\"new\"}\n",
     );
@@ -256,7 +246,7 @@ fn added_omitted_and_retyped_columns_all_land() {
         r#"{"id":4,"a":"ten","b":"w"}"#,
         r#"{"id":5,"a":12}"#,
     ] {
-        append(&file, &format!("{line}\n"));
+        append_text(&file, &format!("{line}\n"));
         let out = output(weir(&plugins).arg("run").arg(&m));
         assert_eq!(out.code, Some(0), "{line}: {}", out.stderr);
     }

@@ -3,7 +3,6 @@
 //! adds only the lines written since (positions = file + byte offset, stored in the table);
 //! with `run_in_loop: true` it tails and a SIGTERM drains and commits.
 
-use std::io::Write;
 use std::time::Duration;
 use weir_tests::*;
 
@@ -17,15 +16,6 @@ fn lines(range: std::ops::Range<i64>) -> String {
             )
         })
         .collect()
-}
-
-fn append(path: &std::path::Path, text: &str) {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .expect("open for append");
-    f.write_all(text.as_bytes()).expect("append");
 }
 
 fn manifest(
@@ -52,9 +42,9 @@ fn json_lines_files_into_delta_then_only_new_lines_on_the_next_run() {
     std::fs::create_dir_all(&inbox).expect("inbox");
     let a = inbox.join("a.jsonl");
     let b = inbox.join("b.jsonl");
-    append(&a, &lines(0..1500));
+    append_text(&a, &lines(0..1500));
     // b ends with a line still being written: not read until its newline arrives.
-    append(
+    append_text(
         &b,
         &format!("{}{}", lines(1500..2500), "{\"id\":2500,\"user\":"),
     );
@@ -89,12 +79,12 @@ fn json_lines_files_into_delta_then_only_new_lines_on_the_next_run() {
     );
 
     // More lines in a, the end of b's half line, and a new file: the next run reads just those.
-    append(&a, &lines(2501..2600));
-    append(
+    append_text(&a, &lines(2501..2600));
+    append_text(
         &b,
         &format!("\"u1\",\"amount\":1.5}}\n{}", lines(2600..2650)),
     );
-    append(&inbox.join("c.jsonl"), &lines(2650..2700));
+    append_text(&inbox.join("c.jsonl"), &lines(2650..2700));
     let run = output(weir(&plugins).arg("run").arg(&m));
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let summary = delta_summary(&table);
@@ -114,15 +104,15 @@ fn run_in_loop_tails_new_lines_and_drains_on_sigterm() {
     let inbox = s.join("inbox");
     std::fs::create_dir_all(&inbox).expect("inbox");
     let live = inbox.join("live.jsonl");
-    append(&live, &lines(0..300));
+    append_text(&live, &lines(0..300));
     let m = manifest(&s, "tail", &inbox, true);
     let table = s.join("lake/events");
     let child = spawn(weir(&plugins).arg("run").arg(&m));
     wait_for("the first commit", Duration::from_secs(60), || {
         delta_commits(&table) >= 2
     });
-    append(&live, &lines(300..800));
-    append(&inbox.join("later.jsonl"), &lines(800..1000));
+    append_text(&live, &lines(300..800));
+    append_text(&inbox.join("later.jsonl"), &lines(800..1000));
     wait_for("the tailed lines", Duration::from_secs(90), || {
         delta_summary(&table)["rows"] == 1000
     });

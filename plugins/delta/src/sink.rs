@@ -375,8 +375,6 @@ impl Sink for DeltaSink {
         let Some(batch) = self.staged.take() else {
             return Ok(());
         };
-        // Keep the batch staged until it lands, so a retried commit has it.
-        self.staged = Some(batch.clone());
         self.refresh()?;
         let keys: Vec<PositionKey> = positions.iter().map(|p| p.key.clone()).collect();
         let stored = self.stored_in_loaded(&keys)?;
@@ -391,7 +389,6 @@ impl Sink for DeltaSink {
                 .all(|(p, (_, v))| v.is_some_and(|v| v >= p.next))
         {
             tracing::warn!(positions = ?positions, "the table already holds this batch (an attempt that reported a failure landed); not writing it again");
-            self.staged = None;
             for p in positions {
                 self.seen.insert(p.key.as_str().to_string(), Some(p.next));
             }
@@ -410,7 +407,6 @@ impl Sink for DeltaSink {
             })
             .collect();
         if !moved.is_empty() {
-            self.staged = None;
             return Err(Error::positions_moved(format!(
                 "{} in table {}; the batch is dropped, nothing of it written",
                 moved.join(", "),
@@ -447,7 +443,6 @@ impl Sink for DeltaSink {
             self.failed_attempt = true;
             return Err(e);
         }
-        self.staged = None;
         for p in positions {
             self.seen.insert(p.key.as_str().to_string(), Some(p.next));
         }
