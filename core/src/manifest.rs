@@ -113,7 +113,7 @@ pub fn load(path: &Path) -> Result<Pipeline, ManifestError> {
 
 /// Parses and checks manifest text; `env` resolves `{NAME}` placeholders.
 pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pipeline, ManifestError> {
-    let doc: Value = match serde_yaml::from_str::<serde_yaml::Value>(text) {
+    let doc: Value = match yaml_document(text) {
         Ok(v) => match serde_json::to_value(v) {
             Ok(v) => v,
             Err(e) => {
@@ -127,7 +127,7 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pipelin
     };
     let mut problems = Vec::new();
     let (doc, legacy) = legacy::normalize(doc, &mut problems);
-    let result = parse_current(&doc, env, problems);
+    let result = parse_current(&doc, env, problems, legacy.is_some());
     match (result, legacy) {
         (Err(mut e), Some(l)) => {
             for p in &mut e.problems {
@@ -137,6 +137,17 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pipelin
         }
         (r, _) => r,
     }
+}
+
+/// The YAML document as Kubernetes tools read manifests: merge keys (`<<: *base`) applied,
+/// and top-level `x-...` blocks (which hold anchors for reuse) left out.
+fn yaml_document(text: &str) -> Result<serde_yaml::Value, serde_yaml::Error> {
+    let mut v = serde_yaml::from_str::<serde_yaml::Value>(text)?;
+    v.apply_merge()?;
+    if let serde_yaml::Value::Mapping(m) = &mut v {
+        m.retain(|k, _| !k.as_str().is_some_and(|k| k.starts_with("x-")));
+    }
+    Ok(v)
 }
 
 /// Environment values a manifest declares: `spec.envs` and `spec.use.projection` env vars whose
@@ -176,6 +187,7 @@ fn parse_current(
     doc: &Value,
     process_env: &dyn Fn(&str) -> Option<String>,
     mut problems: Vec<Problem>,
+    legacy: bool,
 ) -> Result<Pipeline, ManifestError> {
     let Some(root) = doc.as_object() else {
         return Err(single(
@@ -185,7 +197,15 @@ fn parse_current(
     };
     keys::check(root, "", keys::TOP, &mut problems);
     if let Some(spec) = root.get("spec").and_then(Value::as_object) {
-        keys::check(spec, "spec", keys::SPEC, &mut problems);
+        let known = if legacy {
+            keys::LEGACY_SPEC
+        } else {
+            keys::SPEC
+        };
+        keys::check(spec, "spec", known, &mut problems);
+        if let Some(secrets) = spec.get("dataosSecrets").filter(|_| legacy) {
+            keys::check_secrets(secrets, "spec.dataosSecrets", &mut problems);
+        }
     }
     let declared = declared_env(root.get("spec").and_then(Value::as_object));
     let env_fn = |name: &str| process_env(name).or_else(|| declared.get(name).cloned());
@@ -265,10 +285,13 @@ fn parse_current(
         let query = query_pairs(&src.address);
         if let Some(n) = knob(&query, &src.options, "batch_size", &mut problems) {
             match as_u64(&n) {
-                Some(n) if n > 0 => limits.max_records = n as usize,
+                Some(n) if (1..=MAX_BATCH_SIZE).contains(&n) => limits.max_records = n as usize,
                 _ => problems.push(problem(
                     "spec.source.options.batch_size",
-                    "must be a positive whole number of records",
+                    format!(
+                        "`{}`: must be a whole number of records from 1 to {MAX_BATCH_SIZE}",
+                        shown(&n)
+                    ),
                 )),
             }
         }
@@ -290,10 +313,13 @@ fn parse_current(
         }
         if let Some(b) = knob(&query, &src.options, "max_batch_bytes", &mut problems) {
             match as_u64(&b) {
-                Some(b) if b > 0 => limits.max_bytes = b as usize,
+                Some(b) if (1024..=MAX_BATCH_BYTES).contains(&b) => limits.max_bytes = b as usize,
                 _ => problems.push(problem(
                     "spec.source.options.max_batch_bytes",
-                    "must be a positive number of bytes",
+                    format!(
+                        "`{}`: must be a whole number of bytes from 1024 to {MAX_BATCH_BYTES} (16 GiB)",
+                        shown(&b)
+                    ),
                 )),
             }
         }
@@ -553,6 +579,19 @@ fn as_f64(v: &Value) -> Option<f64> {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
+    }
+}
+
+/// The largest `batch_size`: ten million records per micro-batch.
+pub const MAX_BATCH_SIZE: u64 = 10_000_000;
+/// The largest `max_batch_bytes`: 16 GiB.
+pub const MAX_BATCH_BYTES: u64 = 16 << 30;
+
+/// A value as the user wrote it, for messages.
+fn shown(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 

@@ -45,7 +45,17 @@ impl RunConfig {
             pipeline: p.name.clone(),
             limits: p.limits,
             run_in_loop: p.run_in_loop,
-            retry: p.retry,
+            // A service rides out a broker's maintenance: retries go on (with capped backoff,
+            // not ready meanwhile) until the call succeeds or a stop is requested. A drain
+            // keeps its bound.
+            retry: if p.run_in_loop {
+                RetryPolicy {
+                    attempts: u32::MAX,
+                    ..p.retry
+                }
+            } else {
+                p.retry
+            },
             queue: 1,
             max_poll_wait: Duration::from_millis(100),
         }
@@ -599,6 +609,11 @@ fn sink_loop(
                 if let Some(dead) = &b.dead {
                     let written = match dead_letter.as_mut() {
                         Some(d) => retry(cfg, stop, observer, "dead-letter write", || {
+                            // A batch replayed after a restart (its rows all dead, so the
+                            // table did not move) finds its dead letters already there.
+                            if holds(d.as_mut(), &positions)? {
+                                return Ok(());
+                            }
                             d.write(dead.clone())?;
                             d.commit(&positions)
                         }),
@@ -644,6 +659,19 @@ fn sink_loop(
             tracing::warn!(pipeline = %cfg.pipeline, error = %e, "sink close failed");
         }
     }
+}
+
+/// Whether a transactional sink already holds every position of a batch (each stored `next`
+/// at or past the batch's): its data landed before.
+fn holds(sink: &mut dyn Sink, positions: &[Position]) -> Result<bool, ConnectorError> {
+    if positions.is_empty() {
+        return Ok(false);
+    }
+    let keys: Vec<PositionKey> = positions.iter().map(|p| p.key.clone()).collect();
+    let stored = sink.stored_positions(&keys)?;
+    Ok(positions
+        .iter()
+        .all(|p| stored.iter().any(|s| s.key == p.key && s.next >= p.next)))
 }
 
 /// Without a dead-letter destination, each undecodable row is logged with its position and

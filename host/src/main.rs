@@ -11,6 +11,7 @@ mod progress;
 mod run_cmd;
 mod service;
 mod supervise;
+mod validate_cmd;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use exit::Exit;
@@ -58,6 +59,17 @@ struct Cli {
     command: Command,
 }
 
+/// `--restart-failed`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum RestartFailed {
+    /// Pipelines with `run_in_loop: true`.
+    Auto,
+    /// Every pipeline.
+    Always,
+    /// None: a failed pipeline stays failed (the process exits 1 when the others end).
+    Never,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a pipeline until its source is drained (`run_in_loop: false`) or until SIGTERM/SIGINT
@@ -71,6 +83,10 @@ enum Command {
         /// Stop every pipeline when one fails (default: the others go on).
         #[arg(long)]
         fail_fast: bool,
+        /// Restart a pipeline that failed, after 1 s, 2 s, 4 s, ... up to 60 s; its positions
+        /// resume from the last commit. `auto`: pipelines with `run_in_loop: true`.
+        #[arg(long, value_enum, default_value = "auto")]
+        restart_failed: RestartFailed,
         /// /health/ready turns false when records wait at the source and nothing was committed
         /// for this many seconds.
         #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
@@ -80,11 +96,12 @@ enum Command {
         #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
         grace_period: f64,
     },
-    /// Check a manifest without running it: every problem at once, each with its key path, and
-    /// whether installed plugins serve its addresses and accept its options.
+    /// Check manifests without running them: every problem at once, each with its file and key
+    /// path, and whether installed plugins serve their addresses and accept their options.
     Validate {
-        /// The Nilus stream manifest (YAML).
-        manifest: PathBuf,
+        /// Nilus stream manifests (YAML), or directories of them, checked as `run` would.
+        #[arg(required = true)]
+        manifests: Vec<PathBuf>,
     },
     /// List installed plugins: name, version, sdk and ABI versions, and the URI schemes served.
     Plugins {
@@ -135,7 +152,7 @@ fn current_pipeline() -> String {
     CURRENT_PIPELINE.get().cloned().unwrap_or_default()
 }
 
-fn load_manifest(path: &Path) -> Result<manifest::Pipeline, Exit> {
+pub(crate) fn load_manifest(path: &Path) -> Result<manifest::Pipeline, Exit> {
     let p = manifest::load(path).map_err(|e| Exit {
         code: 2,
         lines: e.to_string().lines().map(str::to_string).collect(),
@@ -151,31 +168,15 @@ fn go(cli: Cli) -> Result<(), Exit> {
             print!("{}", plugins_cmd::render(&registry, json));
             Ok(())
         }
-        Command::Validate { manifest } => {
-            let pipeline = load_manifest(&manifest)?;
+        Command::Validate { manifests } => {
+            let paths = manifest_paths(&manifests)?;
             let registry = registry(cli.plugin_dir.as_deref())?;
-            let instances = pipeline::instantiate(&pipeline, &registry).map_err(|mut e| {
-                for l in &mut e.lines {
-                    *l = format!("{}: {l}", manifest.display());
-                }
-                e
-            })?;
-            drop(instances);
-            println!(
-                "{}: valid: pipeline `{}`, {}:// -> {}://, batch_size {}, batch_timeout {:?}, run_in_loop {}",
-                manifest.display(),
-                pipeline.name,
-                pipeline.source.scheme,
-                pipeline.sink.scheme,
-                pipeline.limits.max_records,
-                pipeline.limits.timeout,
-                pipeline.run_in_loop
-            );
-            Ok(())
+            validate_cmd::run(&paths, &registry)
         }
         Command::Run {
             manifests,
             fail_fast,
+            restart_failed,
             grace_period,
             ready_max_commit_age,
         } => {
@@ -225,6 +226,7 @@ fn go(cli: Cli) -> Result<(), Exit> {
             let service = service::Service::new(std::time::Duration::from_secs_f64(
                 ready_max_commit_age.max(0.0),
             ));
+            service::count_skipped_records(&service);
             if cli.listen != "off" {
                 let addr: std::net::SocketAddr = cli.listen.parse().map_err(|e| {
                     Exit::manifest(format!(
@@ -252,6 +254,14 @@ fn go(cli: Cli) -> Result<(), Exit> {
             signals
                 .fail_fast
                 .store(fail_fast, std::sync::atomic::Ordering::SeqCst);
+            let restart = match restart_failed {
+                RestartFailed::Auto => 0,
+                RestartFailed::Always => 1,
+                RestartFailed::Never => 2,
+            };
+            signals
+                .restart_failed
+                .store(restart, std::sync::atomic::Ordering::SeqCst);
             supervise::run_all(jobs, registry, service, signals)
         }
     }

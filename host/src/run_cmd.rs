@@ -42,6 +42,11 @@ impl Observer for ProgressLog {
     fn started(&self) {
         self.health.started_ms.store(now_ms(), Ordering::SeqCst);
         self.health.started.store(true, Ordering::SeqCst);
+        self.service
+            .metrics
+            .pipeline_up
+            .get_or_create(&self.label())
+            .set(1);
     }
 
     fn backlog(&self, backlog: &[weir_core::Position]) {
@@ -191,6 +196,7 @@ pub fn run(
         observer,
     ) {
         Ok(summary) => {
+            service.ended(&pipeline.name);
             let secs = summary.elapsed.as_secs_f64();
             tracing::info!(
                 pipeline = %pipeline.name,

@@ -76,6 +76,12 @@ pub struct Metrics {
     pub plugin_info: Family<PluginLabel, Gauge>,
     /// Records behind the broker's end, per position key.
     pub consumer_lag: Family<LagLabel, Gauge>,
+    /// 1 while a pipeline runs (source and sink open), 0 once it failed or ended.
+    pub pipeline_up: Family<PipelineLabel, Gauge>,
+    /// Fatal failures of a pipeline (each followed by a restart when restarts are on).
+    pub pipeline_failures: Family<PipelineLabel, Counter>,
+    /// Records the broker removed before they were read (retention), per position key.
+    pub records_skipped: Family<LagLabel, Counter>,
 }
 
 /// The labels of `weir_consumer_lag`.
@@ -108,6 +114,24 @@ impl Metrics {
         let last_commit = Family::<PipelineLabel, Gauge<f64, AtomicU64>>::default();
         let plugin_info = Family::<PluginLabel, Gauge>::default();
         let consumer_lag = Family::<LagLabel, Gauge>::default();
+        let pipeline_up = Family::<PipelineLabel, Gauge>::default();
+        let pipeline_failures = Family::<PipelineLabel, Counter>::default();
+        let records_skipped = Family::<LagLabel, Counter>::default();
+        registry.register(
+            "records_skipped",
+            "Records the broker's retention removed before they were read, per position key",
+            records_skipped.clone(),
+        );
+        registry.register(
+            "pipeline_up",
+            "1 while the pipeline runs, 0 once it failed or ended",
+            pipeline_up.clone(),
+        );
+        registry.register(
+            "pipeline_failures",
+            "Fatal failures of the pipeline",
+            pipeline_failures.clone(),
+        );
         registry.register(
             "records_in",
             "Rows read in committed batches",
@@ -184,6 +208,9 @@ impl Metrics {
             last_commit,
             plugin_info,
             consumer_lag,
+            pipeline_up,
+            pipeline_failures,
+            records_skipped,
         }
     }
 
@@ -202,6 +229,25 @@ impl Default for Metrics {
     }
 }
 
+static SKIPPED_TO: std::sync::OnceLock<Arc<Service>> = std::sync::OnceLock::new();
+
+/// Counts sources' records-skipped reports (`weir_sdk::records_skipped`) into `service`'s
+/// `weir_records_skipped_total` (the first service of the process).
+pub fn count_skipped_records(service: &Arc<Service>) {
+    let _ = SKIPPED_TO.set(service.clone());
+    weir_sdk::abi::host::on_records_skipped(|pipeline, key, count| {
+        if let Some(s) = SKIPPED_TO.get() {
+            s.metrics
+                .records_skipped
+                .get_or_create(&LagLabel {
+                    pipeline: pipeline.to_string(),
+                    key: key.to_string(),
+                })
+                .inc_by(count);
+        }
+    });
+}
+
 /// Unix time in milliseconds.
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -217,6 +263,8 @@ pub struct Health {
     pub started: AtomicBool,
     /// The pipeline ended (done or failed).
     pub ended: AtomicBool,
+    /// The pipeline failed fatally; why, in one line.
+    pub failed: Mutex<Option<String>>,
     /// Unix ms of the last retried call (0: none).
     pub last_retry_ms: AtomicU64,
     /// Unix ms of the last commit (0: none).
@@ -256,6 +304,8 @@ pub struct Service {
     pub health: Mutex<Vec<(String, Arc<Health>)>>,
     /// How old the last commit may be while records wait, for readiness.
     pub stale: Duration,
+    /// Per pipeline, how often it failed and the last failure (kept across restarts).
+    pub failures: Mutex<std::collections::HashMap<String, (u64, String)>>,
 }
 
 impl Service {
@@ -265,7 +315,40 @@ impl Service {
             metrics: Metrics::new(),
             health: Mutex::new(Vec::new()),
             stale,
+            failures: Mutex::default(),
         })
+    }
+
+    /// Records a fatal failure of a pipeline: `failed` on `/health/ready`, `weir_pipeline_up`
+    /// 0, `weir_pipeline_failures_total` counted.
+    pub fn failed(&self, pipeline: &str, why: &str) {
+        let label = PipelineLabel {
+            pipeline: pipeline.to_string(),
+        };
+        self.metrics.pipeline_up.get_or_create(&label).set(0);
+        self.metrics.pipeline_failures.get_or_create(&label).inc();
+        if let Some(h) = self.health_of(pipeline) {
+            h.ended.store(true, Ordering::SeqCst);
+            if let Ok(mut f) = h.failed.lock() {
+                *f = Some(why.to_string());
+            }
+        }
+        if let Ok(mut f) = self.failures.lock() {
+            let e = f.entry(pipeline.to_string()).or_default();
+            e.0 += 1;
+            e.1 = why.to_string();
+        }
+    }
+
+    /// Records that a pipeline ended without failing.
+    pub fn ended(&self, pipeline: &str) {
+        let label = PipelineLabel {
+            pipeline: pipeline.to_string(),
+        };
+        self.metrics.pipeline_up.get_or_create(&label).set(0);
+        if let Some(h) = self.health_of(pipeline) {
+            h.ended.store(true, Ordering::SeqCst);
+        }
     }
 
     /// A pipeline's current health, if it runs.
@@ -297,13 +380,21 @@ async fn ready(State(s): State<Arc<Service>>) -> impl IntoResponse {
     let v = s.health.lock().map(|v| v.clone()).unwrap_or_default();
     let mut body = String::new();
     let mut all = !v.is_empty();
+    let failures = s.failures.lock().map(|f| f.clone()).unwrap_or_default();
     for (name, h) in &v {
         let r = h.ready(Duration::from_secs(15), s.stale);
         all &= r;
-        body.push_str(&format!(
-            "{name}: {}\n",
-            if r { "ready" } else { "not ready" }
-        ));
+        let failed = h.failed.lock().ok().and_then(|f| f.clone());
+        let line = match (failed, failures.get(name)) {
+            (Some(why), _) => format!("failed: {why}"),
+            (None, Some((n, why))) => format!(
+                "{} (restarted after {n} failure{}; last: {why})",
+                if r { "ready" } else { "not ready" },
+                if *n == 1 { "" } else { "s" }
+            ),
+            (None, None) => (if r { "ready" } else { "not ready" }).to_string(),
+        };
+        body.push_str(&format!("{name}: {line}\n"));
     }
     let code = if all {
         StatusCode::OK

@@ -27,6 +27,9 @@ pub struct Signals {
     pub reloads: Arc<AtomicU64>,
     /// `--fail-fast`: a failed pipeline stops the others.
     pub fail_fast: AtomicBool,
+    /// `--restart-failed`: 0 restarts `run_in_loop` pipelines only (the default), 1 every
+    /// pipeline, 2 none.
+    pub restart_failed: std::sync::atomic::AtomicU8,
 }
 
 impl Signals {
@@ -49,6 +52,7 @@ impl Signals {
             term,
             reloads: Arc::new(AtomicU64::new(0)),
             fail_fast: AtomicBool::new(false),
+            restart_failed: std::sync::atomic::AtomicU8::new(0),
         });
         let s = signals.clone();
         std::thread::Builder::new()
@@ -107,7 +111,9 @@ fn supervise(
     signals: Arc<Signals>,
 ) -> Result<(), Exit> {
     let mut seen = signals.reloads.load(Ordering::SeqCst);
+    let mut failures = 0u32;
     loop {
+        let ran = std::time::Instant::now();
         let stop = StopSignal::new();
         let pending: Arc<std::sync::Mutex<Option<(Pipeline, Instances)>>> = Arc::default();
         let done = Arc::new(AtomicBool::new(false));
@@ -177,7 +183,85 @@ fn supervise(
                     instances,
                 };
             }
+            (Err(e), _) => {
+                let why = e.lines.first().cloned().unwrap_or_default();
+                service.failed(&job.pipeline.name, &why);
+                for l in &e.lines {
+                    tracing::error!(pipeline = %job.pipeline.name, "{l}");
+                }
+                let restart = match signals.restart_failed.load(Ordering::SeqCst) {
+                    0 => job.pipeline.run_in_loop,
+                    1 => true,
+                    _ => false,
+                };
+                // Bad manifests (code 2) do not get better by restarting.
+                if !restart || e.code != 1 || signals.term.load(Ordering::SeqCst) {
+                    return Err(e);
+                }
+                failures = if ran.elapsed() > MAX_BACKOFF {
+                    1
+                } else {
+                    failures + 1
+                };
+                let wait = backoff(failures);
+                tracing::warn!(pipeline = %job.pipeline.name, restart_in_s = wait.as_secs_f64(), failures, "restarting the failed pipeline (--restart-failed); positions resume from the last commit");
+                if !wait_unless_term(&signals, wait) {
+                    return Err(e);
+                }
+                job = reinstantiate(job.path, job.pipeline, &registry, &service, &signals)?;
+            }
             (r, _) => return r.map(|_| ()),
+        }
+    }
+}
+
+/// The longest wait between restarts of a failed pipeline.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// 1 s, 2 s, 4 s, ... up to [`MAX_BACKOFF`] after the n-th failure in a row.
+fn backoff(failures: u32) -> Duration {
+    Duration::from_secs(1u64 << failures.saturating_sub(1).min(6)).min(MAX_BACKOFF)
+}
+
+/// Waits `d`; false when a SIGTERM/SIGINT came meanwhile.
+fn wait_unless_term(signals: &Signals, d: Duration) -> bool {
+    let until = std::time::Instant::now() + d;
+    while std::time::Instant::now() < until {
+        if signals.term.load(Ordering::SeqCst) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    !signals.term.load(Ordering::SeqCst)
+}
+
+/// New instances for a restart; a failure to make them is retried with backoff too.
+fn reinstantiate(
+    path: PathBuf,
+    pipeline: Pipeline,
+    registry: &Registry,
+    service: &Service,
+    signals: &Signals,
+) -> Result<Job, Exit> {
+    let mut attempt = 0;
+    loop {
+        match pipeline::instantiate(&pipeline, registry) {
+            Ok(instances) => {
+                return Ok(Job {
+                    path,
+                    pipeline,
+                    instances,
+                })
+            }
+            Err(e) => {
+                attempt += 1;
+                let why = e.lines.first().cloned().unwrap_or_default();
+                service.failed(&pipeline.name, &why);
+                tracing::error!(pipeline = %pipeline.name, attempt, "cannot restart: {why}");
+                if !wait_unless_term(signals, backoff(attempt)) {
+                    return Err(e);
+                }
+            }
         }
     }
 }

@@ -87,6 +87,7 @@ mod context;
 mod error;
 mod log;
 mod position;
+mod skipped;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -101,6 +102,7 @@ pub use log::LogLevel;
 pub use position::{Position, PositionKey};
 pub use serde;
 pub use serde_json;
+pub use skipped::{records_skipped, RECORDS_SKIPPED};
 pub use tracing;
 
 // The README's plugin example is compiled as a doc test, so it cannot drift from the sdk.

@@ -51,18 +51,23 @@ impl NatsServer {
     }
 
     fn spawn(&mut self) {
+        // Messages up to 16 MiB (the default is 1 MiB), for tests of large values.
+        let config = self.store.path().join("server.conf");
+        std::fs::write(&config, "max_payload: 16777216\n").expect("server config");
         let mut cmd = Command::new(binary());
-        cmd.args([
-            "-a",
-            "127.0.0.1",
-            "-p",
-            &self.port.to_string(),
-            "-js",
-            "-sd",
-        ])
-        .arg(self.store.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        cmd.arg("-c")
+            .arg(&config)
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(self.store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         if let Some((u, p)) = &self.auth {
             cmd.args(["--user", u, "--pass", p]);
         }
@@ -88,6 +93,17 @@ impl NatsServer {
     pub fn restart(&mut self, down_for: Duration) {
         self.kill();
         std::thread::sleep(down_for);
+        self.spawn();
+    }
+
+    /// Kills the server (as a crash or a maintenance would); [`NatsServer::start_again`] brings
+    /// it back on the same port and store.
+    pub fn stop(&mut self) {
+        self.kill();
+    }
+
+    /// Starts a stopped server again on its port and store, and waits until it listens.
+    pub fn start_again(&mut self) {
         self.spawn();
     }
 

@@ -1,10 +1,12 @@
 """An independent NATS JetStream publisher and checker for the tests (nats-py).
 
-    nats_tool.py stream URL NAME SUBJECT          create (or update) a file-backed stream
+    nats_tool.py stream URL NAME SUBJECT [MAX]    create (or update) a file-backed stream, keeping
+                                                  at most MAX messages when given
     nats_tool.py publish URL PREFIX FROM COUNT [RATE]
                                                   publish {"id": i, ...} for i in FROM..FROM+COUNT
                                                   on PREFIX.<i % 4>, optionally RATE messages/s
     nats_tool.py publish-raw URL SUBJECT TEXT     publish one message with this payload
+    nats_tool.py publish-lines URL SUBJECT FILE   publish each line of FILE as one message, in order
     nats_tool.py consumer URL STREAM DURABLE      consumer info as JSON
     nats_tool.py stream-info URL STREAM           stream state as JSON
 """
@@ -24,7 +26,8 @@ async def main(argv):
     try:
         if cmd == "stream":
             name, subject = argv[3], argv[4]
-            cfg = StreamConfig(name=name, subjects=[subject], storage=StorageType.FILE)
+            limit = int(argv[5]) if len(argv) > 5 else -1
+            cfg = StreamConfig(name=name, subjects=[subject], storage=StorageType.FILE, max_msgs=limit)
             try:
                 await js.add_stream(cfg)
             except Exception:
@@ -55,6 +58,14 @@ async def main(argv):
             subject, text = argv[3], argv[4]
             ack = await js.publish(subject, text.encode())
             print(json.dumps({"seq": ack.seq}))
+        elif cmd == "publish-lines":
+            subject, path = argv[3], argv[4]
+            n = 0
+            with open(path, "rb") as fh:
+                for line in fh:
+                    await js.publish(subject, line.rstrip(b"\n"))
+                    n += 1
+            print(json.dumps({"published": n}))
         elif cmd == "consumer":
             info = await js.consumer_info(argv[3], argv[4])
             print(json.dumps({

@@ -1,4 +1,4 @@
-//! The dependency arrows of DESIGN.md section 1, checked on `cargo metadata`: plugins depend on
+//! The dependency arrows of docs/architecture.md section 1, checked on `cargo metadata`: plugins depend on
 //! weir-sdk only (of weir's crates), and core depends on neither the host, abi_stable nor
 //! libloading, directly or not.
 

@@ -195,3 +195,48 @@ fn every_good_corpus_manifest_and_example_validates_where_its_plugins_exist() {
         assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
     }
 }
+
+#[test]
+fn validate_a_directory_reports_every_broken_manifest_in_it_at_once() {
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let dir = root().join("tests/manifests/broken");
+    let count = std::fs::read_dir(&dir)
+        .expect("broken corpus")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "yaml"))
+        })
+        .count();
+    let out = output(weir(&plugins).arg("validate").arg(&dir));
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    let files: std::collections::HashSet<&str> = out
+        .error_lines()
+        .iter()
+        .filter_map(|l| l.strip_prefix("weir: error: "))
+        .filter_map(|l| l.split(".yaml").next())
+        .collect();
+    assert_eq!(files.len(), count, "{}", out.stderr);
+    // A directory of good manifests validates, one line each.
+    let good = s.join("good");
+    std::fs::create_dir_all(&good).expect("dir");
+    for name in ["nats-current.yaml", "nats-legacy.yaml"] {
+        std::fs::copy(
+            root().join("tests/manifests/good").join(name),
+            good.join(name),
+        )
+        .expect("copy");
+    }
+    let out = output(weir(&plugins).arg("validate").arg(&good));
+    assert_eq!(
+        out.code,
+        Some(2),
+        "the two share a pipeline name: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("pipeline names must differ"),
+        "{}",
+        out.stderr
+    );
+}

@@ -11,6 +11,7 @@ mod kit;
 mod loading;
 mod nats;
 mod panics;
+mod poison;
 mod service;
 mod shaping;
 mod signals;

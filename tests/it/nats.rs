@@ -302,3 +302,135 @@ fn bad_input_gets_one_clear_error_naming_the_key() {
         assert_eq!(delta_commits(lake), 0);
     }
 }
+
+/// `GET path` over plain HTTP/1.0: the status and the body, or `None` while nothing answers.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, text.split_once("\r\n\r\n")?.1.to_string()))
+}
+
+/// `GET /health/ready`: the status code, or `None` while nothing answers.
+fn ready_status(port: u16) -> Option<u16> {
+    http_get(port, "/health/ready").map(|(code, _)| code)
+}
+
+#[test]
+fn a_broker_down_for_three_minutes_keeps_the_service_up_not_ready_then_caught_up() {
+    let mut f = Fixture::new(NatsServer::start(), 1_000);
+    let m = f.manifest(
+        "maintenance",
+        "&durable=weir",
+        "      batch_size: 200\n      batch_timeout: 1\n      run_in_loop: true\n",
+    );
+    let port = free_port();
+    let mut child = spawn(
+        weir(&f.plugins)
+            .arg("run")
+            .arg(&m)
+            .env("WEIR_LISTEN", format!("127.0.0.1:{port}")),
+    );
+    let rows = |t: &Path| {
+        try_json_ids(t)
+            .and_then(|ids| ids["rows"].as_u64())
+            .unwrap_or(0)
+    };
+    wait_for("the first messages", Duration::from_secs(60), || {
+        rows(&f.table()) >= 1_000 && ready_status(port) == Some(200)
+    });
+    f.server.stop();
+    // The outage itself is what is tested: three minutes of it, watched every second (this
+    // loop paces the observation; nothing waits on it for synchronisation).
+    let down = std::time::Instant::now();
+    let mut not_ready_seen = false;
+    while down.elapsed() < Duration::from_secs(180) {
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "weir exited during the outage"
+        );
+        not_ready_seen |= ready_status(port) == Some(503);
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    assert!(
+        not_ready_seen,
+        "never reported not ready while the broker was down"
+    );
+    f.server.start_again();
+    publish(&f.server, 1_000, 1_000);
+    wait_for(
+        "caught up after the outage",
+        Duration::from_secs(120),
+        || rows(&f.table()) >= 2_000 && ready_status(port) == Some(200),
+    );
+    signal(&child, libc::SIGTERM);
+    let out = wait_exit(child);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let ids = json_ids(&f.table());
+    assert_eq!(ids["rows"], 2_000, "{ids}");
+    assert_eq!(ids["distinct"], 2_000, "{ids}");
+}
+
+#[test]
+fn records_the_streams_limits_removed_are_a_warning_and_a_metric() {
+    let server = NatsServer::start();
+    server.tool(&["stream", "LIMITED", "limited.>", "100"]);
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let lake = s.join("lake");
+    let m = s.manifest(
+        "limited.yaml",
+        &format!(
+            "name: limited\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: nats+jetstream://{}?subject=limited.>\n    options:\n      source_table: LIMITED\n      batch_size: 50\n  sink:\n    address: {}\n    options:\n      dest_table: events\n",
+            server.host_port(),
+            lake.display()
+        ),
+    );
+    let out = server.tool(&["publish", "limited", "0", "100"]);
+    assert_eq!(out["published"], 100);
+    run_ok(&plugins, &m);
+    // 1 000 more: the stream keeps the last 100, so sequences 101..1000 are gone unread.
+    let out = server.tool(&["publish", "limited", "100", "1000"]);
+    assert_eq!(out["published"], 1000);
+    let port = free_port();
+    let looped = s.manifest(
+        "limited-loop.yaml",
+        &std::fs::read_to_string(&m)
+            .expect("manifest")
+            .replace("batch_size: 50", "batch_size: 50\n      run_in_loop: true"),
+    );
+    let child = spawn(
+        weir(&plugins)
+            .arg("run")
+            .arg(&looped)
+            .env("WEIR_LISTEN", format!("127.0.0.1:{port}")),
+    );
+    let skipped = || {
+        let text = http_get(port, "/metrics").unwrap_or_default().1;
+        text.lines()
+            .find(|l| l.starts_with("weir_records_skipped_total{") && l.contains("key=\"LIMITED\""))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    wait_for(
+        "the skipped records counted",
+        Duration::from_secs(60),
+        || {
+            skipped() == Some(900.0)
+                && try_json_ids(&lake.join("events")).is_some_and(|ids| ids["rows"] == 200)
+        },
+    );
+    signal(&child, libc::SIGTERM);
+    let out = wait_exit(child);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let warn = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("900 records skipped on LIMITED"))
+        .unwrap_or_else(|| panic!("no warning: {}", out.stderr));
+    assert!(warn.contains("WARN"), "{warn}");
+}

@@ -455,6 +455,64 @@ fn two_pipelines_in_one_process_one_failing_the_other_completes() {
 }
 
 #[test]
+fn a_failed_pipeline_is_failed_on_health_and_metrics_logged_and_restarted() {
+    let s = Scratch::new();
+    let mut libs = shipped_plugins();
+    libs.push(library("weir_fixture_probe"));
+    let plugins = s.plugin_dir("plugins", &libs);
+    let lake = s.join("lake");
+    let healthy = manifest(&s, "healthy", "generator://?rate=500&seed=2", &lake);
+    let broken = s.manifest(
+        "broken.yaml",
+        "name: broken\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: probe://?rows=10&batches=1\n    options: {run_in_loop: true}\n  sink:\n    address: probe://?panic_in_write=0\n",
+    );
+    let port = free_port();
+    let child = spawn(
+        weir(&plugins)
+            .arg("run")
+            .arg(&healthy)
+            .arg(&broken)
+            .env("WEIR_LISTEN", format!("127.0.0.1:{port}")),
+    );
+    let ready = || get(port, "/health/ready").unwrap_or((0, String::new()));
+    wait_for("broken shown failed", Duration::from_secs(60), || {
+        let (code, body) = ready();
+        code == 503 && body.contains("broken: failed:") && body.contains("panicked")
+    });
+    let failures = |m: &serde_json::Value| sample(m, "weir_pipeline_failures_total", "broken");
+    let mut last = serde_json::Value::Null;
+    let restarted = std::time::Instant::now();
+    while !failures(&last).is_some_and(|n| n >= 2.0) {
+        assert!(
+            restarted.elapsed() < Duration::from_secs(60),
+            "broken was not restarted: {last}"
+        );
+        last = scrape(port);
+    }
+    let m = scrape(port);
+    assert_eq!(sample(&m, "weir_pipeline_up", "broken"), Some(0.0), "{m}");
+    wait_for("healthy commits on", Duration::from_secs(60), || {
+        sample(&scrape(port), "weir_pipeline_up", "healthy") == Some(1.0)
+            && delta_commits(&lake.join("events")) >= 2
+    });
+    assert!(ready().1.contains("healthy: ready"), "{}", ready().1);
+    signal(&child, libc::SIGTERM);
+    let out = wait_exit(child);
+    // Logged at ERROR when it happened, not only at exit; each restart announced.
+    let logged = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("ERROR") && l.contains("broken") && !l.starts_with("weir: error:"))
+        .count();
+    assert!(logged >= 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("restarting the failed pipeline"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn progress_redraws_on_a_terminal_and_stays_out_of_pipes() {
     let s = Scratch::new();
     let plugins = s.plugin_dir("plugins", &shipped_plugins());

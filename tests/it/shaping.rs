@@ -136,7 +136,7 @@ fn nats_values_that_are_not_json_go_to_the_dead_letter_table_and_the_run_goes_on
         dead[0]["_error"]
             .as_str()
             .unwrap_or("")
-            .contains("not a JSON object"),
+            .contains("not valid JSON"),
         "{dead:?}"
     );
     assert_eq!(dead[0]["value"], "this is not json");

@@ -109,8 +109,25 @@ pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// A cargo command with the environment a plain `cargo` in a shell has: `cargo run` (how
+/// `cargo xtask` starts) sets `CARGO_MANIFEST_DIR` and `CARGO_PKG_*` for xtask, and build
+/// scripts that watch them (ring's does) would rebuild a third of the graph each time plain
+/// `cargo` and `cargo xtask` alternate on one target dir (9 minutes here).
 pub(crate) fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k == "CARGO_MANIFEST_DIR"
+            || k == "CARGO_MANIFEST_PATH"
+            || k == "CARGO_PRIMARY_PACKAGE"
+            || k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_BIN_")
+            || k == "CARGO_CRATE_NAME"
+        {
+            cmd.env_remove(k.as_ref());
+        }
+    }
+    cmd
 }
 
 /// Builds; returns the `weir` binary. Debug builds the whole workspace (plugins, fixtures and

@@ -1,4 +1,4 @@
-//! The broker envelope (DESIGN.md section 2) as core sees it: which broker it came from, the
+//! The broker envelope (docs/architecture.md section 2) as core sees it: which broker it came from, the
 //! metadata columns it becomes (`_kafka_*`, `_nats_*`), the Nilus `raw` shape (`_kafka` /
 //! `_nats` struct with the value as text), each row's position for dead letters, and the
 //! dead-letter batch itself.
@@ -185,6 +185,46 @@ pub(crate) fn dead_letters(
         let c = take(c.as_ref(), &idx, None)?;
         fields.push(Field::new(f.name(), c.data_type().clone(), true));
         arrays.push(c);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+}
+
+/// A dead-letter batch without the payload a mask exists to hide: `key` and `value` are
+/// replaced by `_key_sha256`, `_value_sha256` (hex) and `_value_bytes`; `headers` are left
+/// out. The position and the reason stay, so the record can be found in the broker.
+pub(crate) fn without_payload(dead: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    use sha2::{Digest, Sha256};
+    let hex = |b: &[u8]| -> String {
+        Sha256::digest(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect()
+    };
+    let binary = |name: &str| -> Result<Option<arrow::array::BinaryArray>, ArrowError> {
+        dead.column_by_name(name)
+            .map(|c| cast(c, &DataType::Binary).map(|c| c.as_binary::<i32>().clone()))
+            .transpose()
+    };
+    let mut fields: Vec<Field> = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for (f, c) in dead.schema().fields().iter().zip(dead.columns()) {
+        if !matches!(f.name().as_str(), "key" | "value" | "headers") {
+            fields.push(f.as_ref().clone());
+            arrays.push(c.clone());
+        }
+    }
+    if let Some(key) = binary("key")? {
+        let sha: StringArray = key.iter().map(|k| k.map(hex)).collect();
+        fields.push(Field::new("_key_sha256", DataType::Utf8, true));
+        arrays.push(Arc::new(sha));
+    }
+    if let Some(value) = binary("value")? {
+        let sha: StringArray = value.iter().map(|v| v.map(hex)).collect();
+        let size: Int64Array = value.iter().map(|v| v.map(|v| v.len() as i64)).collect();
+        fields.push(Field::new("_value_sha256", DataType::Utf8, true));
+        arrays.push(Arc::new(sha));
+        fields.push(Field::new("_value_bytes", DataType::Int64, true));
+        arrays.push(Arc::new(size));
     }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
 }

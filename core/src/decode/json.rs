@@ -3,6 +3,7 @@
 //! in one pass. Values that are not JSON objects, or that do not fit a hinted type, are set
 //! aside with the reason; nothing else is dropped.
 
+use super::bounds::Bounds;
 use super::infer::{is_nested, merge_fields, widen};
 use super::TypeHint;
 use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, StringBuilder};
@@ -38,6 +39,8 @@ pub(crate) struct JsonDecoder {
     /// Top-level fields read as text from the raw JSON: `json` hints, nested values with
     /// `max_table_nesting: "0"`, and fields that held both nested and scalar values.
     text: HashSet<String>,
+    /// Depth and size limits, applied to each value before it is parsed.
+    bounds: Bounds,
 }
 
 /// The top-level keys of a JSON object, in document order, without building its values.
@@ -65,14 +68,26 @@ impl<'de> serde::Deserialize<'de> for Keys {
 }
 
 fn is_object(v: &[u8]) -> Result<(), String> {
-    match v.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => {}
-        Some(_) => return Err("not a JSON object".to_string()),
-        None => return Err("empty value".to_string()),
+    let first = v.iter().find(|b| !b.is_ascii_whitespace());
+    let parsed = serde_json::from_slice::<serde::de::IgnoredAny>(v);
+    match (first, parsed) {
+        (None, _) => Err("empty value".to_string()),
+        (Some(b'{'), Ok(_)) => Ok(()),
+        (_, Err(e)) if std::str::from_utf8(v).is_err() => {
+            Err(format!("not valid JSON: the value is not UTF-8 text ({e})"))
+        }
+        (_, Err(e)) => Err(format!("not valid JSON: {e}")),
+        (Some(b), Ok(_)) => Err(format!(
+            "the value is a JSON {}, not an object; each message must be one JSON object",
+            match b {
+                b'[' => "array",
+                b'"' => "string",
+                b't' | b'f' => "boolean",
+                b'n' => "null",
+                _ => "number",
+            }
+        )),
     }
-    serde_json::from_slice::<serde::de::IgnoredAny>(v)
-        .map(|_| ())
-        .map_err(|e| format!("not valid JSON: {e}"))
 }
 
 /// The fields kept as text, each row parsed once for all of them: JSON text for nested
@@ -104,7 +119,11 @@ fn text_columns(values: &[&[u8]], names: &[&str]) -> HashMap<String, ArrayRef> {
 }
 
 impl JsonDecoder {
-    pub(crate) fn new(hints: BTreeMap<String, TypeHint>, nested_as_text: bool) -> Self {
+    pub(crate) fn new(
+        hints: BTreeMap<String, TypeHint>,
+        nested_as_text: bool,
+        bounds: Bounds,
+    ) -> Self {
         let text = hints
             .iter()
             .filter(|(_, h)| **h == TypeHint::Json)
@@ -115,6 +134,7 @@ impl JsonDecoder {
             hints,
             nested_as_text,
             text,
+            bounds,
         }
     }
 
@@ -309,18 +329,37 @@ impl JsonDecoder {
     /// Decodes the `value` column.
     pub(crate) fn decode(&mut self, values: &BinaryArray) -> Result<JsonDecoded, ArrowError> {
         let mut failed = Vec::new();
-        let mut good: Vec<u32> = Vec::with_capacity(values.len());
+        // Values with parts too deep for a column, rewritten with those parts as JSON text.
+        let mut rewritten: HashMap<u32, Vec<u8>> = HashMap::new();
+        let mut bounded: Vec<u32> = Vec::with_capacity(values.len());
         for i in 0..values.len() {
             if values.is_null(i) {
                 failed.push((i as u32, "the value is null".to_string()));
                 continue;
             }
-            match is_object(values.value(i)) {
-                Ok(()) => good.push(i as u32),
+            match self.bounds.apply(values.value(i)) {
+                Ok(std::borrow::Cow::Borrowed(_)) => bounded.push(i as u32),
+                Ok(std::borrow::Cow::Owned(v)) => {
+                    rewritten.insert(i as u32, v);
+                    bounded.push(i as u32);
+                }
                 Err(e) => failed.push((i as u32, e)),
             }
         }
+        let value = |i: u32| -> &[u8] {
+            rewritten
+                .get(&i)
+                .map_or_else(|| values.value(i as usize), Vec::as_slice)
+        };
+        let mut good: Vec<u32> = Vec::with_capacity(bounded.len());
+        for i in bounded {
+            match is_object(value(i)) {
+                Ok(()) => good.push(i),
+                Err(e) => failed.push((i, e)),
+            }
+        }
         if good.is_empty() {
+            failed.sort_by_key(|(r, _)| *r);
             // Nothing valid in this batch: no rows, and nothing learnt.
             return Ok(JsonDecoded {
                 batch: RecordBatch::new_empty(Arc::new(Schema::new(self.output_fields()))),
@@ -328,7 +367,7 @@ impl JsonDecoder {
                 failed,
             });
         }
-        let mut slices: Vec<&[u8]> = good.iter().map(|&i| values.value(i as usize)).collect();
+        let mut slices: Vec<&[u8]> = good.iter().map(|&i| value(i)).collect();
         // Fast path: the values fit the running schema exactly (strict mode refuses unknown
         // fields), so there is nothing to learn. Otherwise infer, widen, and decode.
         let fast = if self.text.is_empty() && !self.fields.is_empty() {
@@ -358,7 +397,7 @@ impl JsonDecoder {
                     }
                 }
                 good = keep;
-                slices = good.iter().map(|&i| values.value(i as usize)).collect();
+                slices = good.iter().map(|&i| value(i)).collect();
                 self.decode_all(&slices, false)?
             }
         };

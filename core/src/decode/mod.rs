@@ -1,4 +1,4 @@
-//! Decoding (DESIGN.md section 2, steps 3 and 4): broker envelopes become typed rows.
+//! Decoding (docs/architecture.md section 2, steps 3 and 4): broker envelopes become typed rows.
 //!
 //! - `format: json` (the default): each `value` is parsed into typed columns ([`json`]): the
 //!   schema comes from `type_hints` plus inference that only widens as new fields appear; nested
@@ -11,11 +11,13 @@
 //! dead letter (the envelope row, its position and the reason); nothing is dropped silently.
 //! Typed batches (sources that say so, such as the generator) pass through untouched.
 
+pub mod bounds;
 mod envelope;
 mod infer;
 mod json;
 pub mod naming;
 
+pub use bounds::Bounds;
 pub use envelope::Broker;
 pub use naming::Naming;
 
@@ -110,7 +112,7 @@ impl TypeHint {
 }
 
 /// How values are decoded.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecodeConfig {
     /// `format`.
     pub format: Format,
@@ -120,6 +122,24 @@ pub struct DecodeConfig {
     pub nested_as_text: bool,
     /// `SCHEMA_NAMING`.
     pub naming: Naming,
+    /// `max_nesting_depth` and `max_message_bytes`.
+    pub bounds: Bounds,
+    /// Dead letters keep the raw `key` and `value` (`dead_letter_raw: true`, or no `mask`);
+    /// otherwise they hold their SHA-256 and size instead.
+    pub dead_letter_raw: bool,
+}
+
+impl Default for DecodeConfig {
+    fn default() -> Self {
+        Self {
+            format: Format::default(),
+            type_hints: BTreeMap::new(),
+            nested_as_text: false,
+            naming: Naming::default(),
+            bounds: Bounds::default(),
+            dead_letter_raw: true,
+        }
+    }
 }
 
 /// One micro-batch, decoded.
@@ -129,6 +149,8 @@ pub struct Decoded {
     pub batch: Option<RecordBatch>,
     /// The envelope rows that did not, with `_position` and `_error` (`None` when all did).
     pub dead: Option<RecordBatch>,
+    /// For each row of `batch`, its row in the input (`None` for a batch that passed through).
+    pub rows: Option<Vec<u32>>,
 }
 
 /// Decodes a pipeline's micro-batches; keeps the running schema.
@@ -141,7 +163,7 @@ impl Decoder {
     /// A decoder.
     pub fn new(cfg: DecodeConfig) -> Self {
         Self {
-            json: json::JsonDecoder::new(cfg.type_hints.clone(), cfg.nested_as_text),
+            json: json::JsonDecoder::new(cfg.type_hints.clone(), cfg.nested_as_text, cfg.bounds),
             cfg,
         }
     }
@@ -152,30 +174,25 @@ impl Decoder {
             return Ok(Decoded {
                 batch: Some(batch),
                 dead: None,
+                rows: None,
             });
         };
         if self.cfg.format == Format::Raw {
             return Ok(Decoded {
                 batch: Some(envelope::raw(broker, &batch)?),
                 dead: None,
+                rows: None,
             });
         }
         let values = envelope::values(&batch)?;
         let decoded = self.json.decode(&values)?;
-        let dead = if decoded.failed.is_empty() {
-            None
-        } else {
-            let positions = envelope::positions(broker, &batch)?;
-            let rows: Vec<u32> = decoded.failed.iter().map(|(r, _)| *r).collect();
-            let reasons: Vec<String> = decoded
-                .failed
-                .iter()
-                .map(|(r, why)| format!("value at {}: {why}", positions[*r as usize]))
-                .collect();
-            Some(envelope::dead_letters(&batch, &rows, &positions, &reasons)?)
-        };
+        let dead = self.dead_letters(&batch, &decoded.failed)?;
         if decoded.rows.is_empty() {
-            return Ok(Decoded { batch: None, dead });
+            return Ok(Decoded {
+                batch: None,
+                dead,
+                rows: Some(decoded.rows),
+            });
         }
         let rows = UInt32Array::from(decoded.rows.clone());
         let mut fields: Vec<Field> = Vec::new();
@@ -200,7 +217,36 @@ impl Decoder {
         Ok(Decoded {
             batch: Some(out),
             dead,
+            rows: Some(decoded.rows),
         })
+    }
+
+    /// Dead letters for rows of an envelope batch, `(input row, reason)`: the envelope rows
+    /// with `_position` and `_error`, the payload as the pipeline's `dead_letter_raw` says.
+    /// `None` for no rows, or for a batch that is no envelope.
+    pub fn dead_letters(
+        &self,
+        envelope: &RecordBatch,
+        failed: &[(u32, String)],
+    ) -> Result<Option<RecordBatch>, ArrowError> {
+        let Some(broker) = Broker::of(envelope) else {
+            return Ok(None);
+        };
+        if failed.is_empty() {
+            return Ok(None);
+        }
+        let positions = envelope::positions(broker, envelope)?;
+        let rows: Vec<u32> = failed.iter().map(|(r, _)| *r).collect();
+        let reasons: Vec<String> = failed
+            .iter()
+            .map(|(r, why)| format!("value at {}: {why}", positions[*r as usize]))
+            .collect();
+        let dead = envelope::dead_letters(envelope, &rows, &positions, &reasons)?;
+        if self.cfg.dead_letter_raw {
+            Ok(Some(dead))
+        } else {
+            envelope::without_payload(&dead).map(Some)
+        }
     }
 }
 

@@ -95,10 +95,11 @@ fn json_corpus_decodes_to_typed_columns_and_sets_invalid_values_aside() {
     assert_eq!(pos.value(1), "events.1@103");
     assert_eq!(pos.value(2), "events.0@104");
     let why = dead.column_by_name("_error").unwrap().as_string::<i32>();
+    assert!(why.value(0).contains("not valid JSON"), "{}", why.value(0));
     assert!(
-        why.value(0).contains("not a JSON object"),
+        why.value(1).contains("a JSON array, not an object"),
         "{}",
-        why.value(0)
+        why.value(1)
     );
     assert!(why.value(2).contains("not valid JSON"), "{}", why.value(2));
     assert_eq!(
@@ -287,4 +288,105 @@ fn a_batch_of_only_invalid_values_gives_only_dead_letters() {
         .unwrap();
     assert!(first.batch.is_none());
     assert_eq!(first.dead.unwrap().num_rows(), 1);
+}
+
+/// `{"d": {"d": ... 1}}`, `levels` objects deep.
+fn nested(levels: usize) -> String {
+    format!("{}1{}", "{\"d\":".repeat(levels), "}".repeat(levels))
+}
+
+/// How many struct levels a type has.
+fn struct_depth(t: &DataType) -> usize {
+    match t {
+        DataType::Struct(fs) => {
+            1 + fs
+                .iter()
+                .map(|f| struct_depth(f.data_type()))
+                .max()
+                .unwrap_or(0)
+        }
+        _ => 0,
+    }
+}
+
+#[test]
+fn deep_values_keep_every_field_with_the_deep_part_as_json_text() {
+    for levels in [50, 115, 200, 300] {
+        // As the first record of a new pipeline, and after a shallow one.
+        for first in [true, false] {
+            let mut d = Decoder::new(DecodeConfig::default());
+            let deep = format!(r#"{{"id":2,"deep":{},"after":"z"}}"#, nested(levels));
+            let values: Vec<&str> = if first {
+                vec![&deep]
+            } else {
+                vec![r#"{"id":1,"after":"a"}"#, &deep]
+            };
+            let out = d.decode(nats(&values, 1)).unwrap();
+            assert!(out.dead.is_none(), "{levels}: {:?}", out.dead);
+            let b = out.batch.unwrap();
+            let names = names(&b);
+            for c in ["id", "deep", "after"] {
+                assert!(names.iter().any(|n| n == c), "{levels}: {c} in {names:?}");
+            }
+            let at = |c: &str| names.iter().position(|n| n == c).unwrap_or(usize::MAX);
+            let row = b.num_rows() - 1;
+            assert_eq!(b.column(at("id")).as_primitive::<Int64Type>().value(row), 2);
+            assert_eq!(b.column(at("after")).as_string::<i32>().value(row), "z");
+            let depth = struct_depth(b.column(at("deep")).data_type());
+            assert_eq!(depth, bounds::DEFAULT_MAX_NESTING_DEPTH, "{levels}");
+        }
+    }
+}
+
+#[test]
+fn values_past_the_hard_limits_become_dead_letters_with_the_reason() {
+    let mut d = Decoder::new(DecodeConfig {
+        bounds: Bounds {
+            max_message_bytes: 100_000,
+            ..Bounds::default()
+        },
+        ..DecodeConfig::default()
+    });
+    let big = format!(r#"{{"id":1,"blob":"{}"}}"#, "x".repeat(200_000));
+    let deep = format!(r#"{{"id":2,"deep":{}}}"#, nested(5_000));
+    let out = d.decode(nats(&[&big, r#"{"id":3}"#, &deep], 10)).unwrap();
+    let dead = out.dead.unwrap();
+    let why = dead.column_by_name("_error").unwrap().as_string::<i32>();
+    assert!(
+        why.value(0).contains("max_message_bytes"),
+        "{}",
+        why.value(0)
+    );
+    assert!(why.value(1).contains("hard limit"), "{}", why.value(1));
+    assert_eq!(out.batch.unwrap().num_rows(), 1);
+}
+
+#[test]
+fn dead_letters_without_the_raw_payload_keep_its_digest_and_size() {
+    let mut d = Decoder::new(DecodeConfig {
+        dead_letter_raw: false,
+        ..DecodeConfig::default()
+    });
+    let out = d.decode(nats(&["secret 123-45-6789"], 1)).unwrap();
+    let dead = out.dead.unwrap();
+    assert!(dead.column_by_name("value").is_none());
+    assert!(dead.column_by_name("headers").is_none());
+    let sha = dead
+        .column_by_name("_value_sha256")
+        .unwrap()
+        .as_string::<i32>();
+    let expected: String = {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(b"secret 123-45-6789")
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect()
+    };
+    assert_eq!(sha.value(0), expected);
+    let size = dead
+        .column_by_name("_value_bytes")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    assert_eq!(size.value(0), 18);
+    assert!(dead.column_by_name("_position").is_some());
 }

@@ -30,6 +30,52 @@ pub(super) const SPEC: &[&str] = &[
     "schedule",
 ];
 
+/// Keys of a legacy workflow step's `spec` (its `stackSpec` holds `source` and `sink`).
+pub(super) const LEGACY_SPEC: &[&str] = &[
+    "type",
+    "stack",
+    "stackSpec",
+    "compute",
+    "resources",
+    "logLevel",
+    "runAsUser",
+    "envs",
+    "dataosSecrets",
+    "source",
+    "sink",
+];
+
+/// Checks the legacy `dataosSecrets: [{name, allKeys, consumptionType}]` list (the platform
+/// projects the secrets into the environment, where `{NAME}` placeholders find them).
+pub(super) fn check_secrets(value: &Value, path: &str, problems: &mut Vec<Problem>) {
+    let Some(list) = value.as_array() else {
+        problems.push(problem(
+            path,
+            "must be a list of {name, allKeys, consumptionType}, e.g. [{name: kafka-creds, allKeys: true, consumptionType: envVars}]",
+        ));
+        return;
+    };
+    for (i, s) in list.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        let Some(m) = s.as_object() else {
+            problems.push(problem(at, "must be a mapping with `name`"));
+            continue;
+        };
+        check(
+            m,
+            &at,
+            &["name", "allKeys", "consumptionType", "keys"],
+            problems,
+        );
+        if !m.get("name").is_some_and(Value::is_string) {
+            problems.push(problem(format!("{at}.name"), "required: the secret's name"));
+        }
+        if m.get("allKeys").is_some_and(|v| !v.is_boolean()) {
+            problems.push(problem(format!("{at}.allKeys"), "must be true or false"));
+        }
+    }
+}
+
 /// Levenshtein distance (small strings only).
 fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();

@@ -1,9 +1,11 @@
 //! The source options core owns for decoding and shaping: `format`, `type_hints`,
-//! `max_table_nesting`, `dead_letter`, `on_error`, `mask`, plus `SCHEMA_NAMING` from the
+//! `max_table_nesting`, `max_nesting_depth`, `max_message_bytes`, `dead_letter`,
+//! `dead_letter_raw`, `on_error`, `mask`, plus `SCHEMA_NAMING` from the
 //! environment. Each problem names its key path.
 
 use super::{problem, scheme_of, Problem};
-use crate::decode::{DecodeConfig, Format, Naming, TypeHint};
+use crate::decode::bounds::MAX_NESTING_DEPTH_LIMIT;
+use crate::decode::{Bounds, DecodeConfig, Format, Naming, TypeHint};
 use crate::transform::{OnError, TransformSpec};
 use serde_json::{Map, Value};
 
@@ -12,7 +14,11 @@ pub(super) const KEYS: &[&str] = &[
     "format",
     "type_hints",
     "max_table_nesting",
+    "max_nesting_depth",
+    "max_message_bytes",
     "dead_letter",
+    "dead_letter_raw",
+    "strict_masks",
     "on_error",
     "mask",
 ];
@@ -23,6 +29,39 @@ fn text(v: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
+    }
+}
+
+/// Reads `max_nesting_depth` (nested levels kept as columns; the smaller of it and
+/// `max_table_nesting` applies) and `max_message_bytes` (values larger become dead letters).
+fn bounds(
+    options: &Map<String, Value>,
+    table_nesting: Option<usize>,
+    bounds: &mut Bounds,
+    problems: &mut Vec<Problem>,
+) {
+    let base = "spec.source.options";
+    let whole = |key: &str, lo: usize, hi: usize, problems: &mut Vec<Problem>| {
+        let v = options.get(key)?;
+        match text(v).and_then(|s| s.trim().parse::<usize>().ok()) {
+            Some(n) if (lo..=hi).contains(&n) => Some(n),
+            _ => {
+                problems.push(problem(
+                    format!("{base}.{key}"),
+                    format!(
+                        "`{}`: must be a whole number from {lo} to {hi}",
+                        text(v).unwrap_or_else(|| v.to_string())
+                    ),
+                ));
+                None
+            }
+        }
+    };
+    if let Some(n) = whole("max_nesting_depth", 0, MAX_NESTING_DEPTH_LIMIT, problems) {
+        bounds.max_nesting_depth = n.min(table_nesting.unwrap_or(n));
+    }
+    if let Some(n) = whole("max_message_bytes", 1, 1 << 30, problems) {
+        bounds.max_message_bytes = n;
     }
 }
 
@@ -71,15 +110,21 @@ pub(super) fn parse(
             "must be a mapping of column names to types, e.g. {amount: double}",
         )),
     }
+    let mut table_nesting = None;
     if let Some(v) = options.get("max_table_nesting") {
-        match text(v).and_then(|s| s.trim().parse::<u32>().ok()) {
-            Some(n) => decode.nested_as_text = n == 0,
+        match text(v).and_then(|s| s.trim().parse::<usize>().ok()) {
+            Some(n) => {
+                decode.nested_as_text = n == 0;
+                decode.bounds.max_nesting_depth = decode.bounds.max_nesting_depth.min(n);
+                table_nesting = Some(n);
+            }
             None => problems.push(problem(
                 format!("{base}.max_table_nesting"),
                 "must be a whole number as a string, e.g. \"0\" (nested values as JSON text)",
             )),
         }
     }
+    bounds(options, table_nesting, &mut decode.bounds, problems);
     decode.naming = match env("SCHEMA_NAMING") {
         Some(v) if v.trim().eq_ignore_ascii_case("direct") => Naming::Direct,
         _ => Naming::Snake,
@@ -134,6 +179,9 @@ pub(super) fn parse(
             "must be a mapping of columns to \"algorithm[:param]\", e.g. {email: hash}",
         )),
     }
+    // A pipeline that masks keeps payloads out of dead letters unless told otherwise.
+    decode.dead_letter_raw = flag(options, "dead_letter_raw", problems).unwrap_or(mask.is_empty());
+    let strict_masks = flag(options, "strict_masks", problems).unwrap_or(false);
     let mask_key = env("WEIR_MASK_KEY")
         .filter(|k| !k.is_empty())
         .unwrap_or_else(|| format!("weir-mask/{pipeline}"))
@@ -144,5 +192,25 @@ pub(super) fn parse(
         mask_key,
         on_error,
         dead_letter,
+        strict_masks,
+    }
+}
+
+/// A `true`/`false` option; a problem for anything else.
+fn flag(options: &Map<String, Value>, key: &str, problems: &mut Vec<Problem>) -> Option<bool> {
+    match options.get(key) {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(v) => match text(v).as_deref().map(str::trim) {
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            _ => {
+                problems.push(problem(
+                    format!("spec.source.options.{key}"),
+                    "must be true or false",
+                ));
+                None
+            }
+        },
     }
 }

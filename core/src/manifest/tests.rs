@@ -305,3 +305,94 @@ fn the_parser_never_panics_on_random_documents() {
     }
     assert!(n >= 1_000, "only {n} documents in the time allowed");
 }
+
+#[test]
+fn yaml_merge_keys_and_x_blocks_work_as_in_kubernetes_manifests() {
+    let text = r#"
+x-common: &common
+  batch_size: 250
+  run_in_loop: false
+name: merged
+type: nilus
+spec:
+  type: stream
+  source:
+    address: generator://?count=10
+    options:
+      <<: *common
+      batch_timeout: 3
+  sink:
+    address: /tmp/t
+"#;
+    let p = parse(text, &env).unwrap();
+    assert_eq!(p.limits.max_records, 250);
+    assert_eq!(p.limits.timeout, Duration::from_secs(3));
+}
+
+#[test]
+fn batch_limits_are_bounded() {
+    for (knob, value) in [
+        ("batch_size", "1000000000000"),
+        ("batch_size", "0"),
+        ("max_batch_bytes", "1000000000000000"),
+        ("max_batch_bytes", "10"),
+    ] {
+        let text = GOOD.replace("count=10", &format!("count=10&{knob}={value}"));
+        let text = text.replace("      batch_size: 500\n", "");
+        let e = parse(&text, &env).unwrap_err();
+        let p = e
+            .problems
+            .iter()
+            .find(|p| p.path == format!("spec.source.options.{knob}"))
+            .unwrap_or_else(|| panic!("{knob}={value}: {e}"));
+        assert!(p.message.contains("from"), "{}", p.message);
+    }
+}
+
+#[test]
+fn the_legacy_form_accepts_dataos_secrets_and_hints_its_own_keys() {
+    let text = r#"
+name: kafka-batch
+version: v1
+type: workflow
+workflow:
+  dag:
+    - name: kafka-aws
+      spec:
+        stack: nilus:1.0
+        compute: runnable-default
+        dataosSecrets:
+          - name: kafka-creds
+            allKeys: true
+            consumptionType: envVars
+        stackSpec:
+          source:
+            address: generator://?count=10
+            options:
+              run-in-loop: false
+          sink:
+            address: /tmp/t
+"#;
+    assert!(parse(text, &env).is_ok(), "{:?}", parse(text, &env).err());
+    let bad = text
+        .replace("allKeys: true", "allKeys: yes please")
+        .replace("compute:", "computee:");
+    let e = parse(&bad, &env).unwrap_err();
+    let paths: Vec<&str> = e.problems.iter().map(|p| p.path.as_str()).collect();
+    assert!(
+        paths.contains(&"workflow.dag[0].spec.dataosSecrets[0].allKeys"),
+        "{e}"
+    );
+    let typo = e
+        .problems
+        .iter()
+        .find(|p| p.path == "workflow.dag[0].spec.computee")
+        .expect("the typo");
+    assert!(typo.message.contains("`compute`"), "{}", typo.message);
+    let far = parse(&text.replace("compute:", "zzzzzzzzzzzz:"), &env).unwrap_err();
+    let hint = &far.problems[0].message;
+    assert!(
+        hint.contains("stackSpec") && hint.contains("dataosSecrets"),
+        "{hint}"
+    );
+}

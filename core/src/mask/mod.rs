@@ -74,12 +74,17 @@
 //!   dateutil), and text that is no date is kept by `date_shift` and `month_year`.
 //! * A time zone that is not a fixed offset is rendered in UTC (`+00:00`) unless arrow was built
 //!   with `chrono-tz`; timestamps and dates outside chrono's range count as null.
-//! * A path whose parent is not a struct is an error (a missing column is skipped, as upstream).
-//!   Rules apply in order, so two rules on one column compose.
+//! * A path whose parent is not a struct is an error (a missing column is skipped, as upstream),
+//!   except a text column holding JSON objects (a field the decoder kept as JSON text): the
+//!   path is masked inside each row's JSON ([`json_text`]), and a row where it cannot be (the
+//!   text is no JSON object) is reported by [`Masker::apply_rows`] so that the pipeline sends
+//!   it to dead letters instead of writing it unmasked. Rules apply in order, so two rules on
+//!   one column compose.
 
 mod algorithms;
 mod cells;
 mod dates;
+mod json_text;
 mod numeric;
 #[cfg(test)]
 mod tests;
@@ -422,12 +427,40 @@ impl Masker {
         &self.rules
     }
 
+    /// The rules' columns that name nothing in `schema`: no top-level column of that name,
+    /// and no path through struct columns to it (a path into a text column counts as found:
+    /// its JSON may hold it).
+    pub fn missing(&self, schema: &Schema) -> Vec<&str> {
+        self.rules
+            .iter()
+            .map(|r| r.column.as_str())
+            .filter(|c| !resolves(schema.fields(), c))
+            .collect()
+    }
+
     /// Applies every rule to the batch: replaces the column (top level or nested `a.b` inside
     /// struct columns) with the masked array; a missing column is skipped. The returned batch's
-    /// schema has the masked columns' new types.
+    /// schema has the masked columns' new types. A row that cannot be masked (see
+    /// [`Masker::apply_rows`]) fails the whole batch.
     pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch, MaskError> {
+        let (out, failed) = self.apply_rows(batch)?;
+        match failed.into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// [`Masker::apply`], reporting rows that cannot be masked instead of failing: a path into
+    /// a JSON text column whose text in that row is no JSON object. Those rows hold nulls in
+    /// the masked column of the returned batch (never their unmasked text); the caller drops
+    /// them. Sorted by row, one entry per row.
+    pub fn apply_rows(
+        &self,
+        batch: &RecordBatch,
+    ) -> Result<(RecordBatch, Vec<(usize, MaskError)>), MaskError> {
+        let mut failed = Vec::new();
         if self.rules.is_empty() {
-            return Ok(batch.clone());
+            return Ok((batch.clone(), failed));
         }
         let schema = batch.schema();
         let mut fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
@@ -452,6 +485,7 @@ impl Masker {
                 &rest,
                 fields[index].name(),
                 rule,
+                &mut failed,
             )?;
             if let Some((field, array)) = masked {
                 fields[index] = field;
@@ -463,12 +497,16 @@ impl Masker {
             schema.metadata().clone(),
         ));
         let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-        RecordBatch::try_new_with_options(schema, columns, &options).map_err(|source| {
-            MaskError::Arrow {
-                column: "<batch>".to_string(),
-                source,
-            }
-        })
+        let out =
+            RecordBatch::try_new_with_options(schema, columns, &options).map_err(|source| {
+                MaskError::Arrow {
+                    column: "<batch>".to_string(),
+                    source,
+                }
+            })?;
+        failed.sort_by_key(|(r, _)| *r);
+        failed.dedup_by_key(|(r, _)| *r);
+        Ok((out, failed))
     }
 
     /// Masks `path` below this field; `None` when the path names no column.
@@ -479,7 +517,16 @@ impl Masker {
         path: &[&str],
         walked: &str,
         rule: &MaskRule,
+        failed: &mut Vec<(usize, MaskError)>,
     ) -> Result<Option<(FieldRef, ArrayRef)>, MaskError> {
+        if !path.is_empty() && matches!(array.data_type(), DataType::Utf8 | DataType::LargeUtf8) {
+            let masked = json_text::mask(array, path, walked, rule, &self.keyed)?;
+            failed.extend(masked.failed);
+            let field = Field::clone(field)
+                .with_data_type(DataType::Utf8)
+                .with_nullable(true);
+            return Ok(Some((Arc::new(field), masked.array)));
+        }
         let Some((child_name, rest)) = path.split_first() else {
             let masked = mask_column(&rule.algorithm, array, &rule.column, &self.keyed)?;
             let nullable = field.is_nullable() || masked.null_count() > 0;
@@ -506,8 +553,14 @@ impl Masker {
             return Ok(None);
         };
         let walked = format!("{walked}.{child_name}");
-        let Some((child_field, child)) =
-            self.mask_path(&child_fields[i], parent.column(i), rest, &walked, rule)?
+        let Some((child_field, child)) = self.mask_path(
+            &child_fields[i],
+            parent.column(i),
+            rest,
+            &walked,
+            rule,
+            failed,
+        )?
         else {
             return Ok(None);
         };
@@ -524,6 +577,27 @@ impl Masker {
         let field = Field::clone(field).with_data_type(DataType::Struct(fields));
         Ok(Some((Arc::new(field), Arc::new(rebuilt))))
     }
+}
+
+/// Whether `column` (a name, or a path `a.b`) names a column of `fields`.
+fn resolves(fields: &Fields, column: &str) -> bool {
+    if fields.iter().any(|f| f.name() == column) {
+        return true;
+    }
+    let mut parts = column.split('.');
+    let mut fields = fields.clone();
+    while let Some(part) = parts.next() {
+        let Some(f) = fields.iter().find(|f| f.name() == part) else {
+            return false;
+        };
+        match f.data_type() {
+            _ if parts.clone().next().is_none() => return true,
+            DataType::Struct(children) => fields = children.clone(),
+            DataType::Utf8 | DataType::LargeUtf8 => return true,
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// Masks one leaf column.

@@ -4,7 +4,15 @@
 //!   losslessly (int32 into int64, integers or float32 into double, text kinds, time units).
 //! - A column whose type cannot be widened into the table's goes to a variant column
 //!   `<col>__v_<type>` (for example `discount__v_double`); later values of the original type
-//!   go back to the original column.
+//!   go back to the original column. Objects and arrays that do not fit the column (a struct
+//!   of other fields, an array where an object was, either where a scalar was) go to
+//!   `<col>__v_json` as JSON text, so every JSON kind has a landing place:
+//!
+//!   | the table's `<col>` is | a value that does not fit it goes to |
+//!   |---|---|
+//!   | any type | int: `__v_bigint`, double: `__v_double`, bool: `__v_bool`, text: `__v_text` |
+//!   | any type | object or array: `__v_json` (JSON text) |
+//!   | any type | null: `<col>` itself |
 //! - A new column is added to the table (old rows read it as null); a column of nulls only
 //!   (type null) that the table does not have is left out until a value appears.
 //! - A table column the batch lacks is written as null.
@@ -48,6 +56,13 @@ pub(crate) fn conform(
             Ok(tf) if c.data_type() == tf.data_type() || fits(c.data_type(), tf.data_type()) => {}
             Ok(_) => {
                 let vname = variant_name(name, c.data_type());
+                let json;
+                let c = if is_nested(c.data_type()) {
+                    json = json_text(c).map_err(|e| format!("column `{name}`: {e}"))?;
+                    &json
+                } else {
+                    c
+                };
                 let (vtype, vcol) = match table.field_with_name(&vname) {
                     Ok(vf) if vf.data_type() == c.data_type() => (c.data_type().clone(), c.clone()),
                     Ok(vf) if fits(c.data_type(), vf.data_type()) => (
@@ -97,6 +112,51 @@ pub(crate) fn initial_schema(batch: &Schema) -> Schema {
     )
 }
 
+/// Whether a type holds objects or arrays.
+fn is_nested(t: &DataType) -> bool {
+    use DataType::*;
+    matches!(
+        t,
+        Struct(_)
+            | List(_)
+            | LargeList(_)
+            | ListView(_)
+            | LargeListView(_)
+            | FixedSizeList(_, _)
+            | Map(_, _)
+    )
+}
+
+/// Each value of a nested column as JSON text (null stays null).
+fn json_text(column: &ArrayRef) -> Result<ArrayRef, String> {
+    use weir_sdk::arrow::json::writer::{LineDelimited, WriterBuilder};
+    let one = RecordBatch::try_from_iter([("v", column.clone())]).map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    let mut w = WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, LineDelimited>(&mut buf);
+    w.write(&one).map_err(|e| e.to_string())?;
+    w.finish().map_err(|e| e.to_string())?;
+    drop(w);
+    let text = String::from_utf8(buf).map_err(|e| e.to_string())?;
+    let values: Vec<Option<&str>> = text
+        .lines()
+        .map(|l| {
+            l.strip_prefix("{\"v\":")
+                .and_then(|l| l.strip_suffix('}'))
+                .filter(|v| *v != "null")
+        })
+        .collect();
+    if values.len() != column.len() {
+        return Err(format!(
+            "{} JSON values for {} rows",
+            values.len(),
+            column.len()
+        ));
+    }
+    Ok(Arc::new(deltalake::arrow::array::StringArray::from(values)))
+}
+
 /// Whether values of `from` go into a column of `to` without loss.
 fn fits(from: &DataType, to: &DataType) -> bool {
     use DataType::*;
@@ -135,6 +195,7 @@ pub(crate) fn variant_name(column: &str, t: &DataType) -> String {
         Time32(_) | Time64(_) => "time",
         Decimal32(_, _) | Decimal64(_, _) | Decimal128(_, _) | Decimal256(_, _) => "decimal",
         Binary | LargeBinary | BinaryView | FixedSizeBinary(_) => "binary",
+        // Objects, arrays and anything else: JSON text.
         _ => "json",
     };
     format!("{column}__v_{name}")
@@ -199,6 +260,67 @@ mod tests {
             7
         );
         assert_eq!(out.column(3).null_count(), 1);
+    }
+
+    /// One field seen as every JSON kind in turn, each batch on the table the previous made:
+    /// every value lands, objects and arrays as JSON text in `__v_json`.
+    #[test]
+    fn every_json_kind_has_a_landing_place() {
+        use deltalake::arrow::array::{BooleanArray, ListArray, StructArray};
+        use deltalake::arrow::datatypes::{Fields, Int64Type};
+        let object: ArrayRef = Arc::new(StructArray::from(vec![(
+            Arc::new(Field::new("a", DataType::Int64, true)),
+            Arc::new(Int64Array::from(vec![1])) as ArrayRef,
+        )]));
+        let other_object: ArrayRef = Arc::new(StructArray::from(vec![(
+            Arc::new(Field::new("b", DataType::Utf8, true)),
+            Arc::new(StringArray::from(vec!["x"])) as ArrayRef,
+        )]));
+        let array: ArrayRef = Arc::new(ListArray::from_iter_primitive::<Int64Type, _, _>(vec![
+            Some(vec![Some(1), Some(2)]),
+        ]));
+        let kinds: Vec<(ArrayRef, &str, &str)> = vec![
+            (Arc::new(Int64Array::from(vec![1])), "f", "1"),
+            (Arc::new(StringArray::from(vec!["t"])), "f__v_text", "t"),
+            (
+                Arc::new(Float64Array::from(vec![1.5])),
+                "f__v_double",
+                "1.5",
+            ),
+            (
+                Arc::new(BooleanArray::from(vec![true])),
+                "f__v_bool",
+                "true",
+            ),
+            (object, "f__v_json", r#"{"a":1}"#),
+            (array, "f__v_json", "[1,2]"),
+            (other_object, "f__v_json", r#"{"b":"x"}"#),
+            (new_null_array(&DataType::Null, 1), "f", ""),
+        ];
+        let mut table = Schema::new(Vec::<Field>::new());
+        for (col, lands, shown) in kinds {
+            let b = batch(vec![("f", col)]);
+            let (out, _) = conform(&b, &table).unwrap_or_else(|e| panic!("{lands}: {e}"));
+            let c = out.column_by_name(lands).unwrap();
+            assert_eq!(c.null_count(), usize::from(shown.is_empty()), "{lands}");
+            if lands == "f__v_json" {
+                let s = c.as_any().downcast_ref::<StringArray>().unwrap();
+                assert_eq!(s.value(0), shown);
+            }
+            let mut fields: Vec<Field> =
+                table.fields().iter().map(|f| f.as_ref().clone()).collect();
+            for f in out.schema().fields() {
+                if table.field_with_name(f.name()).is_err() {
+                    fields.push(f.as_ref().clone());
+                }
+            }
+            table = Schema::new(Fields::from(fields));
+        }
+        let names: Vec<&str> = table.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(
+            names,
+            vec!["f", "f__v_text", "f__v_double", "f__v_bool", "f__v_json"]
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod evolve;
 #[cfg(feature = "datafusion")]
 mod merge;
 mod partition;
+mod readable;
 mod sink;
 
 use weir_sdk::{Connector, Plugin};

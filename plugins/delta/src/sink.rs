@@ -8,7 +8,7 @@
 //! checker, which also refuses a commit whose keys a concurrent commit moved.
 
 use crate::config::{DeltaConfig, Location, Strategy};
-use crate::{evolve, partition};
+use crate::{evolve, partition, readable};
 use deltalake::arrow::datatypes::Schema as ArrowSchema;
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 use deltalake::kernel::transaction::{CommitConflictError, CommitProperties, TransactionError};
@@ -143,9 +143,11 @@ impl DeltaSink {
 
     fn create_table(&mut self, batch: &RecordBatch) -> Result<(), Error> {
         let initial = evolve::initial_schema(batch.schema().as_ref());
+        readable::check_depth(&initial)?;
         let schema: StructType = (&initial)
             .try_into_kernel()
             .map_err(|e| Error::data(format!("batch schema has no Delta equivalent: {e}")))?;
+        readable::check(&schema)?;
         let partitions = partition::names(&self.cfg.partition_by);
         tracing::info!(table = %self.cfg.location, columns = schema.fields().count(), partitions = ?partitions, "creating Delta table");
         let builder = self.builder()?;
@@ -205,9 +207,12 @@ impl DeltaSink {
             return Ok(());
         }
         let names: Vec<String> = new.iter().map(|f| f.name().clone()).collect();
-        let kernel: StructType = (&ArrowSchema::new(new))
+        let new = ArrowSchema::new(new);
+        readable::check_depth(&new)?;
+        let kernel: StructType = (&new)
             .try_into_kernel()
             .map_err(|e| Error::data(format!("new columns {names:?} have no Delta type: {e}")))?;
+        readable::check(&kernel)?;
         let Some(t) = self.table.take() else {
             return Err(Error::fatal("no table to add columns to"));
         };

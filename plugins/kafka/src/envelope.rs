@@ -1,4 +1,4 @@
-//! The envelope batch (DESIGN.md section 2): one row per message with `key` (binary,
+//! The envelope batch (docs/architecture.md section 2): one row per message with `key` (binary,
 //! nullable), `value` (binary, null for a tombstone), `headers` (map<utf8, binary>), `topic`,
 //! `partition` (int32), `offset` (int64) and `timestamp` (ms, UTC), built with Arrow builders:
 //! the only per-message work is copying the payload bytes into the builders' buffers.

@@ -1,4 +1,4 @@
-//! The envelope batch (DESIGN.md section 2): one row per message with `value` (binary),
+//! The envelope batch (docs/architecture.md section 2): one row per message with `value` (binary),
 //! `headers` (map<utf8, binary>), `subject`, `sequence` (stream sequence), `timestamp` (UTC,
 //! when the server stored the message) and `delivery_count`, built with Arrow builders.
 

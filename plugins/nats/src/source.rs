@@ -41,6 +41,8 @@ pub(crate) struct NatsSource {
     /// The highest stream sequence delivered so far, plus one.
     next: i64,
     unacked: VecDeque<Unacked>,
+    /// The stream's first sequence at open: what its limits have not removed yet.
+    first_seq: u64,
 }
 
 impl NatsSource {
@@ -62,6 +64,7 @@ impl NatsSource {
             ended: false,
             next: 0,
             unacked: VecDeque::new(),
+            first_seq: 0,
         }))
     }
 
@@ -196,7 +199,7 @@ impl NatsSource {
 impl Source for NatsSource {
     fn open(&mut self) -> Result<Vec<PositionKey>, Error> {
         let cfg = self.cfg.clone();
-        let (client, js, last) = self.rt.block_on(async move {
+        let (client, js, last, first) = self.rt.block_on(async move {
             let client = Self::connect(&cfg).await?;
             let js = jetstream::new(client.clone());
             let mut stream = js.get_stream(&cfg.stream).await.map_err(|e| {
@@ -213,9 +216,15 @@ impl Source for NatsSource {
                 .info()
                 .await
                 .map_err(|e| Error::connection(format!("stream `{}` info: {e}", cfg.stream)))?;
-            Ok::<_, Error>((client, js, info.state.last_sequence))
+            Ok::<_, Error>((
+                client,
+                js,
+                info.state.last_sequence,
+                info.state.first_sequence,
+            ))
         })?;
         self.conn = Some(Connection { client, js });
+        self.first_seq = first;
         if !self.cfg.run_in_loop {
             self.end_seq = Some(last);
         }
@@ -234,6 +243,17 @@ impl Source for NatsSource {
         if self.ended || self.end_seq == Some(0) {
             self.ended = true;
             return Ok(Poll::end());
+        }
+        // The client reconnects by itself and a pull meanwhile just returns nothing: say so,
+        // so the host retries with backoff and reports not ready while the server is away.
+        if let Some(conn) = &self.conn {
+            let state = conn.client.connection_state();
+            if state != async_nats::connection::State::Connected {
+                return Err(Error::connection(format!(
+                    "not connected to the NATS server {} ({state}); the client reconnects by itself",
+                    self.cfg.server
+                )));
+            }
         }
         let mut consumer = self.consumer()?;
         let want = max_records.clamp(1, 10_000);
@@ -369,6 +389,17 @@ impl Source for NatsSource {
         }
         let next = u64::try_from(p.next.max(1)).unwrap_or(1);
         weir_sdk::tracing::info!(stream = %self.cfg.stream, next, "resuming at the sink's stored position");
+        if p.next > 0 && next < self.first_seq {
+            weir_sdk::records_skipped(
+                &self.cfg.stream,
+                self.first_seq - next,
+                &format!(
+                    "the stream's limits removed sequences {next} to {} before they were read (its first sequence is {}); up to that many, since other subjects share the sequence",
+                    self.first_seq - 1,
+                    self.first_seq
+                ),
+            );
+        }
         self.start_from = next;
         self.next = p.next;
         if let Some(old) = self.consumer.take() {

@@ -18,6 +18,28 @@ use tracing_subscriber::Layer;
 struct HostLog {
     plugin: String,
     log: FfiLogFn,
+    /// The host's level: events downgraded below it are not sent.
+    max: tracing::level_filters::LevelFilter,
+}
+
+/// Warnings dependencies print during healthy operation, sent at DEBUG: (target prefix,
+/// message part). Each was seen on every ordinary call: statistics skipped for binary columns
+/// on each write, a metric missing after each merge, the conflict checker retrying a commit
+/// another writer raced (resolved by the retry), the object store's runtime shutting down
+/// when a sink closes during an outage.
+const BENIGN: &[(&str, &str)] = &[
+    ("deltalake", "because it's a binary field"),
+    ("deltalake", "Missing target skipped-file metric"),
+    ("deltalake", "conflict detected, aborting transaction"),
+    ("object_store", "Already shut down"),
+    ("deltalake", "Already shut down"),
+];
+
+/// Whether an event is one of the [`BENIGN`] warnings.
+fn benign(target: &str, message: &str) -> bool {
+    BENIGN
+        .iter()
+        .any(|(t, m)| target.starts_with(t) && message.contains(m))
 }
 
 static HOST: OnceLock<HostLog> = OnceLock::new();
@@ -34,6 +56,7 @@ pub(super) fn install(plugin: &str, ctx: &FfiContext) {
         HostLog {
             plugin: plugin.to_string(),
             log: ctx.log,
+            max: LogLevel::from(ctx.max_level).to_filter(),
         }
     });
     if first {
@@ -109,7 +132,14 @@ impl<S: Subscriber> Layer<S> for Forward {
         let mut fields = Fields::default();
         event.record(&mut fields);
         fields.message.push_str(&fields.rest);
-        let level: FfiLevel = LogLevel::from_tracing(event.metadata().level()).into();
+        let mut level = *event.metadata().level();
+        if level <= tracing::Level::WARN && benign(event.metadata().target(), &fields.message) {
+            level = tracing::Level::DEBUG;
+            if host.max < tracing::level_filters::LevelFilter::DEBUG {
+                return;
+            }
+        }
+        let level: FfiLevel = LogLevel::from_tracing(&level).into();
         PIPELINE.with(|p| {
             let pipeline = p.borrow();
             let record = FfiLogRecord {
@@ -121,5 +151,18 @@ impl<S: Subscriber> Layer<S> for Forward {
             };
             (host.log)(&record);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn healthy_operation_warnings_are_recognised_and_others_are_not() {
+        assert!(super::benign(
+            "deltalake_core::writer::stats",
+            "Skipping column value because it's a binary field"
+        ));
+        assert!(!super::benign("deltalake_core::writer", "commit failed"));
+        assert!(!super::benign("weir_plugin_delta", "Already shut down"));
     }
 }

@@ -207,6 +207,16 @@ pub fn set_default_pipeline(name: &str) {
     }
 }
 
+/// What the host does with a source's records-skipped report: (pipeline, key, count).
+pub type SkippedHook = fn(&str, &str, u64);
+
+static SKIPPED_HOOK: std::sync::OnceLock<SkippedHook> = std::sync::OnceLock::new();
+
+/// Sets the host's handler of [`crate::records_skipped`] reports (once per process).
+pub fn on_records_skipped(hook: SkippedHook) {
+    let _ = SKIPPED_HOOK.set(hook);
+}
+
 /// The host's log callback: plugin events become host `tracing` events.
 extern "C" fn host_log(record: &FfiLogRecord<'_>) {
     let _ = std::panic::catch_unwind(|| {
@@ -221,6 +231,13 @@ extern "C" fn host_log(record: &FfiLogRecord<'_>) {
         };
         let target = record.target.as_str();
         let message = record.message.as_str();
+        if target == crate::RECORDS_SKIPPED {
+            if let (Some(hook), Some((key, count))) =
+                (SKIPPED_HOOK.get(), crate::skipped::parse(message))
+            {
+                hook(pipeline, key, count);
+            }
+        }
         // Events from a plugin's own worker threads have no pipeline; leave the field out.
         macro_rules! emit {
             ($lvl:expr) => {
