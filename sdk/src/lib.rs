@@ -86,6 +86,7 @@ mod connector;
 mod context;
 mod error;
 mod log;
+pub mod options;
 mod position;
 mod skipped;
 #[cfg(feature = "testing")]
@@ -100,10 +101,12 @@ pub use context::Context;
 pub use error::{Error, ErrorKind, POSITIONS_MOVED};
 pub use log::LogLevel;
 pub use position::{Position, PositionKey};
+pub use schemars;
 pub use serde;
 pub use serde_json;
 pub use skipped::{records_skipped, RECORDS_SKIPPED};
 pub use tracing;
+pub use weir_contract as contract;
 
 // The README's plugin example is compiled as a doc test, so it cannot drift from the sdk.
 #[cfg(doctest)]

@@ -2,10 +2,11 @@
 //!
 //! - `build [--debug]`: the host and every plugin (release by default), plugins staged into
 //!   `<target>/<profile>/plugins/` beside the `weir` binary, where the host looks first.
-//! - `demo`: builds (debug, the profile the tests use), runs `examples/demo.yaml` (100 000
-//!   generator events into a Delta table under `target/demo/`), prints the table's path, rows
-//!   and records/s.
-//! - `test`: everything CI checks: fmt, clippy `-D warnings`, the build, the Python readers,
+//! - `demo`: builds what the demo runs (debug: the host, the generator, the Delta plugin
+//!   without DataFusion), runs `examples/demo.yaml` (100 000 generator events into a Delta
+//!   table under `target/demo/`), prints the table's path, rows and records/s.
+//! - `test`: everything CI checks: fmt, one debug build with clippy `-D warnings` as the
+//!   workspace's compiler, the Python readers,
 //!   the demo, unit, doc and end-to-end tests. Installs what it needs (the venv, and tansu, the
 //!   Kafka-protocol broker, built once into `$HOME/.cache/weir/tools`).
 //! - `bench`: release build, then the measurements of `bench.rs`.
@@ -29,7 +30,8 @@ cargo xtask <task>
 Tasks:
   build [--debug]   build weir and its plugins (release unless --debug) and stage the plugins
                     into <target>/<profile>/plugins/ beside the binary
-  demo              build (debug) and run examples/demo.yaml: 100 000 generated events into a
+  demo              build what the demo runs (debug; no DataFusion) and run examples/demo.yaml:
+                    100 000 generated events into a
                     Delta table under target/demo/; prints its path, rows and records/s
   test              everything CI runs: fmt check, clippy -D warnings, build, Python readers
                     (a venv under <target>/venv), the demo, unit, doc and end-to-end tests
@@ -60,7 +62,7 @@ fn main() -> Result<()> {
             println!("built {}", bin.display());
             Ok(())
         }
-        "demo" => demo().map(|_| ()),
+        "demo" => demo(&build_demo()?).map(|_| ()),
         "test" => test(),
         "bench" => bench::run_bench(rest),
         "new-plugin" => new_plugin::run(rest).map(|_| ()),
@@ -195,15 +197,36 @@ pub(crate) struct DemoRun {
     pub(crate) rows: u64,
 }
 
-fn demo() -> Result<DemoRun> {
-    let weir = build(Profile::Debug)?;
+/// Builds what the demo runs and nothing else: the host, the generator and the Delta plugin
+/// without its default features (no DataFusion: the demo appends; no S3: it writes locally).
+fn build_demo() -> Result<PathBuf> {
+    println!(
+        "demo: building weir, the generator and the Delta plugin (debug, no DataFusion). On a fresh \
+         2-core machine the first build takes several minutes; later runs start at once."
+    );
+    run(cargo().args([
+        "build",
+        "-p",
+        "weir",
+        "-p",
+        "weir-plugin-generator",
+        "-p",
+        "weir-plugin-delta",
+        "--no-default-features",
+    ]))?;
+    let dir = env::target_dir()?.join(Profile::Debug.dir());
+    stage(&dir)?;
+    Ok(dir.join("weir"))
+}
+
+fn demo(weir: &Path) -> Result<DemoRun> {
     let table = root().join("target/demo/events");
     if table.exists() {
         std::fs::remove_dir_all(&table).with_context(|| format!("remove {}", table.display()))?;
     }
     println!("demo: weir run examples/demo.yaml");
     let started = Instant::now();
-    run(Command::new(&weir)
+    run(Command::new(weir)
         .args(["run", "examples/demo.yaml", "--log-format", "text"])
         .env(
             "WEIR_LISTEN",
@@ -249,19 +272,23 @@ fn test() -> Result<()> {
     step("rustfmt --check", || {
         run(cargo().args(["fmt", "--all", "--", "--check"]))
     })?;
-    step("clippy -D warnings", || {
-        run(cargo().args([
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]))
-    })?;
-    step("build (debug) and stage plugins", || {
-        build(Profile::Debug).map(|_| ())
-    })?;
+    // One build serves clippy, the tests and the doc tests: clippy runs as the rustc of the
+    // workspace's own crates during the debug build (what `cargo clippy` does, without its
+    // separate check-mode build of every dependency), and every later step keeps the same
+    // wrapper and feature set, so nothing is compiled twice.
+    let lint = clippy_env()?;
+    let weir = step_value(
+        "build (debug) with clippy -D warnings, stage plugins",
+        || {
+            let mut cmd = cargo();
+            cmd.args(["build", "--workspace", "--all-targets"]);
+            with_env(&mut cmd, &lint);
+            run(&mut cmd)?;
+            let dir = env::target_dir()?.join(Profile::Debug.dir());
+            stage(&dir)?;
+            Ok(dir.join("weir"))
+        },
+    )?;
     let python = python::ensure_venv()?;
     let tansu = step_value("tansu, the Kafka-protocol broker of the tests", || {
         tansu_install
@@ -269,7 +296,7 @@ fn test() -> Result<()> {
             .map_err(|_| anyhow::anyhow!("the tansu install thread panicked"))?
     })?;
     step("demo, read back by Python deltalake", || {
-        let d = demo()?;
+        let d = demo(&weir)?;
         let summary = python::summary(&python, &d.table)?;
         let rows = summary["rows"].as_u64().unwrap_or(0);
         let distinct = summary["distinct_ids"].as_u64().unwrap_or(0);
@@ -287,34 +314,58 @@ fn test() -> Result<()> {
         } else {
             cmd.args(["test", "--workspace", "--no-fail-fast"]);
         }
+        with_env(&mut cmd, &lint);
         cmd.env("WEIR_TEST_BIN_DIR", &target)
             .env("WEIR_TEST_PYTHON", &python)
             .env("WEIR_TEST_TANSU", &tansu);
         run(&mut cmd)
     })?;
     step("doc tests", || {
-        // Only crates with an rlib have doc tests (the fixtures are cdylib-only). The sdk's
-        // `testing` feature brings in the plugin guide's code blocks (docs/plugins.md).
-        run(cargo().args([
-            "test",
-            "--doc",
-            "--features",
-            "weir-sdk/testing",
-            "-p",
-            "weir-sdk",
-            "-p",
-            "weir-core",
-            "-p",
-            "weir-plugin-generator",
-            "-p",
-            "weir-plugin-console",
-            "-p",
-            "weir-plugin-delta",
-        ]))
+        // The whole workspace with the tests' feature set (the `tests` crate turns on the
+        // sdk's `testing`, which brings in the plugin guide's code blocks, docs/plugins.md):
+        // the libraries built above are reused as they are.
+        let mut cmd = cargo();
+        cmd.args(["test", "--doc", "--workspace"]);
+        with_env(&mut cmd, &lint);
+        run(&mut cmd)
     })?;
     println!(
         "\nxtask test: all green in {:.0} s",
         t0.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The environment under which cargo runs clippy as the compiler of the workspace's crates
+/// (dependencies are compiled by plain rustc): `RUSTC_WORKSPACE_WRAPPER` and `CLIPPY_ARGS`,
+/// as `cargo clippy -- -D warnings` sets them.
+fn clippy_env() -> Result<Vec<(String, String)>> {
+    let out = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .context("rustc --print sysroot")?;
+    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let driver = Path::new(&sysroot).join("bin/clippy-driver");
+    if !driver.is_file() {
+        bail!(
+            "clippy-driver not found at {}: install it with `rustup component add clippy`",
+            driver.display()
+        );
+    }
+    Ok(vec![
+        (
+            "RUSTC_WORKSPACE_WRAPPER".into(),
+            driver.display().to_string(),
+        ),
+        (
+            "CLIPPY_ARGS".into(),
+            "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__".into(),
+        ),
+    ])
+}
+
+fn with_env(cmd: &mut Command, vars: &[(String, String)]) {
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
 }

@@ -4,12 +4,15 @@
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use weir_sdk::options::{self, Side};
+use weir_sdk::schemars::JsonSchema;
 use weir_sdk::serde::Deserialize;
 use weir_sdk::{Error, SourceConfig};
 
 /// `spec.source.options` of a `file://` source.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(crate = "weir_sdk::serde", deny_unknown_fields)]
+#[schemars(crate = "weir_sdk::schemars")]
 pub struct FileOptions {
     /// With `run_in_loop: true`, how long an idle poll waits before looking at the files
     /// again, in milliseconds. Default 200. Example: `1000`.
@@ -57,24 +60,16 @@ pub struct FileConfig {
     pub max_line_bytes: u64,
 }
 
-/// The options' JSON schema, shown by `weir plugins --json`.
+/// The options' JSON schema, derived from [`FileOptions`]; shown by `weir plugins --json`.
 pub fn schema() -> weir_sdk::serde_json::Value {
-    weir_sdk::serde_json::json!({
-        "type": "object",
-        "description": "file:///dir/*.jsonl (a pattern in the last part), file:///dir (every file in it) or file:///dir/one.jsonl",
-        "properties": {
-            "poll_interval_ms": {"type": "integer", "minimum": 1, "default": 200, "description": "idle wait when tailing"},
-            "max_line_bytes": {"type": "integer", "minimum": 1, "default": 16777216, "description": "longest line"}
-        },
-        "additionalProperties": false
-    })
+    options::schema::<FileOptions>()
 }
 
 impl FileConfig {
     /// Reads and checks the address and options; the error lists every problem.
     pub fn from_source(cfg: &SourceConfig) -> Result<Self, Error> {
         let mut problems = Vec::new();
-        let options: Option<FileOptions> = match cfg.options_as() {
+        let options: Option<FileOptions> = match options::read(Side::Source, None, &cfg.options) {
             Ok(o) => Some(o),
             Err(e) => {
                 problems.push(e.message);
@@ -200,5 +195,11 @@ mod tests {
                 .unwrap_err();
         assert!(e.message.contains("only in the file name"), "{e}");
         assert!(e.message.contains("poll_interval_ms"), "{e}");
+    }
+
+    #[test]
+    fn the_readme_lists_every_option() {
+        let readme = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+        options::check_readme(readme, &options::table::<FileOptions>()).unwrap();
     }
 }

@@ -1,5 +1,8 @@
-//! The generator's options: `count`, `rate`, `seed`, from the address query.
+//! The generator's options: `count`, `rate`, `seed`, from the address query (or options).
 
+use weir_sdk::options::{self, Side};
+use weir_sdk::schemars::JsonSchema;
+use weir_sdk::serde::Deserialize;
 use weir_sdk::{Error, SourceConfig};
 
 /// What to generate.
@@ -13,56 +16,51 @@ pub(crate) struct GeneratorConfig {
     pub(crate) seed: u64,
 }
 
+/// The generator's options, from the address query (`generator://?count=N&rate=R&seed=S`)
+/// or `spec.source.options`.
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[serde(crate = "weir_sdk::serde", deny_unknown_fields)]
+#[schemars(crate = "weir_sdk::schemars")]
+pub(crate) struct GeneratorOptions {
+    /// Events in all, then the source ends. Absent: endless (needs `run_in_loop: true`).
+    /// Example: `100000`.
+    #[schemars(range(min = 0))]
+    pub(crate) count: Option<i64>,
+    /// Events per second. Absent: as fast as the host polls. Example: `500`.
+    pub(crate) rate: Option<f64>,
+    /// Seed of the deterministic values: the same seed and id give the same event.
+    #[serde(default)]
+    pub(crate) seed: u64,
+}
+
+/// The options' schema, derived from [`GeneratorOptions`].
 pub(crate) fn schema() -> serde_json::Value {
-    serde_json::json!({
-        "type": "object",
-        "description": "Options come from the address: generator://?count=N&rate=R&seed=S",
-        "properties": {
-            "count": {"type": "integer", "minimum": 0, "description": "events in all; absent = endless"},
-            "rate": {"type": "number", "exclusiveMinimum": 0, "description": "events per second; absent = as fast as polled"},
-            "seed": {"type": "integer", "minimum": 0, "default": 0, "description": "seed of the deterministic values"}
-        }
-    })
+    options::schema::<GeneratorOptions>()
 }
 
 impl GeneratorConfig {
     pub(crate) fn from_source(cfg: &SourceConfig) -> Result<Self, Error> {
         let url = cfg.url()?;
-        let mut out = Self {
-            count: None,
-            rate: None,
-            seed: 0,
-        };
+        let o: GeneratorOptions = options::read(Side::Source, Some(&url), &cfg.options)?;
         let mut problems = Vec::new();
-        for (k, v) in url.query_pairs() {
-            match k.as_ref() {
-                "count" => match v.parse::<i64>() {
-                    Ok(n) if n >= 0 => out.count = Some(n),
-                    _ => problems.push(format!("count=`{v}` must be a whole number >= 0")),
-                },
-                "rate" => match v.parse::<f64>() {
-                    Ok(r) if r > 0.0 && r.is_finite() => out.rate = Some(r),
-                    _ => problems.push(format!(
-                        "rate=`{v}` must be a positive number of events per second"
-                    )),
-                },
-                "seed" => match v.parse::<u64>() {
-                    Ok(s) => out.seed = s,
-                    _ => problems.push(format!("seed=`{v}` must be a whole number >= 0")),
-                },
-                other => problems.push(format!(
-                    "unknown parameter `{other}` (known: count, rate, seed)"
-                )),
-            }
+        if o.count.is_some_and(|n| n < 0) {
+            problems.push("count: must be a whole number >= 0".to_string());
         }
-        if out.count.is_none() && !cfg.run_in_loop {
+        if o.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+            problems.push("rate: must be a positive number of events per second".to_string());
+        }
+        if o.count.is_none() && !cfg.run_in_loop {
             problems.push(
                 "without count= the generator never ends: set count=N, or run_in_loop: true to run until stopped"
                     .to_string(),
             );
         }
         if problems.is_empty() {
-            Ok(out)
+            Ok(Self {
+                count: o.count,
+                rate: o.rate,
+                seed: o.seed,
+            })
         } else {
             Err(Error::config(format!(
                 "spec.source.address `{}`: {}",
@@ -104,9 +102,18 @@ mod tests {
         let e =
             GeneratorConfig::from_source(&cfg("generator://?count=-1&rate=0&colour=red", false))
                 .unwrap_err();
-        assert!(e.message.contains("count=`-1`"), "{e}");
-        assert!(e.message.contains("rate=`0`"), "{e}");
         assert!(e.message.contains("unknown parameter `colour`"), "{e}");
+        let e =
+            GeneratorConfig::from_source(&cfg("generator://?count=-1&rate=0", false)).unwrap_err();
+        assert!(e.message.contains("count: must be"), "{e}");
+        assert!(e.message.contains("rate: must be"), "{e}");
+        let e = GeneratorConfig::from_source(&cfg("generator://?rate=2", false)).unwrap_err();
         assert!(e.message.contains("never ends"), "{e}");
+    }
+
+    #[test]
+    fn the_readme_lists_every_option() {
+        let readme = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+        options::check_readme(readme, &options::table::<GeneratorOptions>()).unwrap();
     }
 }

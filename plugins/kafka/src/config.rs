@@ -7,6 +7,9 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use weir_sdk::options::{self, Secret, Side};
+use weir_sdk::schemars::JsonSchema;
+use weir_sdk::serde::Deserialize;
 use weir_sdk::{Error, SourceConfig};
 
 /// Where a group with no committed offset (and a sink with no stored position) starts.
@@ -57,103 +60,144 @@ impl std::fmt::Debug for KafkaConfig {
     }
 }
 
-/// Knobs accepted in the address query and in `source.options`, with their librdkafka key
-/// (`None`: handled here) and whether the value is secret.
-const KNOBS: &[(&str, Option<&str>, bool)] = &[
-    ("bootstrap_servers", Some("bootstrap.servers"), false),
-    ("group_id", Some("group.id"), false),
-    ("security_protocol", Some("security.protocol"), false),
-    ("sasl_mechanisms", Some("sasl.mechanisms"), false),
-    ("sasl_mechanism", Some("sasl.mechanisms"), false),
-    ("sasl_username", Some("sasl.username"), false),
-    ("sasl_password", Some("sasl.password"), true),
-    ("ssl_ca_location", Some("ssl.ca.location"), false),
-    (
-        "ssl_certificate_location",
-        Some("ssl.certificate.location"),
-        false,
-    ),
-    ("ssl_key_location", Some("ssl.key.location"), false),
-    ("ssl_key_password", Some("ssl.key.password"), true),
-    ("ssl_truststore_location", None, false),
-    ("ssl_truststore_password", None, true),
-    ("ssl_truststore_type", None, false),
-    ("session_timeout_ms", Some("session.timeout.ms"), false),
-    ("max_poll_interval_ms", Some("max.poll.interval.ms"), false),
-    ("client_id", Some("client.id"), false),
-    ("start_from", None, false),
-    ("interval_start", None, false),
-];
-
-/// Query or option keys the engine reads (batching, decoding); accepted and left alone here.
-const ENGINE_KEYS: &[&str] = &[
-    "batch_size",
-    "timeout",
-    "batch_timeout",
-    "max_batch_bytes",
-    "run_in_loop",
-];
-
-/// `source.options` keys the engine reads (decoding, masking, dead letters).
-const ENGINE_OPTIONS: &[&str] = &[
-    "source_table",
-    "batch_size",
-    "batch_timeout",
-    "timeout",
-    "max_batch_bytes",
-    "run_in_loop",
-    "format",
-    "type_hints",
-    "mask",
-    "max_table_nesting",
-    "primary_key",
-    "dead_letter",
-    "on_error",
-    "interval_end",
-    "page_size",
-    "extract_parallelism",
-    "yield_limit",
-    "incremental_key",
-];
-
-pub(crate) fn schema() -> Value {
-    serde_json::json!({
-        "type": "object",
-        "description": "kafka://?bootstrap_servers=host:9092&group_id=NAME; every knob may also be given in options",
-        "properties": {
-            "source_table": {"type": "string", "description": "the topic, or a comma list of topics (required)"},
-            "bootstrap_servers": {"type": "string", "description": "comma list of host:port (required)"},
-            "group_id": {"type": "string", "description": "consumer group; keep it stable for offset continuity (required)"},
-            "start_from": {"type": "string", "description": "earliest (default) | latest | an RFC 3339 time; where a group with no committed offset starts"},
-            "interval_start": {"type": "string", "description": "Nilus's name for a start time (as start_from: <time>)"},
-            "security_protocol": {"enum": ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]},
-            "sasl_mechanisms": {"enum": ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]},
-            "sasl_username": {"type": "string"},
-            "sasl_password": {"type": "string"},
-            "ssl_ca_location": {"type": "string", "description": "PEM file or directory of CA certificates"},
-            "ssl_certificate_location": {"type": "string"},
-            "ssl_key_location": {"type": "string"},
-            "ssl_key_password": {"type": "string"},
-            "ssl_truststore_location": {"type": "string", "description": "a PKCS12 truststore (JKS is not readable by librdkafka)"},
-            "ssl_truststore_password": {"type": "string"},
-            "ssl_truststore_type": {"enum": ["PKCS12", "JKS"]},
-            "session_timeout_ms": {"type": "integer", "default": 45000},
-            "max_poll_interval_ms": {"type": "integer", "default": 300000},
-            "client_id": {"type": "string", "default": "weir"}
-        },
-        "required": ["source_table"]
-    })
+/// `security.protocol`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(crate = "weir_sdk::serde")]
+#[schemars(crate = "weir_sdk::schemars")]
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+pub(crate) enum SecurityProtocol {
+    PLAINTEXT,
+    SSL,
+    SASL_PLAINTEXT,
+    SASL_SSL,
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+/// `sasl.mechanisms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(crate = "weir_sdk::serde")]
+#[schemars(crate = "weir_sdk::schemars")]
+pub(crate) enum SaslMechanism {
+    #[serde(rename = "PLAIN")]
+    Plain,
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+/// The kind of file `ssl_truststore_location` is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(crate = "weir_sdk::serde")]
+#[schemars(crate = "weir_sdk::schemars")]
+#[allow(clippy::upper_case_acronyms)]
+pub(crate) enum TruststoreType {
+    PKCS12,
+    JKS,
+}
+
+/// The Kafka source's options: the Nilus address query
+/// (`kafka://?bootstrap_servers=host:9092&group_id=NAME`) or `spec.source.options`; a knob in
+/// both places with different values is an error.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(crate = "weir_sdk::serde", deny_unknown_fields)]
+#[schemars(crate = "weir_sdk::schemars")]
+pub(crate) struct KafkaOptions {
+    /// The topic, or a comma list of topics. Example: `orders,payments`.
+    pub(crate) source_table: String,
+    /// Comma list of `host:port`. Required (here, or as the address's host). Example:
+    /// `b1:9092,b2:9092`.
+    pub(crate) bootstrap_servers: Option<String>,
+    /// The consumer group. Required; keep it stable so committed offsets carry over.
+    pub(crate) group_id: Option<String>,
+    /// Where a group with no committed offset (and a sink with no stored position) starts:
+    /// `earliest`, `latest` or a time (RFC 3339, or `YYYY-MM-DD[THH:MM:SS]` in UTC).
+    /// Default `earliest`.
+    pub(crate) start_from: Option<String>,
+    /// Nilus's name for a start time (as `start_from: <time>`).
+    pub(crate) interval_start: Option<String>,
+    /// librdkafka `security.protocol`. Default `PLAINTEXT`.
+    pub(crate) security_protocol: Option<SecurityProtocol>,
+    /// librdkafka `sasl.mechanisms`; a SASL protocol needs `sasl_username` and `sasl_password`.
+    pub(crate) sasl_mechanisms: Option<SaslMechanism>,
+    /// The same as `sasl_mechanisms` (the singular spelling some tools write).
+    pub(crate) sasl_mechanism: Option<SaslMechanism>,
+    /// SASL user name.
+    pub(crate) sasl_username: Option<String>,
+    /// SASL password.
+    pub(crate) sasl_password: Option<Secret>,
+    /// PEM file or directory of CA certificates that sign the brokers' certificates.
+    pub(crate) ssl_ca_location: Option<String>,
+    /// The client's certificate (PEM), for brokers that require mutual TLS.
+    pub(crate) ssl_certificate_location: Option<String>,
+    /// The client's private key (PEM).
+    pub(crate) ssl_key_location: Option<String>,
+    /// The password of `ssl_key_location`.
+    pub(crate) ssl_key_password: Option<Secret>,
+    /// A PKCS12 truststore (a JKS one is not readable by librdkafka: export its CA
+    /// certificates to PEM and give `ssl_ca_location`).
+    pub(crate) ssl_truststore_location: Option<String>,
+    /// The truststore's password.
+    pub(crate) ssl_truststore_password: Option<Secret>,
+    /// The truststore's format. Default `JKS` (Nilus's default), which is refused.
+    pub(crate) ssl_truststore_type: Option<TruststoreType>,
+    /// librdkafka `session.timeout.ms`, in milliseconds.
+    #[serde(default = "default_session_timeout_ms")]
+    pub(crate) session_timeout_ms: u32,
+    /// librdkafka `max.poll.interval.ms`, in milliseconds.
+    #[serde(default = "default_max_poll_interval_ms")]
+    pub(crate) max_poll_interval_ms: u32,
+    /// librdkafka `client.id`.
+    #[serde(default = "default_client_id")]
+    pub(crate) client_id: String,
+    /// A Nilus batch option; accepted so batch manifests load, not used by a stream.
+    #[allow(dead_code)]
+    pub(crate) interval_end: Option<Value>,
+    /// A Nilus batch option; accepted so batch manifests load, not used by a stream.
+    #[allow(dead_code)]
+    pub(crate) page_size: Option<Value>,
+    /// A Nilus batch option; accepted so batch manifests load, not used by a stream.
+    #[allow(dead_code)]
+    pub(crate) extract_parallelism: Option<Value>,
+    /// A Nilus batch option; accepted so batch manifests load, not used by a stream.
+    #[allow(dead_code)]
+    pub(crate) yield_limit: Option<Value>,
+    /// A Nilus batch option; accepted so batch manifests load, not used by a stream.
+    #[allow(dead_code)]
+    pub(crate) incremental_key: Option<Value>,
+}
+
+fn default_session_timeout_ms() -> u32 {
+    45_000
+}
+
+fn default_max_poll_interval_ms() -> u32 {
+    300_000
+}
+
+fn default_client_id() -> String {
+    "weir".into()
+}
+
+/// The options' schema, derived from [`KafkaOptions`].
+pub(crate) fn schema() -> Value {
+    options::schema::<KafkaOptions>()
+}
+
+fn protocol_name(p: SecurityProtocol) -> &'static str {
+    match p {
+        SecurityProtocol::PLAINTEXT => "PLAINTEXT",
+        SecurityProtocol::SSL => "SSL",
+        SecurityProtocol::SASL_PLAINTEXT => "SASL_PLAINTEXT",
+        SecurityProtocol::SASL_SSL => "SASL_SSL",
     }
 }
 
-fn knob(name: &str) -> Option<&'static (&'static str, Option<&'static str>, bool)> {
-    KNOBS.iter().find(|(n, _, _)| *n == name)
+fn mechanism_name(m: SaslMechanism) -> &'static str {
+    match m {
+        SaslMechanism::Plain => "PLAIN",
+        SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+        SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+    }
 }
 
 /// Parses `earliest`, `latest` or a time (RFC 3339, or Nilus's `YYYY-MM-DD[THH:MM:SS]`, UTC).
@@ -182,207 +226,205 @@ fn parse_start(value: &str) -> Option<StartFrom> {
         .map(|t| StartFrom::Time(t.and_utc().timestamp_millis()))
 }
 
+fn nonempty(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+/// The bootstrap servers and the group, with Nilus's messages when one is missing.
+fn brokers_and_group(
+    url: &url::Url,
+    o: &KafkaOptions,
+    problems: &mut Vec<String>,
+) -> (String, String) {
+    // A host in the address (kafka://broker:9092?...) is accepted as the bootstrap server.
+    let from_host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .map(|h| format!("{h}:{}", url.port().unwrap_or(9092)));
+    let brokers = nonempty(&o.bootstrap_servers).or(from_host).unwrap_or_else(|| {
+        problems.push("bootstrap_servers in the URI is required to connect to kafka (spec.source.address: kafka://?bootstrap_servers=host:9092&group_id=NAME)".to_string());
+        String::new()
+    });
+    let group_id = nonempty(&o.group_id).unwrap_or_else(|| {
+        problems.push("group_id in the URI is required to connect to kafka (spec.source.address: add &group_id=NAME; keep it stable so offsets carry over)".to_string());
+        String::new()
+    });
+    (brokers, group_id)
+}
+
+fn topics(o: &KafkaOptions, problems: &mut Vec<String>) -> Vec<String> {
+    let topics: Vec<String> = o
+        .source_table
+        .split(',')
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if topics.is_empty() {
+        problems.push(
+            "spec.source.options.source_table: required, the topic (or a comma list of topics)"
+                .to_string(),
+        );
+    }
+    for t in &topics {
+        let valid = t.len() <= 249
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if !valid {
+            problems.push(format!("spec.source.options.source_table: `{t}` is not a valid Kafka topic name (letters, digits, `.`, `_`, `-`)"));
+        }
+    }
+    topics
+}
+
+fn start_from(o: &KafkaOptions, problems: &mut Vec<String>) -> StartFrom {
+    match (nonempty(&o.start_from), nonempty(&o.interval_start)) {
+        (Some(a), Some(b)) if a != b => {
+            problems.push(
+                "spec.source.options: give one of start_from and interval_start".to_string(),
+            );
+            StartFrom::Earliest
+        }
+        (Some(v), _) | (None, Some(v)) => parse_start(&v).unwrap_or_else(|| {
+            problems.push(format!("spec.source.options.start_from: `{v}` is not earliest, latest or an RFC 3339 time such as 2025-01-01T00:00:00Z"));
+            StartFrom::Earliest
+        }),
+        (None, None) => StartFrom::Earliest,
+    }
+}
+
+/// The librdkafka properties the options give, and which of them are secret.
+fn client_properties(
+    o: &KafkaOptions,
+    problems: &mut Vec<String>,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let mut p = BTreeMap::new();
+    let mut secret_keys = Vec::new();
+    let mut put = |key: &str, v: Option<String>| {
+        if let Some(v) = v {
+            p.insert(key.to_string(), v);
+        }
+    };
+    put("client.id", Some(o.client_id.clone()));
+    put("session.timeout.ms", Some(o.session_timeout_ms.to_string()));
+    put(
+        "max.poll.interval.ms",
+        Some(o.max_poll_interval_ms.to_string()),
+    );
+    put(
+        "security.protocol",
+        o.security_protocol.map(|x| protocol_name(x).to_string()),
+    );
+    put(
+        "sasl.mechanisms",
+        o.sasl_mechanisms
+            .or(o.sasl_mechanism)
+            .map(|m| mechanism_name(m).to_string()),
+    );
+    put("sasl.username", nonempty(&o.sasl_username));
+    put("ssl.ca.location", nonempty(&o.ssl_ca_location));
+    put(
+        "ssl.certificate.location",
+        nonempty(&o.ssl_certificate_location),
+    );
+    put("ssl.key.location", nonempty(&o.ssl_key_location));
+    for (key, secret) in [
+        ("sasl.password", &o.sasl_password),
+        ("ssl.key.password", &o.ssl_key_password),
+    ] {
+        if let Some(s) = secret {
+            put(key, Some(s.expose().to_string()));
+            secret_keys.push(key.to_string());
+        }
+    }
+    for (name, v) in [
+        ("session_timeout_ms", o.session_timeout_ms),
+        ("max_poll_interval_ms", o.max_poll_interval_ms),
+    ] {
+        if v == 0 {
+            problems.push(format!(
+                "spec.source.options.{name}: must be a positive integer"
+            ));
+        }
+    }
+    let sasl = matches!(
+        o.security_protocol,
+        Some(SecurityProtocol::SASL_PLAINTEXT | SecurityProtocol::SASL_SSL)
+    );
+    if sasl && (nonempty(&o.sasl_username).is_none() || o.sasl_password.is_none()) {
+        problems.push(
+            "spec.source.address: a SASL security_protocol needs sasl_username and sasl_password"
+                .to_string(),
+        );
+    }
+    if let Some(loc) = nonempty(&o.ssl_truststore_location) {
+        if o.ssl_truststore_type == Some(TruststoreType::PKCS12) {
+            put("ssl.keystore.location", Some(loc));
+            if let Some(pw) = &o.ssl_truststore_password {
+                put("ssl.keystore.password", Some(pw.expose().to_string()));
+                secret_keys.push("ssl.keystore.password".into());
+            }
+        } else {
+            problems.push(format!("spec.source.address: ssl_truststore_location `{loc}` is a JKS truststore, which librdkafka cannot read; export its CA certificates to PEM and give ssl_ca_location instead"));
+        }
+    }
+    (p, secret_keys)
+}
+
+/// What weir itself sets: offsets stored only after the sink's commit, statistics for lag,
+/// and a prefetch bounded by the micro-batch size.
+fn engine_properties(p: &mut BTreeMap<String, String>, cfg: &SourceConfig, start: StartFrom) {
+    // Offsets move only when the host commits after the sink's commit.
+    p.insert("enable.auto.commit".into(), "false".into());
+    p.insert("enable.auto.offset.store".into(), "false".into());
+    let reset = if start == StartFrom::Latest {
+        "latest"
+    } else {
+        "earliest"
+    };
+    p.insert("auto.offset.reset".into(), reset.into());
+    p.insert("enable.partition.eof".into(), "false".into());
+    // Statistics carry each partition's consumer lag (for `weir_consumer_lag`).
+    if cfg.run_in_loop {
+        p.insert("statistics.interval.ms".into(), "2000".into());
+    }
+    // Bounded prefetch: about two micro-batches of ~1 KiB records per partition, so a
+    // backlog of millions of messages stays on the broker, not in RSS.
+    let batch = cfg.batch_size.max(1);
+    p.insert(
+        "queued.min.messages".into(),
+        (batch * 2).clamp(1_000, 100_000).to_string(),
+    );
+    p.insert(
+        "queued.max.messages.kbytes".into(),
+        (batch * 2).clamp(4_096, 65_536).to_string(),
+    );
+    p.insert(
+        "fetch.wait.max.ms".into(),
+        (cfg.batch_timeout.as_millis() as u64)
+            .clamp(10, 500)
+            .to_string(),
+    );
+}
+
 impl KafkaConfig {
     pub(crate) fn from_source(cfg: &SourceConfig) -> Result<Self, Error> {
-        let mut problems = Vec::new();
         let url = url::Url::parse(&cfg.address).map_err(|e| {
             Error::config(format!(
                 "spec.source.address is not a valid kafka:// URI: {e}; write kafka://?bootstrap_servers=host:9092&group_id=NAME"
             ))
         })?;
-        // Knobs from the query and from options; where both give one, they must agree.
-        let mut knobs: BTreeMap<&'static str, (String, &'static str)> = BTreeMap::new();
-        for (k, v) in url.query_pairs() {
-            let key = k.replace('-', "_");
-            match knob(&key) {
-                Some((name, _, _)) => {
-                    knobs.insert(name, (v.into_owned(), "spec.source.address"));
-                }
-                None if ENGINE_KEYS.contains(&key.as_str()) => {}
-                None => problems.push(format!(
-                    "spec.source.address: unknown parameter `{key}` (known: {})",
-                    KNOBS.iter().map(|k| k.0).collect::<Vec<_>>().join(", ")
-                )),
-            }
-        }
-        let mut topics = None;
-        for (k, v) in &cfg.options {
-            if k == "source_table" {
-                topics = Some(text(v));
-                continue;
-            }
-            match knob(k) {
-                Some((name, _, secret)) => {
-                    let value = text(v);
-                    if let Some((other, _)) = knobs.get(name) {
-                        if *other != value {
-                            let shown = if *secret {
-                                "(values redacted)".to_string()
-                            } else {
-                                format!("`{other}` and `{value}`")
-                            };
-                            problems.push(format!(
-                                "spec.source.options.{name} and the `{name}` parameter of spec.source.address differ: {shown}; give it once"
-                            ));
-                        }
-                    }
-                    knobs.insert(name, (value, "spec.source.options"));
-                }
-                None if ENGINE_OPTIONS.contains(&k.as_str()) => {}
-                None => problems.push(format!(
-                    "spec.source.options.{k}: not an option of the kafka source (known: source_table, {})",
-                    KNOBS.iter().map(|k| k.0).collect::<Vec<_>>().join(", ")
-                )),
-            }
-        }
-        let get = |k: &str| {
-            knobs
-                .get(k)
-                .map(|(v, _)| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-
-        // A host in the address (kafka://broker:9092?...) is accepted as the bootstrap server.
-        let from_host = url
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .map(|h| format!("{h}:{}", url.port().unwrap_or(9092)));
-        let brokers = match (get("bootstrap_servers"), from_host) {
-            (Some(b), _) => b,
-            (None, Some(h)) => h,
-            (None, None) => {
-                problems.push("bootstrap_servers in the URI is required to connect to kafka (spec.source.address: kafka://?bootstrap_servers=host:9092&group_id=NAME)".to_string());
-                String::new()
-            }
-        };
-        let group_id = get("group_id").unwrap_or_else(|| {
-            problems.push("group_id in the URI is required to connect to kafka (spec.source.address: add &group_id=NAME; keep it stable so offsets carry over)".to_string());
-            String::new()
-        });
-        let topics: Vec<String> = topics
-            .unwrap_or_default()
-            .split(',')
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
-            .collect();
-        if topics.is_empty() {
-            problems.push(
-                "spec.source.options.source_table: required, the topic (or a comma list of topics)"
-                    .to_string(),
-            );
-        }
-        for t in &topics {
-            if t.len() > 249
-                || !t
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-            {
-                problems.push(format!("spec.source.options.source_table: `{t}` is not a valid Kafka topic name (letters, digits, `.`, `_`, `-`)"));
-            }
-        }
-
-        let start_from = match (get("start_from"), get("interval_start")) {
-            (Some(a), Some(b)) if a != b => {
-                problems.push("spec.source.options: give one of start_from and interval_start".to_string());
-                StartFrom::Earliest
-            }
-            (Some(v), _) | (None, Some(v)) => parse_start(&v).unwrap_or_else(|| {
-                problems.push(format!("spec.source.options.start_from: `{v}` is not earliest, latest or an RFC 3339 time such as 2025-01-01T00:00:00Z"));
-                StartFrom::Earliest
-            }),
-            (None, None) => StartFrom::Earliest,
-        };
-
-        let mut properties = BTreeMap::new();
-        let mut secret_keys = Vec::new();
-        for (name, (value, _)) in &knobs {
-            if let Some((_, Some(key), secret)) = knob(name) {
-                if *secret {
-                    secret_keys.push(key.to_string());
-                }
-                properties.insert(key.to_string(), value.trim().to_string());
-            }
-        }
+        let o: KafkaOptions = options::read(Side::Source, Some(&url), &cfg.options)?;
+        let mut problems = Vec::new();
+        let (brokers, group_id) = brokers_and_group(&url, &o, &mut problems);
+        let topics = topics(&o, &mut problems);
+        let start_from = start_from(&o, &mut problems);
+        let (mut properties, secret_keys) = client_properties(&o, &mut problems);
         properties.insert("bootstrap.servers".into(), brokers.clone());
         properties.insert("group.id".into(), group_id.clone());
-        for n in ["session_timeout_ms", "max_poll_interval_ms"] {
-            if let Some(v) = get(n) {
-                if v.parse::<u32>().map_or(true, |n| n == 0) {
-                    problems.push(format!(
-                        "spec.source.options.{n}: `{v}` is not a positive integer"
-                    ));
-                }
-            }
-        }
-        if let Some(p) = get("security_protocol") {
-            let up = p.to_ascii_uppercase();
-            if !["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"].contains(&up.as_str()) {
-                problems.push(format!("spec.source.address: security_protocol `{p}` is not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"));
-            }
-            properties.insert("security.protocol".into(), up);
-        }
-        if let Some(m) = get("sasl_mechanisms").or(get("sasl_mechanism")) {
-            let up = m.to_ascii_uppercase();
-            if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&up.as_str()) {
-                problems.push(format!("spec.source.address: sasl_mechanisms `{m}` is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"));
-            }
-            properties.insert("sasl.mechanisms".into(), up);
-        }
-        let sasl = properties
-            .get("security.protocol")
-            .is_some_and(|p| p.starts_with("SASL"));
-        if sasl && (get("sasl_username").is_none() || get("sasl_password").is_none()) {
-            problems.push("spec.source.address: a SASL security_protocol needs sasl_username and sasl_password".to_string());
-        }
-        if let Some(loc) = get("ssl_truststore_location") {
-            let kind = get("ssl_truststore_type").unwrap_or_else(|| "JKS".into());
-            if kind.eq_ignore_ascii_case("PKCS12") {
-                properties.insert("ssl.keystore.location".into(), loc);
-                if let Some(p) = get("ssl_truststore_password") {
-                    properties.insert("ssl.keystore.password".into(), p);
-                    secret_keys.push("ssl.keystore.password".into());
-                }
-            } else {
-                problems.push(format!("spec.source.address: ssl_truststore_location `{loc}` is a {kind} truststore, which librdkafka cannot read; export its CA certificates to PEM and give ssl_ca_location instead"));
-            }
-        }
-        properties
-            .entry("client.id".into())
-            .or_insert_with(|| "weir".into());
-        // Offsets move only when the host commits after the sink's commit.
-        properties.insert("enable.auto.commit".into(), "false".into());
-        properties.insert("enable.auto.offset.store".into(), "false".into());
-        properties.insert(
-            "auto.offset.reset".into(),
-            match start_from {
-                StartFrom::Latest => "latest",
-                _ => "earliest",
-            }
-            .into(),
-        );
-        properties.insert("enable.partition.eof".into(), "false".into());
-        // Statistics carry each partition's consumer lag (for `weir_consumer_lag`).
-        if cfg.run_in_loop {
-            properties.insert("statistics.interval.ms".into(), "2000".into());
-        }
-        // Bounded prefetch: about two micro-batches of ~1 KiB records per partition, so a
-        // backlog of millions of messages stays on the broker, not in RSS.
-        let batch = cfg.batch_size.max(1);
-        properties.insert(
-            "queued.min.messages".into(),
-            (batch * 2).clamp(1_000, 100_000).to_string(),
-        );
-        properties.insert(
-            "queued.max.messages.kbytes".into(),
-            (batch * 2).clamp(4_096, 65_536).to_string(),
-        );
-        properties.insert(
-            "fetch.wait.max.ms".into(),
-            (cfg.batch_timeout.as_millis() as u64)
-                .clamp(10, 500)
-                .to_string(),
-        );
-
+        engine_properties(&mut properties, cfg, start_from);
         if !problems.is_empty() {
             return Err(Error::config(problems.join("; ")));
         }
@@ -476,13 +518,14 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(m.contains("spec.source.options.group_id and the `group_id` parameter of spec.source.address differ: `a` and `b`"), "{m}");
+        assert!(m.contains("sasl_password and the `sasl_password` parameter of spec.source.address differ: (values redacted)"), "{m}");
         assert!(m.contains("sasl_password"), "{m}");
         assert!(!m.contains("one") && !m.contains("two"), "{m}");
         assert!(m.contains("spec.source.options.colour"), "{m}");
         // The same value in both places is fine.
         KafkaConfig::from_source(&cfg(
             "kafka://?bootstrap_servers=b:9092&group_id=a",
-            serde_json::json!({"source_table": "t", "group_id": "a", "batch_size": 10}),
+            serde_json::json!({"source_table": "t", "group_id": "a"}),
         ))
         .unwrap();
     }
@@ -518,5 +561,27 @@ mod tests {
         .to_string();
         assert!(m.contains("ssl_ca_location"), "{m}");
         assert!(!m.contains("pw123"), "{m}");
+    }
+
+    #[test]
+    fn no_secret_field_prints() {
+        let c = KafkaConfig::from_source(&cfg(
+            "kafka://?bootstrap_servers=b:9092&group_id=a&security_protocol=sasl_ssl&sasl_mechanism=plain&sasl_username=u&sasl_password=pw-sasl&ssl_key_password=pw-key&ssl_truststore_location=/t.p12&ssl_truststore_type=pkcs12&ssl_truststore_password=pw-trust",
+            serde_json::json!({"source_table": "t"}),
+        ))
+        .unwrap();
+        assert_eq!(c.properties["sasl.mechanisms"], "PLAIN");
+        assert_eq!(c.properties["ssl.keystore.password"], "pw-trust");
+        let shown = format!("{c:?}");
+        for secret in ["pw-sasl", "pw-key", "pw-trust"] {
+            assert!(!shown.contains(secret), "{shown}");
+            assert_eq!(c.redact(&format!("x {secret} y")), "x (redacted) y");
+        }
+    }
+
+    #[test]
+    fn the_readme_lists_every_option() {
+        let readme = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+        options::check_readme(readme, &options::table::<KafkaOptions>()).unwrap();
     }
 }

@@ -3,28 +3,19 @@
 //! Secrets never appear in errors or logs: the server is shown without credentials.
 
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::time::Duration;
+use weir_sdk::options::{self, Secret, Side};
+use weir_sdk::schemars::JsonSchema;
+use weir_sdk::serde::Deserialize;
 use weir_sdk::{Error, SourceConfig};
 
 /// How to log in.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Auth {
     None,
-    UserPassword(String, String),
-    Token(String),
-    NKey(String),
-}
-
-impl std::fmt::Debug for Auth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::None => "none",
-            Self::UserPassword(..) => "user/password (redacted)",
-            Self::Token(_) => "token (redacted)",
-            Self::NKey(_) => "nkey (redacted)",
-        })
-    }
+    UserPassword(String, Secret),
+    Token(Secret),
+    NKey(Secret),
 }
 
 /// The checked configuration.
@@ -48,154 +39,96 @@ pub(crate) struct NatsConfig {
     pub(crate) run_in_loop: bool,
 }
 
-/// Knobs that may come from the address query or `source.options`.
-const KNOBS: &[&str] = &[
-    "subject",
-    "durable",
-    "start_sequence",
-    "token",
-    "nkeys_seed",
-    "ack_wait",
-    "max_ack_pending",
-];
-/// Query keys the engine reads (batch sizing); accepted and ignored here.
-const ENGINE_KEYS: &[&str] = &["batch_size", "timeout", "batch_timeout", "max_batch_bytes"];
-
-pub(crate) fn schema() -> Value {
-    serde_json::json!({
-        "type": "object",
-        "description": "nats+jetstream://[user:pass@|token@]host[:port]?subject=..&durable=..; knobs may also be given in options",
-        "properties": {
-            "source_table": {"type": "string", "description": "the JetStream stream name (required)"},
-            "subject": {"type": "string", "description": "the consumer's filter subject (required), e.g. events.>"},
-            "durable": {"type": "string", "description": "durable pull consumer name; absent: an ephemeral consumer"},
-            "start_sequence": {"type": "integer", "minimum": 1, "default": 1},
-            "token": {"type": "string"},
-            "nkeys_seed": {"type": "string"},
-            "ack_wait": {"type": "number", "description": "seconds; default max(60, 10 x batch_timeout)"},
-            "max_ack_pending": {"type": "integer", "description": "default max(10000, 4 x batch_size)"}
-        },
-        "required": ["source_table"]
-    })
+/// The NATS JetStream source's options: in the address query
+/// (`nats+jetstream://[user:pass@|token@]host[:port]?subject=..&durable=..`) or under
+/// `spec.source.options`; both places with different values is an error.
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[serde(crate = "weir_sdk::serde", deny_unknown_fields)]
+#[schemars(crate = "weir_sdk::schemars")]
+pub(crate) struct NatsOptions {
+    /// The JetStream stream to read. Example: `EVENTS`.
+    pub(crate) source_table: String,
+    /// The consumer's filter subject. Required (here or in the address). Example: `events.>`.
+    pub(crate) subject: Option<String>,
+    /// The durable pull consumer's name: progress survives restarts on the server as well as
+    /// in the sink. Absent: an ephemeral consumer that starts where the sink's positions say.
+    /// No `.`, `*`, `>` or spaces. Example: `weir-orders`.
+    pub(crate) durable: Option<String>,
+    /// The first stream sequence to read on a fresh start (no stored position). Default 1.
+    pub(crate) start_sequence: Option<u64>,
+    /// A token to log in with (also `token@host` in the address).
+    pub(crate) token: Option<Secret>,
+    /// An NKey seed (`SU...`) to log in with.
+    pub(crate) nkeys_seed: Option<Secret>,
+    /// Seconds the server waits for an ack before redelivering. Default: 10 x batch_timeout,
+    /// at least 60. Example: `120`.
+    pub(crate) ack_wait: Option<f64>,
+    /// Unacked messages the server lets this consumer have at once. Default: 4 x batch_size,
+    /// at least 10 000.
+    pub(crate) max_ack_pending: Option<i64>,
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+/// The options' schema, derived from [`NatsOptions`].
+pub(crate) fn schema() -> Value {
+    options::schema::<NatsOptions>()
 }
 
 impl NatsConfig {
     pub(crate) fn from_source(cfg: &SourceConfig) -> Result<Self, Error> {
+        let url = url::Url::parse(&cfg.address).map_err(|e| {
+            Error::config(format!(
+                "spec.source.address is not a valid nats+jetstream:// URI: {e}"
+            ))
+        })?;
         let mut problems = Vec::new();
-        let url = match url::Url::parse(&cfg.address) {
-            Ok(u) => u,
-            Err(e) => {
-                return Err(Error::config(format!(
-                    "spec.source.address is not a valid nats+jetstream:// URI: {e}"
-                )))
-            }
-        };
         let host = url.host_str().unwrap_or("").to_string();
         if host.is_empty() {
             problems.push("spec.source.address: a host is required, e.g. nats+jetstream://localhost:4222?subject=events.>".to_string());
         }
         let server = format!("nats://{}:{}", host, url.port().unwrap_or(4222));
-
-        // Knobs from the query and from options; both places must agree.
-        let mut knobs: BTreeMap<&str, (String, &str)> = BTreeMap::new();
-        for (k, v) in url.query_pairs() {
-            let key = k.replace('-', "_");
-            match KNOBS.iter().find(|n| **n == key) {
-                Some(name) => {
-                    knobs.insert(name, (v.into_owned(), "spec.source.address"));
-                }
-                None if ENGINE_KEYS.contains(&key.as_str()) => {}
-                None => problems.push(format!(
-                    "spec.source.address: unknown parameter `{key}` (known: {}, {})",
-                    KNOBS.join(", "),
-                    ENGINE_KEYS.join(", ")
-                )),
+        let o: NatsOptions = match options::read(Side::Source, Some(&url), &cfg.options) {
+            Ok(o) => o,
+            Err(e) => {
+                problems.push(e.message);
+                return Err(Error::config(problems.join("; ")));
             }
-        }
-        let mut stream = None;
-        for (k, v) in &cfg.options {
-            if k == "source_table" {
-                stream = Some(text(v));
-                continue;
-            }
-            match KNOBS.iter().find(|n| **n == k.as_str()) {
-                Some(name) => {
-                    let value = text(v);
-                    if let Some((other, _)) = knobs.get(name) {
-                        if *other != value {
-                            let shown = if matches!(*name, "token" | "nkeys_seed") { "(redacted)".to_string() } else { format!("`{other}` and `{value}`") };
-                            problems.push(format!(
-                                "spec.source.options.{name} and the `{name}` parameter of spec.source.address differ: {shown}; give it once"
-                            ));
-                        }
-                    }
-                    knobs.insert(name, (value, "spec.source.options"));
-                }
-                None => problems.push(format!(
-                    "spec.source.options.{k}: not an option of the nats+jetstream source (known: source_table, {})",
-                    KNOBS.join(", ")
-                )),
-            }
-        }
-        let get = |k: &str| knobs.get(k).map(|(v, _)| v.clone());
-        let subject = get("subject").unwrap_or_default();
+        };
+        let subject = o.subject.clone().unwrap_or_default();
         if subject.is_empty() {
             problems.push("spec.source.address: `subject` is required to consume from NATS JetStream, e.g. ?subject=events.>".to_string());
         }
-        let stream = stream.unwrap_or_default();
-        if stream.is_empty() {
+        if o.source_table.trim().is_empty() {
             problems.push(
                 "spec.source.options.source_table: required, the JetStream stream name".to_string(),
             );
         }
-        let number = |k: &str, problems: &mut Vec<String>| -> Option<f64> {
-            let (v, place) = knobs.get(k)?;
-            match v.parse::<f64>() {
-                Ok(n) if n > 0.0 && n.is_finite() => Some(n),
-                _ => {
-                    problems.push(format!(
-                        "{place}: `{k}` must be a positive number, not `{v}`"
-                    ));
-                    None
-                }
+        let positive = |k: &str, v: Option<f64>, problems: &mut Vec<String>| match v {
+            Some(n) if !(n > 0.0 && n.is_finite()) => {
+                problems.push(format!(
+                    "spec.source.options.{k}: must be a positive number, not `{n}`"
+                ));
+                None
             }
+            other => other,
         };
-        let start_sequence = number("start_sequence", &mut problems)
-            .map(|n| n as u64)
-            .unwrap_or(1);
+        let start_sequence = positive(
+            "start_sequence",
+            o.start_sequence.map(|n| n as f64),
+            &mut problems,
+        )
+        .map_or(1, |n| n as u64);
         let default_ack_wait = (cfg.batch_timeout.as_secs_f64() * 10.0).max(60.0);
-        let ack_wait =
-            Duration::from_secs_f64(number("ack_wait", &mut problems).unwrap_or(default_ack_wait));
-        let max_ack_pending = number("max_ack_pending", &mut problems)
-            .map(|n| n as i64)
-            .unwrap_or_else(|| (cfg.batch_size as i64 * 4).max(10_000));
-
-        let user = percent_decode(url.username());
-        let password = url.password().map(percent_decode);
-        let mut auths = Vec::new();
-        if !user.is_empty() {
-            match password {
-                Some(p) => auths.push(Auth::UserPassword(user, p)),
-                None => auths.push(Auth::Token(user)),
-            }
-        }
-        if let Some(t) = get("token") {
-            auths.push(Auth::Token(t));
-        }
-        if let Some(seed) = get("nkeys_seed") {
-            auths.push(Auth::NKey(seed));
-        }
-        if auths.len() > 1 {
-            problems.push("spec.source.address: give one of user:password@, token (token@ or ?token=) and nkeys_seed".to_string());
-        }
-        let durable = get("durable").filter(|d| !d.is_empty());
+        let ack_wait = Duration::from_secs_f64(
+            positive("ack_wait", o.ack_wait, &mut problems).unwrap_or(default_ack_wait),
+        );
+        let max_ack_pending = positive(
+            "max_ack_pending",
+            o.max_ack_pending.map(|n| n as f64),
+            &mut problems,
+        )
+        .map_or_else(|| (cfg.batch_size as i64 * 4).max(10_000), |n| n as i64);
+        let auth = auth(&url, &o, &mut problems);
+        let durable = o.durable.filter(|d| !d.is_empty());
         if let Some(d) = &durable {
             if d.contains(['.', '*', '>', ' ']) {
                 problems.push(format!(
@@ -208,8 +141,8 @@ impl NatsConfig {
         }
         Ok(Self {
             server,
-            auth: auths.pop().unwrap_or(Auth::None),
-            stream,
+            auth,
+            stream: o.source_table,
             subject,
             durable,
             start_sequence,
@@ -218,6 +151,29 @@ impl NatsConfig {
             run_in_loop: cfg.run_in_loop,
         })
     }
+}
+
+/// The one way to log in, from the address's user info, `token` or `nkeys_seed`.
+fn auth(url: &url::Url, o: &NatsOptions, problems: &mut Vec<String>) -> Auth {
+    let user = percent_decode(url.username());
+    let password = url.password().map(percent_decode);
+    let mut auths = Vec::new();
+    if !user.is_empty() {
+        match password {
+            Some(p) => auths.push(Auth::UserPassword(user, Secret::new(p))),
+            None => auths.push(Auth::Token(Secret::new(user))),
+        }
+    }
+    if let Some(t) = &o.token {
+        auths.push(Auth::Token(t.clone()));
+    }
+    if let Some(seed) = &o.nkeys_seed {
+        auths.push(Auth::NKey(seed.clone()));
+    }
+    if auths.len() > 1 {
+        problems.push("spec.source.address: give one of user:password@, token (token@ or ?token=) and nkeys_seed".to_string());
+    }
+    auths.pop().unwrap_or(Auth::None)
 }
 
 fn percent_decode(s: &str) -> String {
@@ -260,7 +216,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(c.server, "nats://nats.local:4222");
-        assert_eq!(c.auth, Auth::UserPassword("u".into(), "p@ss".into()));
+        assert_eq!(c.auth, Auth::UserPassword("u".into(), Secret::new("p@ss")));
         assert_eq!(c.stream, "EVENTS");
         assert_eq!(c.subject, "events.>");
         assert_eq!(c.durable.as_deref(), Some("weir"));
@@ -271,7 +227,7 @@ mod tests {
             serde_json::json!({"source_table": "S"}),
         ))
         .unwrap();
-        assert_eq!(t.auth, Auth::Token("tok".into()));
+        assert_eq!(t.auth, Auth::Token(Secret::new("tok")));
         assert_eq!(t.server, "nats://h:4000");
     }
 
@@ -283,10 +239,52 @@ mod tests {
         ))
         .unwrap_err();
         let m = e.to_string();
-        assert!(m.contains("`subject` is required"), "{m}");
-        assert!(m.contains("source_table"), "{m}");
+        assert!(m.contains("source_table: required"), "{m}");
         assert!(m.contains("`colour`"), "{m}");
         assert!(m.contains("token"), "{m}");
         assert!(!m.contains("s3cret"), "{m}");
+        let m = NatsConfig::from_source(&cfg(
+            "nats+jetstream://h",
+            serde_json::json!({"source_table": "S"}),
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(m.contains("`subject` is required"), "{m}");
+    }
+
+    #[test]
+    fn the_readme_lists_every_option() {
+        let readme = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+        options::check_readme(readme, &options::table::<NatsOptions>()).unwrap();
+    }
+
+    #[test]
+    fn no_secret_field_prints() {
+        for (address, options) in [
+            (
+                "nats+jetstream://u:pw-in-url@h?subject=a",
+                serde_json::json!({}),
+            ),
+            (
+                "nats+jetstream://h?subject=a&token=tok-in-url",
+                serde_json::json!({}),
+            ),
+            (
+                "nats+jetstream://h?subject=a",
+                serde_json::json!({"token": "tok-in-options"}),
+            ),
+            (
+                "nats+jetstream://h?subject=a",
+                serde_json::json!({"nkeys_seed": "SU-seed-value"}),
+            ),
+        ] {
+            let mut o = options;
+            o["source_table"] = "S".into();
+            let c = NatsConfig::from_source(&cfg(address, o)).unwrap();
+            let shown = format!("{c:?}");
+            for secret in ["pw-in-url", "tok-in-url", "tok-in-options", "SU-seed-value"] {
+                assert!(!shown.contains(secret), "{shown}");
+            }
+        }
     }
 }

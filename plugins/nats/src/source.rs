@@ -78,9 +78,9 @@ impl NatsSource {
             .connection_timeout(Duration::from_secs(5));
         opts = match &cfg.auth {
             Auth::None => opts,
-            Auth::UserPassword(u, p) => opts.user_and_password(u.clone(), p.clone()),
-            Auth::Token(t) => opts.token(t.clone()),
-            Auth::NKey(seed) => opts.nkey(seed.clone()),
+            Auth::UserPassword(u, p) => opts.user_and_password(u.clone(), p.expose().to_string()),
+            Auth::Token(t) => opts.token(t.expose().to_string()),
+            Auth::NKey(seed) => opts.nkey(seed.expose().to_string()),
         };
         opts.connect(cfg.server.as_str()).await.map_err(|e| match e.kind() {
             ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation => Error::config(format!(
