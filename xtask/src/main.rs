@@ -9,6 +9,7 @@
 //!   workspace's compiler, the Python readers,
 //!   the demo, unit, doc and end-to-end tests. Installs what it needs (the venv, and tansu, the
 //!   Kafka-protocol broker, built once into `$HOME/.cache/weir/tools`).
+//! - `tidy`: size limits and no sleep as synchronisation in tests (`tidy.rs`).
 //! - `bench`: release build, then the measurements of `bench.rs`.
 //! - `new-plugin NAME --kind source|sink [--path DIR]`: a plugin crate from the templates
 //!   (`new_plugin.rs`, `xtask/templates/`).
@@ -17,6 +18,7 @@ mod bench;
 mod env;
 mod new_plugin;
 mod python;
+mod tidy;
 mod tools;
 
 use anyhow::{bail, Context, Result};
@@ -35,6 +37,9 @@ Tasks:
                     Delta table under target/demo/; prints its path, rows and records/s
   test              everything CI runs: fmt check, clippy -D warnings, build, Python readers
                     (a venv under <target>/venv), the demo, unit, doc and end-to-end tests
+  tidy              files <= 600 lines, functions <= 80, no unexplained sleep in tests/
+                    (what was over a limit when the check came is listed in xtask/src/tidy.rs
+                    and may only shrink)
   bench [boundary|nats|kafka|mask|delta|all]
                     release build, then throughput ratios against raw-client floors and the
                     plugin-boundary cost; reports under bench/results/
@@ -64,6 +69,7 @@ fn main() -> Result<()> {
         }
         "demo" => demo(&build_demo()?).map(|_| ()),
         "test" => test(),
+        "tidy" => tidy::run(),
         "bench" => bench::run_bench(rest),
         "new-plugin" => new_plugin::run(rest).map(|_| ()),
         "-h" | "--help" | "help" => {
@@ -269,6 +275,10 @@ fn test() -> Result<()> {
     // On a fresh machine tansu takes the longest to build: it installs beside the checks and
     // the workspace build (its output goes to a log under the tools directory).
     let tansu_install = std::thread::spawn(tools::ensure_tansu);
+    step(
+        "tidy: size limits, no sleep as synchronisation in tests",
+        tidy::run,
+    )?;
     step("rustfmt --check", || {
         run(cargo().args(["fmt", "--all", "--", "--check"]))
     })?;
