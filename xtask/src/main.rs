@@ -207,8 +207,8 @@ pub(crate) struct DemoRun {
 /// without its default features (no DataFusion: the demo appends; no S3: it writes locally).
 fn build_demo() -> Result<PathBuf> {
     println!(
-        "demo: building weir, the generator and the Delta plugin (debug, no DataFusion). On a fresh \
-         2-core machine the first build takes several minutes; later runs start at once."
+        "demo: building weir, the generator and the Delta plugin (debug, no DataFusion). The first build \
+         takes about 6 minutes on a fresh 2-core machine; later runs start at once."
     );
     run(cargo().args([
         "build",

@@ -9,31 +9,39 @@
 use arrow::json::LineDelimitedWriter;
 use arrow::record_batch::RecordBatch;
 use std::io::Write;
+use weir_sdk::options::{self, Side};
+use weir_sdk::schemars::JsonSchema;
+use weir_sdk::serde::Deserialize;
 use weir_sdk::{Connector, Context, Error, Plugin, Position, Sink, SinkConfig};
+
+/// The options of `console://` and `null://`: none of their own.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(crate = "weir_sdk::serde", deny_unknown_fields)]
+#[schemars(crate = "weir_sdk::schemars")]
+struct ConsoleOptions {
+    /// Accepted and not used, so a manifest written for a table sink can be pointed here.
+    #[allow(dead_code)]
+    dest_table: Option<String>,
+}
 
 fn define() -> Plugin {
     Plugin::new("console", env!("CARGO_PKG_VERSION"))
         .connector(
             Connector::sink("console", Console::create)
                 .describe("writes rows to stdout as JSON lines")
-                .options_schema(serde_json::json!({"type": "object", "properties": {}})),
+                .options_schema(options::schema::<ConsoleOptions>()),
         )
         .connector(
             Connector::sink("null", Null::create)
                 .describe("discards batches, counting rows (benchmarks, dry runs)")
-                .options_schema(serde_json::json!({"type": "object", "properties": {}})),
+                .options_schema(options::schema::<ConsoleOptions>()),
         )
 }
 
 weir_sdk::export_plugin!(define);
 
-fn refuse_options(config: &SinkConfig, scheme: &str) -> Result<(), Error> {
-    match config.options.keys().find(|k| k.as_str() != "dest_table") {
-        None => Ok(()),
-        Some(k) => Err(Error::config(format!(
-            "spec.sink.options.{k}: the {scheme}:// sink takes no options"
-        ))),
-    }
+fn refuse_options(config: &SinkConfig) -> Result<(), Error> {
+    options::read::<ConsoleOptions>(Side::Sink, None, &config.options).map(|_| ())
 }
 
 /// JSON lines on stdout, written at commit.
@@ -43,7 +51,7 @@ struct Console {
 
 impl Console {
     fn create(config: SinkConfig, _ctx: Context) -> Result<Box<dyn Sink>, Error> {
-        refuse_options(&config, "console")?;
+        refuse_options(&config)?;
         Ok(Box::new(Self { staged: None }))
     }
 }
@@ -78,7 +86,7 @@ struct Null {
 
 impl Null {
     fn create(config: SinkConfig, _ctx: Context) -> Result<Box<dyn Sink>, Error> {
-        refuse_options(&config, "null")?;
+        refuse_options(&config)?;
         Ok(Box::new(Self { staged: 0, rows: 0 }))
     }
 }
@@ -97,5 +105,31 @@ impl Sink for Null {
     fn close(&mut self) -> Result<(), Error> {
         tracing::info!(rows = self.rows, "null sink discarded rows");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_dest_table_is_accepted() {
+        let mut config = SinkConfig::default();
+        config.options.insert("dest_table".into(), "t".into());
+        refuse_options(&config).unwrap();
+        config.options.insert("dest_tabel".into(), "t".into());
+        let e = refuse_options(&config).unwrap_err();
+        assert!(
+            e.message.contains(
+                "spec.sink.options.dest_tabel: unknown option; did you mean `dest_table`?"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_readme_lists_every_option() {
+        let readme = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+        options::check_readme(readme, &options::table::<ConsoleOptions>()).unwrap();
     }
 }
