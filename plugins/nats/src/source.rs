@@ -21,6 +21,8 @@ use weir_sdk::{Context, Error, Poll, Position, PositionKey, Source, SourceConfig
 struct Unacked {
     position: i64,
     replies: Vec<Subject>,
+    /// The stream sequences of `replies`.
+    sequences: Vec<u64>,
 }
 
 struct Connection {
@@ -41,6 +43,10 @@ pub(crate) struct NatsSource {
     /// The highest stream sequence delivered so far, plus one.
     next: i64,
     unacked: VecDeque<Unacked>,
+    /// Sequences of a durable's messages whose batch the sink committed, newest last (at
+    /// most `max_ack_pending`). Their ack may not have reached the server (it was down, say):
+    /// if the server redelivers one, it is acked again and not emitted a second time.
+    committed: VecDeque<u64>,
     /// The stream's first sequence at open: what its limits have not removed yet.
     first_seq: u64,
 }
@@ -64,6 +70,7 @@ impl NatsSource {
             ended: false,
             next: 0,
             unacked: VecDeque::new(),
+            committed: VecDeque::new(),
             first_seq: 0,
         }))
     }
@@ -287,6 +294,8 @@ impl Source for NatsSource {
         let mut rows = EnvelopeBuilder::with_capacity(fetched.len());
         let mut replies = Vec::with_capacity(fetched.len());
         let mut beyond = Vec::new();
+        let mut again = Vec::new();
+        let mut sequences = Vec::new();
         let mut caught_up = false;
         let mut pending = 0u64;
         for m in &fetched {
@@ -305,6 +314,11 @@ impl Source for NatsSource {
                 if seq >= end || info.pending == 0 {
                     caught_up = true;
                 }
+            }
+            if info.delivered > 1 && self.committed.contains(&seq) {
+                // A redelivery of a message the sink already holds (its ack was lost).
+                again.extend(m.reply.clone());
+                continue;
             }
             let headers = m
                 .headers
@@ -331,10 +345,18 @@ impl Source for NatsSource {
                 .max(i64::try_from(seq).unwrap_or(i64::MAX - 1) + 1);
             if self.cfg.durable.is_some() {
                 replies.extend(m.reply.clone());
+                sequences.push(seq);
             }
         }
         if !beyond.is_empty() {
             self.reply_all(beyond, b"-NAK")?;
+        }
+        if !again.is_empty() {
+            weir_sdk::tracing::debug!(
+                count = again.len(),
+                "acked again redelivered messages the sink already holds"
+            );
+            self.reply_all(again, b"+ACK")?;
         }
         if fetched.is_empty() && self.end_seq.is_some() && self.drained(&mut consumer)? {
             caught_up = true;
@@ -367,6 +389,7 @@ impl Source for NatsSource {
             self.unacked.push_back(Unacked {
                 position: self.next,
                 replies,
+                sequences,
             });
         }
         let mut poll = Poll::records(batch, vec![Position::new(self.key(), self.next)]);
@@ -433,10 +456,15 @@ impl Source for NatsSource {
             let done = front.position == p.next;
             if let Some(u) = self.unacked.pop_front() {
                 replies.extend(u.replies);
+                self.committed.extend(u.sequences);
             }
             if done {
                 break;
             }
+        }
+        let keep = usize::try_from(self.cfg.max_ack_pending).unwrap_or(10_000);
+        while self.committed.len() > keep {
+            self.committed.pop_front();
         }
         self.reply_all(replies, b"+ACK")
     }
