@@ -193,6 +193,17 @@ impl NatsSource {
         })
     }
 
+    /// Acks redelivered messages whose batch the sink already committed.
+    fn ack_again(&self, again: Vec<Subject>) -> Result<(), Error> {
+        if !again.is_empty() {
+            weir_sdk::tracing::debug!(
+                count = again.len(),
+                "acked again redelivered messages the sink already holds"
+            );
+        }
+        self.reply_all(again, b"+ACK")
+    }
+
     /// Whether nothing matching the filter is left to deliver.
     fn drained(&mut self, consumer: &mut PullConsumer) -> Result<bool, Error> {
         let info = self
@@ -320,17 +331,7 @@ impl Source for NatsSource {
                 again.extend(m.reply.clone());
                 continue;
             }
-            let headers = m
-                .headers
-                .as_ref()
-                .map(|h| {
-                    h.iter()
-                        .flat_map(|(k, vs)| {
-                            vs.iter().map(move |v| (k.as_ref(), v.as_str().as_bytes()))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let headers = headers_of(m);
             rows.push(Row {
                 value: &m.payload,
                 headers,
@@ -351,13 +352,7 @@ impl Source for NatsSource {
         if !beyond.is_empty() {
             self.reply_all(beyond, b"-NAK")?;
         }
-        if !again.is_empty() {
-            weir_sdk::tracing::debug!(
-                count = again.len(),
-                "acked again redelivered messages the sink already holds"
-            );
-            self.reply_all(again, b"+ACK")?;
-        }
+        self.ack_again(again)?;
         if fetched.is_empty() && self.end_seq.is_some() && self.drained(&mut consumer)? {
             caught_up = true;
         }
@@ -489,4 +484,16 @@ impl Source for NatsSource {
         }
         nak
     }
+}
+
+/// A message's headers as (name, value) pairs for the envelope.
+fn headers_of(m: &async_nats::jetstream::Message) -> Vec<(&str, &[u8])> {
+    m.headers
+        .as_ref()
+        .map(|h| {
+            h.iter()
+                .flat_map(|(k, vs)| vs.iter().map(move |v| (k.as_ref(), v.as_str().as_bytes())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
