@@ -106,7 +106,6 @@ pub use serde;
 pub use serde_json;
 pub use skipped::{records_skipped, RECORDS_SKIPPED};
 pub use tracing;
-pub use weir_contract as contract;
 
 // The README's plugin example is compiled as a doc test, so it cannot drift from the sdk.
 #[cfg(doctest)]

@@ -2,7 +2,6 @@
 
 use super::{problem, Problem};
 use serde_json::{Map, Value};
-use weir_contract::suggest::suggest;
 
 /// Top-level keys of a resource manifest.
 pub(super) const TOP: &[&str] = &[
@@ -75,6 +74,32 @@ pub(super) fn check_secrets(value: &Value, path: &str, problems: &mut Vec<Proble
             problems.push(problem(format!("{at}.allKeys"), "must be true or false"));
         }
     }
+}
+
+/// Levenshtein distance (small strings only).
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The closest known key, if close enough to be a typo.
+pub(super) fn suggest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    let k = key.to_ascii_lowercase().replace('-', "_");
+    known
+        .iter()
+        .map(|c| (distance(&k, &c.to_ascii_lowercase()), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4) && *d < c.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
 }
 
 /// One problem per unknown key of `map` at `path`.

@@ -33,10 +33,12 @@
 
 mod read;
 mod secret;
+mod suggest;
 mod table;
 
 pub use read::{read, Side};
 pub use secret::Secret;
+pub use suggest::suggest;
 pub use table::{check_readme, table, BEGIN, END};
 
 use schemars::JsonSchema;

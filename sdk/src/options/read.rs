@@ -1,12 +1,12 @@
 //! [`read`]: a connector's options from its address query and its `options` mapping, checked
 //! against the struct's schema with every problem reported at once.
 
+use super::suggest;
 use super::{properties, required, schema, Property, ENGINE_QUERY_KEYS};
 use crate::Error;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Number, Value};
-use weir_contract::suggest::suggest;
 
 /// Which side of the pipeline the options belong to (it names the manifest keys in errors).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

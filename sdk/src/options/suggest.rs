@@ -1,4 +1,5 @@
-//! "Did you mean": the closest known key to a misspelt one, close enough to be a typo.
+//! "Did you mean": the closest known option to a misspelt one, close enough to be a typo. (The
+//! manifest's keys use the same rule in core, which does not depend on the sdk.)
 
 /// Levenshtein distance (small strings only).
 fn distance(a: &str, b: &str) -> usize {
@@ -19,7 +20,7 @@ fn distance(a: &str, b: &str) -> usize {
 /// a quarter of its length (at least 2 edits) and not a rewrite of the whole word.
 ///
 /// ```
-/// use weir_contract::suggest::suggest;
+/// use weir_sdk::options::suggest;
 /// assert_eq!(suggest("adress", &["address", "options"]), Some("address"));
 /// assert_eq!(suggest("zzz", &["address", "options"]), None);
 /// ```
