@@ -110,6 +110,9 @@ pub enum ErrorKind {
     Fatal,
     /// One record cannot be processed.
     Data,
+    /// A transactional sink found its stored positions moved by another writer and dropped
+    /// the batch: not retried; the pipeline restarts from the sink's positions.
+    PositionsMoved,
 }
 
 impl ErrorKind {
@@ -138,10 +141,16 @@ impl fmt::Display for ConnectorError {
             ErrorKind::Retriable => "retriable",
             ErrorKind::Fatal => "fatal",
             ErrorKind::Data => "data",
+            ErrorKind::PositionsMoved => "positions moved by another writer",
+        };
+        let error = if self.kind == ErrorKind::PositionsMoved {
+            ""
+        } else {
+            " error"
         };
         match &self.position {
-            Some(p) => write!(f, "{kind} error at {p}: {}", self.message),
-            None => write!(f, "{kind} error: {}", self.message),
+            Some(p) => write!(f, "{kind}{error} at {p}: {}", self.message),
+            None => write!(f, "{kind}{error}: {}", self.message),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! environment, then from `spec.envs` and literal `spec.use.projection` env templates. Every
 //! problem found is reported at once, each with its key path as it is in the file.
 
+mod current;
 mod keys;
 mod legacy;
 mod shaping;
@@ -16,7 +17,6 @@ use crate::retry::RetryPolicy;
 use serde_json::{Map, Value};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// A source or sink: its address and options.
 #[derive(Clone, Debug, PartialEq)]
@@ -127,7 +127,7 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Pipelin
     };
     let mut problems = Vec::new();
     let (doc, legacy) = legacy::normalize(doc, &mut problems);
-    let result = parse_current(&doc, env, problems, legacy.is_some());
+    let result = current::parse(&doc, env, problems, legacy.is_some());
     match (result, legacy) {
         (Err(mut e), Some(l)) => {
             for p in &mut e.problems {
@@ -181,196 +181,6 @@ fn declared_env(spec: Option<&Map<String, Value>>) -> std::collections::HashMap<
         }
     }
     out
-}
-
-fn parse_current(
-    doc: &Value,
-    process_env: &dyn Fn(&str) -> Option<String>,
-    mut problems: Vec<Problem>,
-    legacy: bool,
-) -> Result<Pipeline, ManifestError> {
-    let Some(root) = doc.as_object() else {
-        return Err(single(
-            "(document)",
-            "a manifest is a YAML mapping with `name`, `type: nilus` and `spec`",
-        ));
-    };
-    keys::check(root, "", keys::TOP, &mut problems);
-    if let Some(spec) = root.get("spec").and_then(Value::as_object) {
-        let known = if legacy {
-            keys::LEGACY_SPEC
-        } else {
-            keys::SPEC
-        };
-        keys::check(spec, "spec", known, &mut problems);
-        if let Some(secrets) = spec.get("dataosSecrets").filter(|_| legacy) {
-            keys::check_secrets(secrets, "spec.dataosSecrets", &mut problems);
-        }
-    }
-    let declared = declared_env(root.get("spec").and_then(Value::as_object));
-    let env_fn = |name: &str| process_env(name).or_else(|| declared.get(name).cloned());
-    let env: &dyn Fn(&str) -> Option<String> = &env_fn;
-
-    let name = match root.get("name").and_then(Value::as_str) {
-        Some(n) if !n.trim().is_empty() => n.to_string(),
-        _ => {
-            problems.push(problem(
-                "name",
-                "required: the pipeline's name, e.g. `name: orders-stream`",
-            ));
-            String::new()
-        }
-    };
-    match root.get("type").and_then(Value::as_str) {
-        Some("nilus") => {}
-        Some(other) => problems.push(problem(
-            "type",
-            format!("`{other}` is not supported; use `type: nilus`"),
-        )),
-        None => problems.push(problem("type", "required: `type: nilus`")),
-    }
-    let empty = Map::new();
-    let spec = match root.get("spec").and_then(Value::as_object) {
-        Some(s) => s,
-        None => {
-            problems.push(problem(
-                "spec",
-                "required: a mapping with `type: stream`, `source` and `sink`",
-            ));
-            &empty
-        }
-    };
-    if root.get("spec").is_some() {
-        match spec.get("type").and_then(Value::as_str) {
-            Some("stream") => {}
-            Some(other) => problems.push(problem(
-                "spec.type",
-                format!("`{other}` pipelines are not run by weir; use `spec.type: stream`"),
-            )),
-            None => problems.push(problem("spec.type", "required: `spec.type: stream`")),
-        }
-        if spec.contains_key("schedule") {
-            problems.push(problem(
-                "spec.schedule",
-                "stream pipelines are long-running services, not cron jobs: remove `spec.schedule` (use `run_in_loop: true` to keep consuming)",
-            ));
-        }
-    }
-
-    let source = endpoint(spec, "source", env, &mut problems);
-    let sink = endpoint(spec, "sink", env, &mut problems);
-
-    let mut run_in_loop = false;
-    let mut limits = BatchLimits::default();
-    let mut transform = crate::transform::TransformSpec::default();
-    if let Some(src) = &source {
-        if src.scheme == "nats+jetstream" {
-            limits.max_records = 100;
-            limits.timeout = Duration::from_secs(10);
-        }
-        run_in_loop = match src.options.get("run_in_loop") {
-            Some(v) => as_bool(v).unwrap_or_else(|| {
-                problems.push(problem(
-                    "spec.source.options.run_in_loop",
-                    "must be true or false",
-                ));
-                false
-            }),
-            None => match env("RUN_IN_LOOP") {
-                Some(v) => matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"),
-                None => false,
-            },
-        };
-        transform = shaping::parse(&name, &src.options, env, &mut problems);
-        let query = query_pairs(&src.address);
-        if let Some(n) = knob(&query, &src.options, "batch_size", &mut problems) {
-            match as_u64(&n) {
-                Some(n) if (1..=MAX_BATCH_SIZE).contains(&n) => limits.max_records = n as usize,
-                _ => problems.push(problem(
-                    "spec.source.options.batch_size",
-                    format!(
-                        "`{}`: must be a whole number of records from 1 to {MAX_BATCH_SIZE}",
-                        shown(&n)
-                    ),
-                )),
-            }
-        }
-        let timeout_key = if src.options.contains_key("batch_timeout")
-            || query.iter().any(|(k, _)| k == "batch_timeout")
-        {
-            "batch_timeout"
-        } else {
-            "timeout"
-        };
-        if let Some(t) = knob(&query, &src.options, timeout_key, &mut problems) {
-            match as_f64(&t) {
-                Some(s) if s > 0.0 && s.is_finite() => limits.timeout = Duration::from_secs_f64(s),
-                _ => problems.push(problem(
-                    format!("spec.source.options.{timeout_key}"),
-                    "must be a positive number of seconds",
-                )),
-            }
-        }
-        if let Some(b) = knob(&query, &src.options, "max_batch_bytes", &mut problems) {
-            match as_u64(&b) {
-                Some(b) if (1024..=MAX_BATCH_BYTES).contains(&b) => limits.max_bytes = b as usize,
-                _ => problems.push(problem(
-                    "spec.source.options.max_batch_bytes",
-                    format!(
-                        "`{}`: must be a whole number of bytes from 1024 to {MAX_BATCH_BYTES} (16 GiB)",
-                        shown(&b)
-                    ),
-                )),
-            }
-        }
-    }
-
-    if let (Some(src), Some(snk)) = (&source, &sink) {
-        let merge = snk
-            .options
-            .get("incremental_strategy")
-            .and_then(Value::as_str)
-            .is_some_and(|s| s.eq_ignore_ascii_case("merge"));
-        if merge && !src.options.contains_key("primary_key") {
-            problems.push(problem(
-                "spec.sink.options.incremental_strategy",
-                "merge needs spec.source.options.primary_key (the column or columns to upsert on)",
-            ));
-        }
-        for k in ["mask", "type_hints", "primary_key"] {
-            if snk.options.contains_key(k) {
-                problems.push(problem(
-                    format!("spec.sink.options.{k}"),
-                    format!("`{k}` belongs under spec.source.options"),
-                ));
-            }
-        }
-    }
-    if !problems.is_empty() {
-        return Err(ManifestError {
-            file: None,
-            problems,
-        });
-    }
-    let (Some(mut source), Some(mut sink)) = (source, sink) else {
-        return Err(single("spec", "source and sink are required"));
-    };
-    // The merge key is declared on the source (Nilus) and used by the sink.
-    if let Some(pk) = source.options.get("primary_key") {
-        sink.options.insert("primary_key".into(), pk.clone());
-    }
-    for k in CORE_SOURCE_KEYS.iter().chain(shaping::KEYS) {
-        source.options.remove(*k);
-    }
-    Ok(Pipeline {
-        name,
-        source,
-        sink,
-        run_in_loop,
-        limits,
-        retry: RetryPolicy::default(),
-        transform,
-    })
 }
 
 fn single(path: &str, message: impl Into<String>) -> ManifestError {

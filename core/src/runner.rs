@@ -9,15 +9,16 @@
 //! A sink failure (after retries) stops the pipeline with the source's positions at the end
 //! of the last batch the sink committed: nothing is lost, the next run resumes there.
 
+mod stages;
+
 use crate::batcher::{BatchLimits, Batcher, MicroBatch};
 use crate::connector::{ConnectorError, Position, PositionKey, Positions, Sink, Source};
 use crate::manifest::Pipeline;
 use crate::retry::RetryPolicy;
 use crate::transform::{Transform, TransformError};
-use arrow::datatypes::Schema;
-use arrow::record_batch::RecordBatch;
+use stages::{shape_loop, sink_loop, FromSink, SinkCtx, ToSink};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -224,21 +225,6 @@ pub struct RunFailure {
     pub summary: RunSummary,
 }
 
-enum ToSink {
-    Batch(MicroBatch),
-    Stored(
-        Vec<PositionKey>,
-        Sender<Result<Vec<Position>, ConnectorError>>,
-    ),
-}
-
-enum FromSink {
-    Committed(BatchReport),
-    Failed { seq: u64, error: ConnectorError },
-    DeadLetterFailed { seq: u64, error: ConnectorError },
-    TransformFailed(TransformError),
-}
-
 /// The optional stages around the source and the sink.
 #[derive(Default)]
 pub struct Stages {
@@ -320,6 +306,54 @@ impl Run {
         mut sink: Box<dyn Sink>,
         dead_letter: Option<Box<dyn Sink>>,
     ) -> Result<(), RunError> {
+        self.open(source.as_mut(), sink.as_mut())?;
+        self.observer.started();
+
+        let (ack_tx, acks) = channel::<FromSink>();
+        let (to_sink, sink_rx) = sync_channel::<ToSink>(self.cfg.queue.max(1));
+        // With a transform, a shaping thread sits between the batcher and the sink, so decoding
+        // and masking batch n overlap the poll of n+1 and the write of n-1.
+        let (to_sink, shape_thread) = match self.transform.take() {
+            None => (to_sink, None),
+            Some(t) => {
+                let (to_shape, shape_rx) = sync_channel::<ToSink>(self.cfg.queue.max(1));
+                let shape_acks = ack_tx.clone();
+                let handle = self.stage_thread("shape", move || {
+                    shape_loop(t, shape_rx, to_sink, shape_acks)
+                })?;
+                (to_shape, Some(handle))
+            }
+        };
+        let (sink_cfg, sink_stop, sink_observer) =
+            (self.cfg.clone(), self.stop.clone(), self.observer.clone());
+        let sink_thread = self.stage_thread("sink", move || {
+            let ctx = SinkCtx {
+                cfg: &sink_cfg,
+                stop: &sink_stop,
+                observer: sink_observer.as_ref(),
+            };
+            sink_loop(sink, dead_letter, sink_rx, ack_tx, &ctx)
+        })?;
+
+        let result = self.pump(source.as_mut(), &to_sink, &acks);
+        drop(to_sink);
+        let mut drained = self.drain(source.as_mut(), &acks, result.is_err());
+        if sink_thread.join().is_err() || shape_thread.is_some_and(|h| h.join().is_err()) {
+            drained = drained.and(Err(RunError::SinkThread));
+        }
+        if let Err(e) = source.close() {
+            tracing::warn!(error = %e, "source close failed");
+        }
+        match (result, drained) {
+            // The sink thread's own report says why it stopped taking batches.
+            (Err(RunError::SinkThread), Err(reported)) => Err(reported),
+            (Err(e), _) => Err(e),
+            (Ok(()), d) => d,
+        }
+    }
+
+    /// Opens both ends and seeks the source to the sink's stored positions, if any.
+    fn open(&mut self, source: &mut dyn Source, sink: &mut dyn Sink) -> Result<(), RunError> {
         let keys = self
             .retry("source open", || source.open())
             .map_err(RunError::SourceOpen)?;
@@ -334,52 +368,44 @@ impl Run {
             for p in &stored {
                 self.summary.committed.advance(p);
             }
-            tracing::info!(pipeline = %self.cfg.pipeline, positions = %self.summary.committed, "resuming from the sink's stored positions");
+            tracing::info!(positions = %self.summary.committed, "resuming from the sink's stored positions");
         }
-        self.observer.started();
+        Ok(())
+    }
 
-        let (ack_tx, acks) = channel::<FromSink>();
-        let (to_sink, sink_rx) = sync_channel::<ToSink>(self.cfg.queue.max(1));
-        // With a transform, a shaping thread sits between the batcher and the sink, so decoding
-        // and masking batch n overlap the poll of n+1 and the write of n-1.
-        let (to_sink, shape_thread) = match self.transform.take() {
-            None => (to_sink, None),
-            Some(t) => {
-                let (to_shape, shape_rx) = sync_channel::<ToSink>(self.cfg.queue.max(1));
-                let shape_acks = ack_tx.clone();
-                let handle = std::thread::Builder::new()
-                    .name(format!("{}-shape", self.cfg.pipeline))
-                    .spawn(move || shape_loop(t, shape_rx, to_sink, shape_acks))
-                    .map_err(|_| RunError::SinkThread)?;
-                (to_shape, Some(handle))
-            }
-        };
-        let sink_cfg = self.cfg.clone();
-        let sink_stop = self.stop.clone();
-        let sink_observer = self.observer.clone();
-        let sink_thread = std::thread::Builder::new()
-            .name(format!("{}-sink", self.cfg.pipeline))
+    /// A stage thread named after the pipeline, logging inside the caller's span (the host's
+    /// pipeline span).
+    fn stage_thread(
+        &self,
+        stage: &str,
+        f: impl FnOnce() + Send + 'static,
+    ) -> Result<std::thread::JoinHandle<()>, RunError> {
+        let span = tracing::Span::current();
+        std::thread::Builder::new()
+            .name(format!("{}-{stage}", self.cfg.pipeline))
             .spawn(move || {
-                let ctx = SinkCtx {
-                    cfg: &sink_cfg,
-                    stop: &sink_stop,
-                    observer: sink_observer.as_ref(),
-                };
-                sink_loop(sink, dead_letter, sink_rx, ack_tx, &ctx)
+                let _in = span.enter();
+                f()
             })
-            .map_err(|_| RunError::SinkThread)?;
+            .map_err(|_| RunError::SinkThread)
+    }
 
-        let result = self.pump(source.as_mut(), &to_sink, &acks);
-        drop(to_sink);
-        // Every batch handed to the sink is reported back before the sink thread ends.
+    /// Takes every report the stage threads still send (each batch handed to the sink is
+    /// reported before its thread ends) and commits the source in order; the first failure.
+    fn drain(
+        &mut self,
+        source: &mut dyn Source,
+        acks: &Receiver<FromSink>,
+        source_failed: bool,
+    ) -> Result<(), RunError> {
         let mut drained = Ok(());
         for msg in acks.iter() {
-            match self.acknowledge(source.as_mut(), msg) {
+            match self.acknowledge(source, msg) {
                 Ok(()) => {}
                 // After the source failed, its commits may fail too; the source's own
                 // error is the one to report.
-                Err(e @ RunError::Commit(_)) if result.is_err() => {
-                    tracing::warn!(pipeline = %self.cfg.pipeline, error = %e, "source commit after the source failed");
+                Err(e @ RunError::Commit(_)) if source_failed => {
+                    tracing::warn!(error = %e, "source commit after the source failed");
                 }
                 Err(e) => {
                     if drained.is_ok() {
@@ -388,18 +414,30 @@ impl Run {
                 }
             }
         }
-        if sink_thread.join().is_err() || shape_thread.is_some_and(|h| h.join().is_err()) {
-            drained = drained.and(Err(RunError::SinkThread));
+        drained
+    }
+
+    /// Substreams assigned during a run (a Kafka rebalance): the sink thread reads their stored
+    /// positions, and the source seeks there.
+    fn seek_assigned(
+        &self,
+        source: &mut dyn Source,
+        to_sink: &SyncSender<ToSink>,
+        assigned: &[PositionKey],
+    ) -> Result<(), RunError> {
+        let (tx, rx) = channel();
+        to_sink
+            .send(ToSink::Stored(assigned.to_vec(), tx))
+            .map_err(|_| RunError::SinkThread)?;
+        let stored = rx
+            .recv()
+            .map_err(|_| RunError::SinkThread)?
+            .map_err(RunError::SinkOpen)?;
+        if !stored.is_empty() {
+            self.retry("source seek", || source.seek(&stored))
+                .map_err(RunError::Seek)?;
         }
-        if let Err(e) = source.close() {
-            tracing::warn!(pipeline = %self.cfg.pipeline, error = %e, "source close failed");
-        }
-        match (result, drained) {
-            // The sink thread's own report says why it stopped taking batches.
-            (Err(RunError::SinkThread), Err(reported)) => Err(reported),
-            (Err(e), _) => Err(e),
-            (Ok(()), d) => d,
-        }
+        Ok(())
     }
 
     /// Polls, batches and hands batches to the sink until the end, a stop or a failure.
@@ -419,7 +457,10 @@ impl Run {
                 break;
             }
             if self.stop.is_stopped() {
-                tracing::info!(pipeline = %self.cfg.pipeline, open_records = batcher.len(), "stop requested: committing the open batch, then exiting");
+                tracing::info!(
+                    open_records = batcher.len(),
+                    "stop requested: committing the open batch, then exiting"
+                );
                 break;
             }
             let now = Instant::now();
@@ -439,18 +480,7 @@ impl Run {
                 self.observer.backlog(&polled.backlog);
             }
             if !polled.assigned.is_empty() {
-                let (tx, rx) = channel();
-                to_sink
-                    .send(ToSink::Stored(polled.assigned.clone(), tx))
-                    .map_err(|_| RunError::SinkThread)?;
-                let stored = rx
-                    .recv()
-                    .map_err(|_| RunError::SinkThread)?
-                    .map_err(RunError::SinkOpen)?;
-                if !stored.is_empty() {
-                    self.retry("source seek", || source.seek(&stored))
-                        .map_err(RunError::Seek)?;
-                }
+                self.seek_assigned(source, to_sink, &polled.assigned)?;
             }
             let (batch, positions) = if polled.revoked.is_empty() {
                 (polled.batch, polled.positions)
@@ -467,7 +497,7 @@ impl Run {
                     .into_iter()
                     .filter(|p| !polled.revoked.contains(&p.key))
                     .collect::<Vec<_>>();
-                tracing::info!(pipeline = %self.cfg.pipeline, revoked = ?polled.revoked, "substreams revoked: their uncommitted records are dropped");
+                tracing::info!(revoked = ?polled.revoked, "substreams revoked: their uncommitted records are dropped");
                 (batch, positions)
             };
             for b in batcher.push(batch, &positions, Instant::now())? {
@@ -498,9 +528,9 @@ impl Run {
                 self.retry("source commit", || source.commit(&positions))
                     .map_err(RunError::Commit)?;
                 if report.seq == 0 {
-                    tracing::info!(pipeline = %self.cfg.pipeline, records = report.records, positions = %report.positions, "first batch committed");
+                    tracing::info!(records = report.records, positions = %report.positions, "first batch committed");
                 }
-                tracing::debug!(pipeline = %self.cfg.pipeline, batch = report.seq, records = report.records, bytes = report.bytes, positions = %report.positions, "batch committed");
+                tracing::debug!(batch = report.seq, records = report.records, bytes = report.bytes, positions = %report.positions, "batch committed");
                 self.observer.committed(&report);
                 Ok(())
             }
@@ -528,10 +558,10 @@ fn retry<T>(
         f,
         |attempt, e, wait| {
             if stop.is_stopped() {
-                tracing::warn!(pipeline = %cfg.pipeline, call = what, attempt, error = %e, "not retrying: stop requested");
+                tracing::warn!(call = what, attempt, error = %e, "not retrying: stop requested");
                 return false;
             }
-            tracing::warn!(pipeline = %cfg.pipeline, call = what, attempt, error = %e, wait_ms = wait.as_millis() as u64, "retrying");
+            tracing::warn!(call = what, attempt, error = %e, wait_ms = wait.as_millis() as u64, "retrying");
             observer.retrying(what, attempt, e);
             true
         },
@@ -546,149 +576,6 @@ fn retry<T>(
             }
         },
     )
-}
-
-/// The shaping thread: decodes, shapes and masks each batch in order, then passes it on. A
-/// failure is reported and ends the thread (and so the run), before the batch reaches the sink.
-fn shape_loop(
-    mut transform: Transform,
-    batches: Receiver<ToSink>,
-    to_sink: SyncSender<ToSink>,
-    acks: Sender<FromSink>,
-) {
-    for msg in batches.iter() {
-        let msg = match msg {
-            ToSink::Batch(mut b) => match transform.apply(b.batch) {
-                Ok(decoded) => {
-                    b.batch = decoded
-                        .batch
-                        .unwrap_or_else(|| RecordBatch::new_empty(Arc::new(Schema::empty())));
-                    b.dead = decoded.dead;
-                    ToSink::Batch(b)
-                }
-                Err(e) => {
-                    let _ = acks.send(FromSink::TransformFailed(e));
-                    return;
-                }
-            },
-            other => other,
-        };
-        if to_sink.send(msg).is_err() {
-            return;
-        }
-    }
-}
-
-/// What the sink thread needs besides its sinks and channels.
-struct SinkCtx<'a> {
-    cfg: &'a RunConfig,
-    stop: &'a StopSignal,
-    observer: &'a dyn Observer,
-}
-
-fn sink_loop(
-    mut sink: Box<dyn Sink>,
-    mut dead_letter: Option<Box<dyn Sink>>,
-    batches: Receiver<ToSink>,
-    acks: Sender<FromSink>,
-    ctx: &SinkCtx<'_>,
-) {
-    let (cfg, stop, observer) = (ctx.cfg, ctx.stop, ctx.observer);
-    for msg in batches.iter() {
-        match msg {
-            ToSink::Stored(keys, reply) => {
-                let _ = reply.send(retry(cfg, stop, observer, "sink stored positions", || {
-                    sink.stored_positions(&keys)
-                }));
-            }
-            ToSink::Batch(b) => {
-                let started = Instant::now();
-                let positions = b.positions.to_vec();
-                let dead_rows = b.dead.as_ref().map_or(0, RecordBatch::num_rows);
-                // Dead letters first: once the table holds the batch, its positions move on.
-                if let Some(dead) = &b.dead {
-                    let written = match dead_letter.as_mut() {
-                        Some(d) => retry(cfg, stop, observer, "dead-letter write", || {
-                            // A batch replayed after a restart (its rows all dead, so the
-                            // table did not move) finds its dead letters already there.
-                            if holds(d.as_mut(), &positions)? {
-                                return Ok(());
-                            }
-                            d.write(dead.clone())?;
-                            d.commit(&positions)
-                        }),
-                        None => {
-                            log_dead_letters(cfg, dead);
-                            Ok(())
-                        }
-                    };
-                    if let Err(error) = written {
-                        let _ = acks.send(FromSink::DeadLetterFailed { seq: b.seq, error });
-                        break;
-                    }
-                }
-                let written = if b.batch.num_rows() == 0 {
-                    Ok(())
-                } else {
-                    retry(cfg, stop, observer, "sink write", || {
-                        sink.write(b.batch.clone())?;
-                        sink.commit(&positions)
-                    })
-                };
-                let msg = match written {
-                    Ok(()) => FromSink::Committed(BatchReport {
-                        seq: b.seq,
-                        records: b.batch.num_rows(),
-                        bytes: b.bytes,
-                        bytes_out: b.batch.get_array_memory_size(),
-                        commit_time: started.elapsed(),
-                        dead_letters: dead_rows,
-                        positions: b.positions,
-                    }),
-                    Err(error) => FromSink::Failed { seq: b.seq, error },
-                };
-                let failed = matches!(msg, FromSink::Failed { .. });
-                if acks.send(msg).is_err() || failed {
-                    break;
-                }
-            }
-        }
-    }
-    for s in std::iter::once(&mut sink).chain(dead_letter.as_mut()) {
-        if let Err(e) = s.close() {
-            tracing::warn!(pipeline = %cfg.pipeline, error = %e, "sink close failed");
-        }
-    }
-}
-
-/// Whether a transactional sink already holds every position of a batch (each stored `next`
-/// at or past the batch's): its data landed before.
-fn holds(sink: &mut dyn Sink, positions: &[Position]) -> Result<bool, ConnectorError> {
-    if positions.is_empty() {
-        return Ok(false);
-    }
-    let keys: Vec<PositionKey> = positions.iter().map(|p| p.key.clone()).collect();
-    let stored = sink.stored_positions(&keys)?;
-    Ok(positions
-        .iter()
-        .all(|p| stored.iter().any(|s| s.key == p.key && s.next >= p.next)))
-}
-
-/// Without a dead-letter destination, each undecodable row is logged with its position and
-/// reason: never dropped silently.
-fn log_dead_letters(cfg: &RunConfig, dead: &RecordBatch) {
-    let col = |name: &str| {
-        dead.column_by_name(name).and_then(|c| {
-            c.as_any()
-                .downcast_ref::<arrow::array::StringArray>()
-                .cloned()
-        })
-    };
-    if let (Some(pos), Some(err)) = (col("_position"), col("_error")) {
-        for i in 0..dead.num_rows() {
-            tracing::warn!(pipeline = %cfg.pipeline, position = pos.value(i), reason = err.value(i), "dead letter (set source.options.dead_letter to keep them)");
-        }
-    }
 }
 
 #[cfg(test)]

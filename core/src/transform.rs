@@ -73,6 +73,22 @@ pub struct Transform {
 }
 
 impl Transform {
+    /// The stage a pipeline needs, if any: a source of broker envelopes is always decoded; a
+    /// source of typed batches (it says so in its declaration) is shaped only when the
+    /// manifest masks or casts something, and otherwise runs without this stage (nor its
+    /// thread).
+    pub fn for_source(
+        spec: &TransformSpec,
+        typed_output: bool,
+    ) -> Result<Option<Self>, TransformError> {
+        if typed_output && spec.mask.is_empty() && spec.decode.type_hints.is_empty() {
+            return Ok(None);
+        }
+        let mut spec = spec.clone();
+        spec.decode.typed_input = typed_output;
+        Self::new(spec).map(Some)
+    }
+
     /// Builds it; mask specs were checked when the manifest was read.
     pub fn new(spec: TransformSpec) -> Result<Self, TransformError> {
         let masker = if spec.mask.is_empty() {

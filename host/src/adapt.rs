@@ -18,6 +18,9 @@ pub fn error(e: weir_sdk::Error) -> ConnectorError {
         weir_sdk::ErrorKind::Retriable => ErrorKind::Retriable,
         weir_sdk::ErrorKind::Fatal => ErrorKind::Fatal,
         weir_sdk::ErrorKind::Data => ErrorKind::Data,
+        weir_sdk::ErrorKind::PositionsMoved => ErrorKind::PositionsMoved,
+        // A kind from a newer sdk than this host knows: the pipeline stops.
+        _ => ErrorKind::Fatal,
     };
     ConnectorError {
         kind,

@@ -2,9 +2,10 @@
 //! sink plugins loaded from a plugin directory.
 
 mod adapt;
-mod exit;
+mod failure;
 mod loader;
 mod logging;
+mod manifests;
 mod pipeline;
 mod plugins_cmd;
 mod progress;
@@ -14,10 +15,10 @@ mod supervise;
 mod validate_cmd;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use exit::Exit;
+use failure::Failure;
 use loader::Registry;
+use manifests::current_pipeline;
 use std::path::{Path, PathBuf};
-use weir_core::manifest;
 
 const ABOUT: &str = "weir: stream ingestion. Reads Kafka topics, NATS JetStream streams or a \
 generator in micro-batches, writes them to Delta Lake (or another sink plugin), and commits the \
@@ -70,32 +71,36 @@ enum RestartFailed {
     Never,
 }
 
+/// `weir run`'s arguments.
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Nilus stream manifests (YAML), or directories of them; each runs as its own
+    /// pipeline in this process.
+    #[arg(required = true)]
+    manifests: Vec<PathBuf>,
+    /// Stop every pipeline when one fails (default: the others go on).
+    #[arg(long)]
+    fail_fast: bool,
+    /// Restart a pipeline that failed, after 1 s, 2 s, 4 s, ... up to 60 s; its positions
+    /// resume from the last commit. `auto`: pipelines with `run_in_loop: true`.
+    #[arg(long, value_enum, default_value = "auto")]
+    restart_failed: RestartFailed,
+    /// /health/ready turns false when records wait at the source and nothing was committed
+    /// for this many seconds.
+    #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
+    ready_max_commit_age: f64,
+    /// Seconds a SIGTERM/SIGINT drain may take before weir exits without committing the
+    /// batch in flight (positions stay at the last commit).
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    grace_period: f64,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a pipeline until its source is drained (`run_in_loop: false`) or until SIGTERM/SIGINT
     /// (`run_in_loop: true`), which finishes and commits the batch in flight; a second signal
     /// exits at once without committing.
-    Run {
-        /// Nilus stream manifests (YAML), or directories of them; each runs as its own
-        /// pipeline in this process.
-        #[arg(required = true)]
-        manifests: Vec<PathBuf>,
-        /// Stop every pipeline when one fails (default: the others go on).
-        #[arg(long)]
-        fail_fast: bool,
-        /// Restart a pipeline that failed, after 1 s, 2 s, 4 s, ... up to 60 s; its positions
-        /// resume from the last commit. `auto`: pipelines with `run_in_loop: true`.
-        #[arg(long, value_enum, default_value = "auto")]
-        restart_failed: RestartFailed,
-        /// /health/ready turns false when records wait at the source and nothing was committed
-        /// for this many seconds.
-        #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
-        ready_max_commit_age: f64,
-        /// Seconds a SIGTERM/SIGINT drain may take before weir exits without committing the
-        /// batch in flight (positions stay at the last commit).
-        #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
-        grace_period: f64,
-    },
+    Run(RunArgs),
     /// Check manifests without running them: every problem at once, each with its file and key
     /// path, and whether installed plugins serve their addresses and accept their options.
     Validate {
@@ -111,57 +116,17 @@ enum Command {
     },
 }
 
-fn registry(flag: Option<&Path>) -> Result<Registry, Exit> {
-    let dir = loader::plugin_dir(flag).map_err(|e| Exit::load(e.to_string()))?;
-    let registry = Registry::load(&dir).map_err(|e| Exit::load(e.to_string()))?;
+fn registry(flag: Option<&Path>) -> Result<Registry, Failure> {
+    let dir = loader::plugin_dir(flag).map_err(|e| Failure::load(e.to_string()))?;
+    let registry = Registry::load(&dir).map_err(|e| Failure::load(e.to_string()))?;
     tracing::debug!(pipeline = %current_pipeline(), dir = %registry.dir.display(), plugins = registry.plugins.len(), "plugins loaded");
     Ok(registry)
 }
 
-/// The manifests of the arguments: files as they are, directories as their `*.yaml`/`*.yml`.
-fn manifest_paths(args: &[PathBuf]) -> Result<Vec<PathBuf>, Exit> {
-    let mut out = Vec::new();
-    for a in args {
-        if a.is_dir() {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(a)
-                .map_err(|e| Exit::manifest(format!("{}: {e}", a.display())))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-                .collect();
-            v.sort();
-            if v.is_empty() {
-                return Err(Exit::manifest(format!(
-                    "{}: no *.yaml manifests in this directory",
-                    a.display()
-                )));
-            }
-            out.extend(v);
-        } else {
-            out.push(a.clone());
-        }
-    }
-    Ok(out)
-}
-
-static CURRENT_PIPELINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 /// Whether log lines are JSON (no terminal progress then).
 static LOG_JSON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
-/// The pipeline this process runs, once its manifest is read ("" before).
-fn current_pipeline() -> String {
-    CURRENT_PIPELINE.get().cloned().unwrap_or_default()
-}
-
-pub(crate) fn load_manifest(path: &Path) -> Result<manifest::Pipeline, Exit> {
-    let p = manifest::load(path).map_err(|e| Exit {
-        code: 2,
-        lines: e.to_string().lines().map(str::to_string).collect(),
-    })?;
-    let _ = CURRENT_PIPELINE.set(p.name.clone());
-    Ok(p)
-}
-
-fn go(cli: Cli) -> Result<(), Exit> {
+fn go(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Plugins { json } => {
             let registry = registry(cli.plugin_dir.as_deref())?;
@@ -169,102 +134,85 @@ fn go(cli: Cli) -> Result<(), Exit> {
             Ok(())
         }
         Command::Validate { manifests } => {
-            let paths = manifest_paths(&manifests)?;
+            let paths = manifests::paths(&manifests)?;
             let registry = registry(cli.plugin_dir.as_deref())?;
             validate_cmd::run(&paths, &registry)
         }
-        Command::Run {
-            manifests,
-            fail_fast,
-            restart_failed,
-            grace_period,
-            ready_max_commit_age,
-        } => {
-            if !(grace_period.is_finite() && grace_period > 0.0) {
-                return Err(Exit::manifest(format!(
-                    "--grace-period {grace_period}: give a positive number of seconds"
-                )));
-            }
-            let paths = manifest_paths(&manifests)?;
-            let mut pipelines = Vec::new();
-            let mut problems = Vec::new();
-            for path in &paths {
-                match load_manifest(path) {
-                    Ok(p) => pipelines.push((path.clone(), p)),
-                    Err(e) => problems.extend(e.lines),
-                }
-            }
-            if !problems.is_empty() {
-                return Err(Exit {
-                    code: 2,
-                    lines: problems,
-                });
-            }
-            let mut names = std::collections::HashSet::new();
-            for (path, p) in &pipelines {
-                if !names.insert(p.name.clone()) {
-                    return Err(Exit::manifest(format!(
-                        "{}: name: `{}` is used by another manifest; pipeline names must differ",
-                        path.display(),
-                        p.name
-                    )));
-                }
-            }
-            if pipelines.len() == 1 {
-                weir_sdk::abi::host::set_default_pipeline(&pipelines[0].1.name);
-            }
-            let registry = std::sync::Arc::new(registry(cli.plugin_dir.as_deref())?);
-            let mut jobs = Vec::new();
-            for (path, pipeline) in pipelines {
-                let instances = pipeline::instantiate(&pipeline, &registry)?;
-                jobs.push(supervise::Job {
-                    path,
-                    pipeline,
-                    instances,
-                });
-            }
-            let service = service::Service::new(std::time::Duration::from_secs_f64(
-                ready_max_commit_age.max(0.0),
-            ));
-            service::count_skipped_records(&service);
-            if cli.listen != "off" {
-                let addr: std::net::SocketAddr = cli.listen.parse().map_err(|e| {
-                    Exit::manifest(format!(
-                        "--listen `{}`: {e}; give HOST:PORT or off",
-                        cli.listen
-                    ))
-                })?;
-                let bound = service::serve(addr, service.clone()).map_err(|e| {
-                    Exit::manifest(format!(
-                        "--listen {addr}: {e}; pick another address (--listen HOST:PORT, or WEIR_LISTEN) or --listen off"
-                    ))
-                })?;
-                tracing::info!(pipeline = %current_pipeline(), address = %bound, "serving /health/live, /health/ready and /metrics on http://{bound}");
-            }
-            if !LOG_JSON.get().copied().unwrap_or(true)
-                && std::io::IsTerminal::is_terminal(&std::io::stderr())
-            {
-                progress::start(
-                    service.clone(),
-                    jobs.iter().map(|j| j.pipeline.name.clone()).collect(),
-                );
-            }
-            let signals =
-                supervise::Signals::install(std::time::Duration::from_secs_f64(grace_period))?;
-            signals
-                .fail_fast
-                .store(fail_fast, std::sync::atomic::Ordering::SeqCst);
-            let restart = match restart_failed {
-                RestartFailed::Auto => 0,
-                RestartFailed::Always => 1,
-                RestartFailed::Never => 2,
-            };
-            signals
-                .restart_failed
-                .store(restart, std::sync::atomic::Ordering::SeqCst);
-            supervise::run_all(jobs, registry, service, signals)
+        Command::Run(args) => run(cli.plugin_dir.as_deref(), &cli.listen, args),
+    }
+}
+
+/// `weir run`: load the manifests, construct their plugins, serve health and metrics, then
+/// supervise every pipeline to its end.
+fn run(plugin_dir: Option<&Path>, listen: &str, args: RunArgs) -> Result<(), Failure> {
+    if !(args.grace_period.is_finite() && args.grace_period > 0.0) {
+        return Err(Failure::manifest(format!(
+            "--grace-period {}: give a positive number of seconds",
+            args.grace_period
+        )));
+    }
+    let pipelines = manifests::load_all(&manifests::paths(&args.manifests)?)?;
+    if let [(_, only)] = pipelines.as_slice() {
+        weir_sdk::abi::host::set_default_pipeline(&only.name);
+    }
+    let registry = std::sync::Arc::new(registry(plugin_dir)?);
+    let jobs = supervise::prepare(pipelines, &registry)?;
+    let service = service::Service::new(std::time::Duration::from_secs_f64(
+        args.ready_max_commit_age.max(0.0),
+    ));
+    service::count_skipped_records(&service);
+    if listen != "off" {
+        let addr: std::net::SocketAddr = listen.parse().map_err(|e| {
+            Failure::manifest(format!("--listen `{listen}`: {e}; give HOST:PORT or off"))
+        })?;
+        let bound = service::serve(addr, service.clone()).map_err(|e| {
+            Failure::manifest(format!(
+                "--listen {addr}: {e}; pick another address (--listen HOST:PORT, or WEIR_LISTEN) or --listen off"
+            ))
+        })?;
+        tracing::info!(pipeline = %current_pipeline(), address = %bound, "serving /health/live, /health/ready and /metrics on http://{bound}");
+    }
+    if !LOG_JSON.get().copied().unwrap_or(true)
+        && std::io::IsTerminal::is_terminal(&std::io::stderr())
+    {
+        progress::start(
+            service.clone(),
+            jobs.iter().map(|j| j.pipeline.name.clone()).collect(),
+        );
+    }
+    let restart = match args.restart_failed {
+        RestartFailed::Auto => supervise::Restart::InLoop,
+        RestartFailed::Always => supervise::Restart::Always,
+        RestartFailed::Never => supervise::Restart::Never,
+    };
+    let grace = std::time::Duration::from_secs_f64(args.grace_period);
+    let signals = supervise::Signals::install(grace, args.fail_fast, restart)?;
+    supervise::run_all(jobs, registry, service, signals)
+}
+
+/// The one place a failure becomes an exit code (the `--help` text lists them).
+pub(crate) fn exit_code(failure: &Failure) -> i32 {
+    match failure {
+        Failure::Runtime(_) | Failure::PositionsMoved(_) => 1,
+        Failure::Manifest(_) => 2,
+        Failure::Load(_) => 3,
+    }
+}
+
+/// Prints the failure's lines and exits with its code.
+pub(crate) fn exit_with(failure: Failure) -> ! {
+    let json = LOG_JSON.get().copied().unwrap_or(false);
+    let code = exit_code(&failure);
+    for line in failure.lines() {
+        if json {
+            // Every stderr line stays a JSON object for log collectors.
+            let pipeline = current_pipeline();
+            tracing::error!(pipeline = %pipeline, exit_code = code, "weir: error: {line}");
+        } else {
+            eprintln!("weir: error: {line}");
         }
     }
+    std::process::exit(code);
 }
 
 fn version() -> String {
@@ -290,16 +238,7 @@ fn main() {
         // Clear a live progress line before the last words.
         eprint!("\r\x1b[2K");
     }
-    if let Err(exit) = result {
-        for line in &exit.lines {
-            if json {
-                // Every stderr line stays a JSON object for log collectors.
-                let pipeline = current_pipeline();
-                tracing::error!(pipeline = %pipeline, exit_code = exit.code, "weir: error: {line}");
-            } else {
-                eprintln!("weir: error: {line}");
-            }
-        }
-        std::process::exit(exit.code);
+    if let Err(failure) = result {
+        exit_with(failure);
     }
 }

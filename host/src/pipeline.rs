@@ -2,7 +2,7 @@
 //! URI scheme and constructs it with the manifest's options, adapted to core's traits.
 
 use crate::adapt::{SinkAdapter, SourceAdapter};
-use crate::exit::Exit;
+use crate::failure::Failure;
 use crate::loader::Registry;
 use weir_core::manifest::{Endpoint, Pipeline};
 use weir_sdk::{ConnectorKind, ErrorKind, SinkConfig, SourceConfig};
@@ -23,10 +23,10 @@ pub struct Instances {
     pub typed_output: bool,
 }
 
-fn unserved(registry: &Registry, kind: ConnectorKind, endpoint: &Endpoint) -> Exit {
+fn unserved(registry: &Registry, kind: ConnectorKind, endpoint: &Endpoint) -> Failure {
     let side = kind.as_str();
     if endpoint.scheme == "dataos" {
-        return Exit::manifest(format!(
+        return Failure::manifest(format!(
             "spec.{side}.address: `dataos://` depot addresses resolve through a depots file, which this weir does not read yet; write the depot's own address instead (kafka://..., nats+jetstream://..., a path)"
         ));
     }
@@ -38,7 +38,7 @@ fn unserved(registry: &Registry, kind: ConnectorKind, endpoint: &Endpoint) -> Ex
             v.join(", ")
         }
     };
-    Exit::manifest(format!(
+    Failure::manifest(format!(
         "spec.{side}.address: no installed plugin serves the URI scheme `{}` as a {side}; installed {side} schemes: {} (plugins in {}; `weir plugins` lists them)",
         endpoint.scheme,
         list(kind),
@@ -48,22 +48,21 @@ fn unserved(registry: &Registry, kind: ConnectorKind, endpoint: &Endpoint) -> Ex
 
 /// Checks that both schemes are served and constructs both connectors (which checks their
 /// options without connecting anywhere).
-pub fn instantiate(pipeline: &Pipeline, registry: &Registry) -> Result<Instances, Exit> {
+pub fn instantiate(pipeline: &Pipeline, registry: &Registry) -> Result<Instances, Failure> {
     let found_source = registry.find(ConnectorKind::Source, &pipeline.source.scheme);
     let found_sink = registry.find(ConnectorKind::Sink, &pipeline.sink.scheme);
-    let (source_plugin, typed_output, sink_plugin) = match (found_source, found_sink) {
-        (Some((s, c)), Some((k, _))) => (s, c.typed_output, k),
-        (s, k) => {
-            let mut lines = Vec::new();
-            if s.is_none() {
-                lines.extend(unserved(registry, ConnectorKind::Source, &pipeline.source).lines);
+    let (source_plugin, typed_output, sink_plugin) =
+        match (found_source, found_sink) {
+            (Some((s, c)), Some((k, _))) => (s, c.typed_output, k),
+            (None, Some(_)) => {
+                return Err(unserved(registry, ConnectorKind::Source, &pipeline.source))
             }
-            if k.is_none() {
-                lines.extend(unserved(registry, ConnectorKind::Sink, &pipeline.sink).lines);
+            (Some(_), None) => return Err(unserved(registry, ConnectorKind::Sink, &pipeline.sink)),
+            (None, None) => {
+                return Err(unserved(registry, ConnectorKind::Source, &pipeline.source)
+                    .and(unserved(registry, ConnectorKind::Sink, &pipeline.sink)))
             }
-            return Err(Exit { code: 2, lines });
-        }
-    };
+        };
     let source_cfg = SourceConfig {
         address: pipeline.source.address.clone(),
         options: pipeline.source.options.clone(),
@@ -76,33 +75,23 @@ pub fn instantiate(pipeline: &Pipeline, registry: &Registry) -> Result<Instances
         options: pipeline.sink.options.clone(),
     };
     let refused = |side: &str, plugin: &str, e: weir_sdk::Error| {
-        let code = if e.kind == ErrorKind::Config { 2 } else { 1 };
-        Exit {
-            code,
-            lines: vec![format!(
-                "spec.{side}: plugin `{plugin}` refused the configuration: {e}"
-            )],
+        let line = format!("spec.{side}: plugin `{plugin}` refused the configuration: {e}");
+        if e.kind == ErrorKind::Config {
+            Failure::manifest(line)
+        } else {
+            Failure::runtime(line)
         }
     };
-    let mut lines = Vec::new();
-    let mut code = 2;
     let source = source_plugin
         .new_source(&pipeline.source.scheme, &pipeline.name, &source_cfg)
         .map_err(|e| refused("source", &source_plugin.info.name, e));
     let sink = sink_plugin
         .new_sink(&pipeline.sink.scheme, &pipeline.name, &sink_cfg)
         .map_err(|e| refused("sink", &sink_plugin.info.name, e));
-    for r in [source.as_ref().err(), sink.as_ref().err()]
-        .into_iter()
-        .flatten()
-    {
-        lines.extend(r.lines.iter().cloned());
-        code = code.min(r.code);
-    }
     let dead_letter = match &pipeline.transform.dead_letter {
         None => Ok(None),
         Some((address, scheme)) => match registry.find(ConnectorKind::Sink, scheme) {
-            None => Err(Exit::manifest(format!(
+            None => Err(Failure::manifest(format!(
                 "spec.source.options.dead_letter: no installed plugin serves `{scheme}` as a sink; installed sink schemes: {}",
                 registry.schemes(ConnectorKind::Sink).join(", ")
             ))),
@@ -119,10 +108,6 @@ pub fn instantiate(pipeline: &Pipeline, registry: &Registry) -> Result<Instances
                 .map_err(|e| refused("source.options.dead_letter", &plugin.info.name, e)),
         },
     };
-    if let Err(e) = &dead_letter {
-        lines.extend(e.lines.iter().cloned());
-        code = code.min(e.code);
-    }
     match (source, sink, dead_letter) {
         (Ok(source), Ok(sink), Ok(dead_letter)) => Ok(Instances {
             source: Box::new(SourceAdapter(source)),
@@ -132,6 +117,16 @@ pub fn instantiate(pipeline: &Pipeline, registry: &Registry) -> Result<Instances
             dead_letter,
             typed_output,
         }),
-        _ => Err(Exit { code, lines }),
+        (source, sink, dead_letter) => {
+            let problems = [source.err(), sink.err(), dead_letter.err()];
+            Err(together(problems.into_iter().flatten()).unwrap_or_else(|| {
+                Failure::runtime("spec: cannot construct the connectors".into())
+            }))
+        }
     }
+}
+
+/// Every problem as one failure; `None` when there is none.
+fn together(problems: impl Iterator<Item = Failure>) -> Option<Failure> {
+    problems.reduce(Failure::and)
 }

@@ -4,7 +4,7 @@
 //! A stop request (SIGTERM/SIGINT or a reload, see `supervise`) asks core to drain: finish and
 //! commit the batch in flight, then return.
 
-use crate::exit::Exit;
+use crate::failure::Failure;
 use crate::pipeline::Instances;
 use crate::service::{now_ms, Health, LagLabel, PipelineLabel, PluginLabel, RetryLabel, Service};
 use std::sync::atomic::Ordering;
@@ -114,7 +114,6 @@ impl Observer for ProgressLog {
             s.last = now;
             let secs = now.duration_since(s.started).as_secs_f64().max(1e-9);
             tracing::info!(
-                pipeline = %self.pipeline,
                 records = s.records,
                 batches = s.batches,
                 records_per_s = (s.records as f64 / secs).round() as u64,
@@ -132,10 +131,9 @@ pub fn run(
     instances: Instances,
     service: &Arc<Service>,
     stop: &StopSignal,
-) -> Result<RunSummary, Exit> {
+) -> Result<RunSummary, Failure> {
     let cfg = RunConfig::from_pipeline(pipeline);
     tracing::info!(
-        pipeline = %pipeline.name,
         source = %instances.source_plugin,
         sink = %instances.sink_plugin,
         batch_size = cfg.limits.max_records,
@@ -143,46 +141,9 @@ pub fn run(
         run_in_loop = cfg.run_in_loop,
         "starting"
     );
-    let now = Instant::now();
-    for (role, plugin) in [
-        ("source", &instances.source_plugin),
-        ("sink", &instances.sink_plugin),
-    ] {
-        service
-            .metrics
-            .plugin_info
-            .get_or_create(&PluginLabel {
-                pipeline: pipeline.name.clone(),
-                role: role.to_string(),
-                plugin: plugin.clone(),
-            })
-            .set(1);
-    }
-    let health = service.track(&pipeline.name);
-    let observer = Arc::new(ProgressLog {
-        service: service.clone(),
-        health: health.clone(),
-        pipeline: pipeline.name.clone(),
-        every: Duration::from_secs(10),
-        state: Mutex::new(Progress {
-            started: now,
-            last: now,
-            records: 0,
-            batches: 0,
-        }),
-    });
-    // A typed source with nothing to mask or cast needs no shaping stage (nor its thread).
-    let spec = &pipeline.transform;
-    let shaping =
-        !instances.typed_output || !spec.mask.is_empty() || !spec.decode.type_hints.is_empty();
-    let transform = if shaping {
-        Some(
-            Transform::new(spec.clone())
-                .map_err(|e| Exit::manifest(format!("spec.source.options: {e}")))?,
-        )
-    } else {
-        None
-    };
+    let observer = observer(pipeline, &instances, service);
+    let transform = Transform::for_source(&pipeline.transform, instances.typed_output)
+        .map_err(|e| Failure::manifest(format!("spec.source.options: {e}")))?;
     let stages = Stages {
         transform,
         dead_letter: instances.dead_letter,
@@ -199,7 +160,6 @@ pub fn run(
             service.ended(&pipeline.name);
             let secs = summary.elapsed.as_secs_f64();
             tracing::info!(
-                pipeline = %pipeline.name,
                 records = summary.records,
                 batches = summary.batches,
                 dead_letters = summary.dead_letters,
@@ -211,32 +171,60 @@ pub fn run(
             );
             Ok(summary)
         }
-        Err(failure) => {
-            // A connector that finds its configuration wrong only when it connects (a wrong
-            // password, an unknown stream) is a bad manifest, not a runtime failure.
-            let config = failure
-                .error
-                .connector_error()
-                .is_some_and(|e| e.kind == weir_core::ErrorKind::Config);
-            let mut exit = Exit::runtime(format!(
-            "pipeline `{}` failed: {}; the sink committed {} records in {} batches before the failure, up to positions {}",
-            pipeline.name,
-            failure.error,
-            failure.summary.records,
-            failure.summary.batches,
-            failure.summary.committed
-            ));
-            if config {
-                exit.code = 2;
-            }
-            if failure
-                .error
-                .connector_error()
-                .is_some_and(|e| e.message.starts_with(weir_sdk::POSITIONS_MOVED))
-            {
-                exit.code = crate::exit::RESEEK;
-            }
-            Err(exit)
-        }
+        Err(failure) => Err(failed(pipeline, &failure)),
+    }
+}
+
+/// The pipeline's metrics and health, fed by core as batches commit.
+fn observer(
+    pipeline: &Pipeline,
+    instances: &Instances,
+    service: &Arc<Service>,
+) -> Arc<ProgressLog> {
+    for (role, plugin) in [
+        ("source", &instances.source_plugin),
+        ("sink", &instances.sink_plugin),
+    ] {
+        service
+            .metrics
+            .plugin_info
+            .get_or_create(&PluginLabel {
+                pipeline: pipeline.name.clone(),
+                role: role.to_string(),
+                plugin: plugin.clone(),
+            })
+            .set(1);
+    }
+    let now = Instant::now();
+    Arc::new(ProgressLog {
+        service: service.clone(),
+        health: service.track(&pipeline.name),
+        pipeline: pipeline.name.clone(),
+        every: Duration::from_secs(10),
+        state: Mutex::new(Progress {
+            started: now,
+            last: now,
+            records: 0,
+            batches: 0,
+        }),
+    })
+}
+
+/// A failed run as the host's failure: what failed and what the sink holds.
+fn failed(pipeline: &Pipeline, failure: &runner::RunFailure) -> Failure {
+    let line = format!(
+        "pipeline `{}` failed: {}; the sink committed {} records in {} batches before the failure, up to positions {}",
+        pipeline.name,
+        failure.error,
+        failure.summary.records,
+        failure.summary.batches,
+        failure.summary.committed
+    );
+    match failure.error.connector_error().map(|e| e.kind) {
+        // A connector that finds its configuration wrong only when it connects (a wrong
+        // password, an unknown stream) is a bad manifest, not a runtime failure.
+        Some(weir_core::ErrorKind::Config) => Failure::manifest(line),
+        Some(weir_core::ErrorKind::PositionsMoved) => Failure::PositionsMoved(vec![line]),
+        _ => Failure::runtime(line),
     }
 }

@@ -14,7 +14,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -96,121 +96,62 @@ pub struct LagLabel {
 impl Metrics {
     /// An empty set of metrics, registered.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("weir");
-        let records_in = Family::<PipelineLabel, Counter>::default();
-        let records_out = Family::<PipelineLabel, Counter>::default();
-        let bytes_in = Family::<PipelineLabel, Counter>::default();
-        let bytes_out = Family::<PipelineLabel, Counter>::default();
-        let decode_errors = Family::<PipelineLabel, Counter>::default();
-        let batches = Family::<PipelineLabel, Counter>::default();
-        let dead_letters = Family::<PipelineLabel, Counter>::default();
-        let retries = Family::<RetryLabel, Counter>::default();
-        let commit_seconds = Family::<PipelineLabel, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.001, 2.0, 16))
-        });
-        let batch_records = Family::<PipelineLabel, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(1.0, 4.0, 12))
-        });
-        let last_commit = Family::<PipelineLabel, Gauge<f64, AtomicU64>>::default();
-        let plugin_info = Family::<PluginLabel, Gauge>::default();
-        let consumer_lag = Family::<LagLabel, Gauge>::default();
-        let pipeline_up = Family::<PipelineLabel, Gauge>::default();
-        let pipeline_failures = Family::<PipelineLabel, Counter>::default();
-        let records_skipped = Family::<LagLabel, Counter>::default();
-        registry.register(
-            "records_skipped",
-            "Records the broker's retention removed before they were read, per position key",
-            records_skipped.clone(),
-        );
-        registry.register(
-            "pipeline_up",
-            "1 while the pipeline runs, 0 once it failed or ended",
-            pipeline_up.clone(),
-        );
-        registry.register(
-            "pipeline_failures",
-            "Fatal failures of the pipeline",
-            pipeline_failures.clone(),
-        );
-        registry.register(
-            "records_in",
-            "Rows read in committed batches",
-            records_in.clone(),
-        );
-        registry.register(
-            "records_out",
-            "Rows written to the sink",
-            records_out.clone(),
-        );
-        registry.register(
-            "bytes_in",
-            "Arrow bytes of the batches read, before decoding",
-            bytes_in.clone(),
-        );
-        registry.register(
-            "decode_errors",
-            "Values that did not decode",
-            decode_errors.clone(),
-        );
-        registry.register(
-            "bytes_out",
-            "Arrow bytes of the batches written",
-            bytes_out.clone(),
-        );
-        registry.register("batches", "Batches committed", batches.clone());
-        registry.register(
-            "dead_letters",
-            "Rows that did not decode (dead letters)",
-            dead_letters.clone(),
-        );
-        registry.register(
-            "retries",
-            "Calls retried after a retriable error",
-            retries.clone(),
-        );
-        registry.register(
-            "commit_seconds",
-            "Time from a batch's write to its commit",
-            commit_seconds.clone(),
-        );
-        registry.register(
-            "batch_records",
-            "Rows per committed batch",
-            batch_records.clone(),
-        );
-        registry.register(
-            "last_commit_timestamp_seconds",
-            "Unix time of the last commit",
-            last_commit.clone(),
-        );
-        registry.register(
-            "plugin_info",
-            "Plugins in use (value 1)",
-            plugin_info.clone(),
-        );
-        registry.register(
-            "consumer_lag",
-            "Records behind the broker's end per position key (NATS: pending plus delivered but unacked)",
-            consumer_lag.clone(),
-        );
+        let mut r = Registry::with_prefix("weir");
+        let commit_buckets: fn() -> Histogram =
+            || Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        let batch_buckets: fn() -> Histogram = || Histogram::new(exponential_buckets(1.0, 4.0, 12));
         Self {
-            registry: Mutex::new(registry),
-            records_in,
-            records_out,
-            bytes_in,
-            bytes_out,
-            decode_errors,
-            batches,
-            dead_letters,
-            retries,
-            commit_seconds,
-            batch_records,
-            last_commit,
-            plugin_info,
-            consumer_lag,
-            pipeline_up,
-            pipeline_failures,
-            records_skipped,
+            records_skipped: metric(
+                &mut r,
+                "records_skipped",
+                "Records the broker's retention removed before they were read, per position key",
+            ),
+            pipeline_up: metric(
+                &mut r,
+                "pipeline_up",
+                "1 while the pipeline runs, 0 once it failed or ended",
+            ),
+            pipeline_failures: metric(&mut r, "pipeline_failures", "Fatal failures of the pipeline"),
+            records_in: metric(&mut r, "records_in", "Rows read in committed batches"),
+            records_out: metric(&mut r, "records_out", "Rows written to the sink"),
+            bytes_in: metric(
+                &mut r,
+                "bytes_in",
+                "Arrow bytes of the batches read, before decoding",
+            ),
+            decode_errors: metric(&mut r, "decode_errors", "Values that did not decode"),
+            bytes_out: metric(&mut r, "bytes_out", "Arrow bytes of the batches written"),
+            batches: metric(&mut r, "batches", "Batches committed"),
+            dead_letters: metric(
+                &mut r,
+                "dead_letters",
+                "Rows that did not decode (dead letters)",
+            ),
+            retries: metric(&mut r, "retries", "Calls retried after a retriable error"),
+            commit_seconds: register(
+                &mut r,
+                "commit_seconds",
+                "Time from a batch's write to its commit",
+                Family::new_with_constructor(commit_buckets),
+            ),
+            batch_records: register(
+                &mut r,
+                "batch_records",
+                "Rows per committed batch",
+                Family::new_with_constructor(batch_buckets),
+            ),
+            last_commit: metric(
+                &mut r,
+                "last_commit_timestamp_seconds",
+                "Unix time of the last commit",
+            ),
+            plugin_info: metric(&mut r, "plugin_info", "Plugins in use (value 1)"),
+            consumer_lag: metric(
+                &mut r,
+                "consumer_lag",
+                "Records behind the broker's end per position key (NATS: pending plus delivered but unacked)",
+            ),
+            registry: Mutex::new(r),
         }
     }
 
@@ -449,6 +390,17 @@ pub fn serve(addr: SocketAddr, service: Arc<Service>) -> std::io::Result<SocketA
             });
         })?;
     Ok(bound)
+}
+
+/// A metric of its type's default, registered under `name`.
+fn metric<M: Metric + Clone + Default>(registry: &mut Registry, name: &str, help: &str) -> M {
+    register(registry, name, help, M::default())
+}
+
+/// `m`, registered under `name`; the handle kept by [`Metrics`].
+fn register<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, m: M) -> M {
+    registry.register(name, help, m.clone());
+    m
 }
 
 #[cfg(test)]

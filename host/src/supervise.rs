@@ -7,7 +7,7 @@
 //! sinks resume at their stored positions); an invalid one is refused with all its errors and
 //! the running pipeline goes on.
 
-use crate::exit::Exit;
+use crate::failure::Failure;
 use crate::loader::Registry;
 use crate::pipeline::{self, Instances};
 use crate::run_cmd;
@@ -26,33 +26,49 @@ pub struct Signals {
     /// Bumped on every SIGHUP.
     pub reloads: Arc<AtomicU64>,
     /// `--fail-fast`: a failed pipeline stops the others.
-    pub fail_fast: AtomicBool,
-    /// `--restart-failed`: 0 restarts `run_in_loop` pipelines only (the default), 1 every
-    /// pipeline, 2 none.
-    pub restart_failed: std::sync::atomic::AtomicU8,
+    pub fail_fast: bool,
+    /// `--restart-failed`.
+    pub restart: Restart,
+}
+
+/// Which failed pipelines are restarted (`--restart-failed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Restart {
+    /// Those with `run_in_loop: true` (the default).
+    InLoop,
+    /// Every pipeline.
+    Always,
+    /// None.
+    Never,
 }
 
 impl Signals {
     /// Installs the handlers: the first SIGTERM/SIGINT sets `term`, a second exits at once
-    /// (code 1, nothing committed); SIGHUP bumps `reloads`.
-    pub fn install(grace: Duration) -> Result<Arc<Self>, Exit> {
+    /// (a runtime failure's code, nothing committed); SIGHUP bumps `reloads`.
+    pub fn install(
+        grace: Duration,
+        fail_fast: bool,
+        restart: Restart,
+    ) -> Result<Arc<Self>, Failure> {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         use signal_hook::flag;
         let term = Arc::new(AtomicBool::new(false));
         let hup = Arc::new(AtomicBool::new(false));
-        let fail =
-            |e: std::io::Error| Exit::runtime(format!("cannot install the signal handlers: {e}"));
+        let fail = |e: std::io::Error| {
+            Failure::runtime(format!("cannot install the signal handlers: {e}"))
+        };
         for sig in [SIGTERM, SIGINT] {
             // Order matters: the conditional exit sees the flag set by an earlier signal.
-            flag::register_conditional_shutdown(sig, 1, term.clone()).map_err(fail)?;
+            let code = crate::exit_code(&Failure::Runtime(Vec::new()));
+            flag::register_conditional_shutdown(sig, code, term.clone()).map_err(fail)?;
             flag::register(sig, term.clone()).map_err(fail)?;
         }
         flag::register(SIGHUP, hup.clone()).map_err(fail)?;
         let signals = Arc::new(Self {
             term,
             reloads: Arc::new(AtomicU64::new(0)),
-            fail_fast: AtomicBool::new(false),
-            restart_failed: std::sync::atomic::AtomicU8::new(0),
+            fail_fast,
+            restart,
         });
         let s = signals.clone();
         std::thread::Builder::new()
@@ -64,10 +80,12 @@ impl Signals {
                         s.reloads.fetch_add(1, Ordering::SeqCst);
                     }
                     if s.term.load(Ordering::SeqCst) {
+                        if drain_deadline.is_none() {
+                            tracing::info!(grace_s = grace.as_secs_f64(), "SIGTERM/SIGINT: draining every pipeline (the batch in flight is committed first); a second signal exits at once without committing");
+                        }
                         let deadline = *drain_deadline.get_or_insert_with(|| std::time::Instant::now() + grace);
                         if std::time::Instant::now() >= deadline {
-                            tracing::error!(grace_s = grace.as_secs_f64(), "the drain did not finish within the grace period; exiting without committing the batch in flight");
-                            std::process::exit(1);
+                            crate::exit_with(Failure::runtime(format!("the drain did not finish within the grace period ({} s); exiting without committing the batch in flight", grace.as_secs_f64())));
                         }
                     }
                     std::thread::sleep(Duration::from_millis(50));
@@ -99,7 +117,7 @@ fn reload(
             .map(str::to_string)
             .collect::<Vec<_>>()
     })?;
-    let i = pipeline::instantiate(&p, registry).map_err(|e| e.lines)?;
+    let i = pipeline::instantiate(&p, registry).map_err(Failure::into_lines)?;
     Ok((p, i))
 }
 
@@ -109,93 +127,48 @@ fn supervise(
     registry: Arc<Registry>,
     service: Arc<Service>,
     signals: Arc<Signals>,
-) -> Result<(), Exit> {
+) -> Result<(), Failure> {
     let mut seen = signals.reloads.load(Ordering::SeqCst);
     let mut failures = 0u32;
     loop {
         let ran = std::time::Instant::now();
-        let stop = StopSignal::new();
-        let pending: Arc<std::sync::Mutex<Option<(Pipeline, Instances)>>> = Arc::default();
-        let done = Arc::new(AtomicBool::new(false));
-        let watcher = {
-            let (stop, pending, done, signals, registry) = (
-                stop.clone(),
-                pending.clone(),
-                done.clone(),
-                signals.clone(),
-                registry.clone(),
-            );
-            let path = job.path.clone();
-            let name = job.pipeline.name.clone();
-            std::thread::spawn(move || {
-                while !done.load(Ordering::SeqCst) {
-                    if signals.term.load(Ordering::SeqCst) {
-                        stop.stop();
-                    }
-                    let now = signals.reloads.load(Ordering::SeqCst);
-                    if now != seen {
-                        seen = now;
-                        match reload(&path, &registry) {
-                            Ok(next) => {
-                                tracing::info!(pipeline = %name, manifest = %path.display(), "SIGHUP: manifest re-read; draining to apply it");
-                                if let Ok(mut p) = pending.lock() {
-                                    *p = Some(next);
-                                }
-                                stop.stop();
-                            }
-                            Err(lines) => {
-                                for l in &lines {
-                                    tracing::error!(pipeline = %name, "SIGHUP: new manifest refused, the running pipeline goes on: {l}");
-                                }
-                            }
-                        }
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                seen
-            })
-        };
-        let result = run_cmd::run(&job.pipeline, job.instances, &service, &stop);
-        done.store(true, Ordering::SeqCst);
+        let (watch, watcher) = watch(job.path.clone(), seen, signals.clone(), registry.clone());
+        let result = run_cmd::run(&job.pipeline, job.instances, &service, &watch.stop);
+        watch.done.store(true, Ordering::SeqCst);
         seen = watcher.join().unwrap_or(seen);
-        let next = pending.lock().ok().and_then(|mut p| p.take());
+        let next = watch.pending.lock().ok().and_then(|mut p| p.take());
+        let term = signals.term.load(Ordering::SeqCst);
         match (result, next) {
-            (Ok(_), Some((pipeline, instances))) if !signals.term.load(Ordering::SeqCst) => {
-                tracing::info!(pipeline = %pipeline.name, batch_size = pipeline.limits.max_records, "restarting with the new manifest");
+            (Ok(_), Some((pipeline, instances))) if !term => {
+                tracing::info!(
+                    batch_size = pipeline.limits.max_records,
+                    "restarting with the new manifest"
+                );
                 job = Job {
                     path: job.path,
                     pipeline,
                     instances,
                 };
             }
-            (Err(e), _)
-                if e.code == crate::exit::RESEEK && !signals.term.load(Ordering::SeqCst) =>
-            {
-                for l in &e.lines {
-                    tracing::warn!(pipeline = %job.pipeline.name, "{l}");
+            (Err(e @ Failure::PositionsMoved(_)), _) if !term => {
+                for l in e.lines() {
+                    tracing::warn!("{l}");
                 }
-                tracing::warn!(pipeline = %job.pipeline.name, "restarting the pipeline to resume from the sink's stored positions");
-                std::thread::sleep(Duration::from_secs(1));
-                let instances = pipeline::instantiate(&job.pipeline, &registry)?;
-                job = Job {
-                    path: job.path,
-                    pipeline: job.pipeline,
-                    instances,
-                };
+                tracing::warn!(
+                    "restarting the pipeline to resume from the sink's stored positions"
+                );
+                if !wait_unless_term(&signals, Duration::from_secs(1)) {
+                    return Err(e);
+                }
+                job = reinstantiate(job.path, job.pipeline, &registry, &service, &signals)?;
             }
             (Err(e), _) => {
-                let why = e.lines.first().cloned().unwrap_or_default();
+                let why = e.lines().first().cloned().unwrap_or_default();
                 service.failed(&job.pipeline.name, &why);
-                for l in &e.lines {
-                    tracing::error!(pipeline = %job.pipeline.name, "{l}");
+                for l in e.lines() {
+                    tracing::error!("{l}");
                 }
-                let restart = match signals.restart_failed.load(Ordering::SeqCst) {
-                    0 => job.pipeline.run_in_loop,
-                    1 => true,
-                    _ => false,
-                };
-                // Bad manifests (code 2) do not get better by restarting.
-                if !restart || e.code != 1 || signals.term.load(Ordering::SeqCst) {
+                if !restarts(&signals, &job.pipeline, &e) {
                     return Err(e);
                 }
                 failures = if ran.elapsed() > MAX_BACKOFF {
@@ -204,7 +177,7 @@ fn supervise(
                     failures + 1
                 };
                 let wait = backoff(failures);
-                tracing::warn!(pipeline = %job.pipeline.name, restart_in_s = wait.as_secs_f64(), failures, "restarting the failed pipeline (--restart-failed); positions resume from the last commit");
+                tracing::warn!(restart_in_s = wait.as_secs_f64(), failures, "restarting the failed pipeline (--restart-failed); positions resume from the last commit");
                 if !wait_unless_term(&signals, wait) {
                     return Err(e);
                 }
@@ -213,6 +186,75 @@ fn supervise(
             (r, _) => return r.map(|_| ()),
         }
     }
+}
+
+/// Whether a failed pipeline is restarted: `--restart-failed` says so for it, the failure is a
+/// runtime one (bad manifests do not get better by restarting), and no drain is under way.
+fn restarts(signals: &Signals, pipeline: &Pipeline, failure: &Failure) -> bool {
+    let wanted = match signals.restart {
+        Restart::InLoop => pipeline.run_in_loop,
+        Restart::Always => true,
+        Restart::Never => false,
+    };
+    wanted && matches!(failure, Failure::Runtime(_)) && !signals.term.load(Ordering::SeqCst)
+}
+
+/// What a run shares with its watcher thread.
+struct Watch {
+    /// Stops the run (a drain): on SIGTERM/SIGINT, or to apply a re-read manifest.
+    stop: StopSignal,
+    /// A re-read, checked and instantiated manifest waiting to be applied.
+    pending: Arc<std::sync::Mutex<Option<(Pipeline, Instances)>>>,
+    /// Set when the run has ended: the watcher returns the reload count it has seen.
+    done: Arc<AtomicBool>,
+}
+
+/// Starts the watcher of one run: it turns a drain request into the run's stop, and a SIGHUP
+/// into a re-read of the manifest (applied by draining) or a refusal that lets the run go on.
+fn watch(
+    path: PathBuf,
+    mut seen: u64,
+    signals: Arc<Signals>,
+    registry: Arc<Registry>,
+) -> (Watch, std::thread::JoinHandle<u64>) {
+    let w = Watch {
+        stop: StopSignal::new(),
+        pending: Arc::default(),
+        done: Arc::new(AtomicBool::new(false)),
+    };
+    let (stop, pending, done) = (w.stop.clone(), w.pending.clone(), w.done.clone());
+    let span = tracing::Span::current();
+    let handle = std::thread::spawn(move || {
+        let _in = span.enter();
+        while !done.load(Ordering::SeqCst) {
+            if signals.term.load(Ordering::SeqCst) {
+                stop.stop();
+            }
+            let now = signals.reloads.load(Ordering::SeqCst);
+            if now != seen {
+                seen = now;
+                match reload(&path, &registry) {
+                    Ok(next) => {
+                        tracing::info!(manifest = %path.display(), "SIGHUP: manifest re-read; draining to apply it");
+                        if let Ok(mut p) = pending.lock() {
+                            *p = Some(next);
+                        }
+                        stop.stop();
+                    }
+                    Err(lines) => {
+                        for l in &lines {
+                            tracing::error!(
+                                "SIGHUP: new manifest refused, the running pipeline goes on: {l}"
+                            );
+                        }
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        seen
+    });
+    (w, handle)
 }
 
 /// The longest wait between restarts of a failed pipeline.
@@ -242,7 +284,7 @@ fn reinstantiate(
     registry: &Registry,
     service: &Service,
     signals: &Signals,
-) -> Result<Job, Exit> {
+) -> Result<Job, Failure> {
     let mut attempt = 0;
     loop {
         match pipeline::instantiate(&pipeline, registry) {
@@ -255,9 +297,9 @@ fn reinstantiate(
             }
             Err(e) => {
                 attempt += 1;
-                let why = e.lines.first().cloned().unwrap_or_default();
+                let why = e.lines().first().cloned().unwrap_or_default();
                 service.failed(&pipeline.name, &why);
-                tracing::error!(pipeline = %pipeline.name, attempt, "cannot restart: {why}");
+                tracing::error!(attempt, "cannot restart: {why}");
                 if !wait_unless_term(signals, backoff(attempt)) {
                     return Err(e);
                 }
@@ -266,13 +308,31 @@ fn reinstantiate(
     }
 }
 
-/// Runs every job to its end; the exit of the first failure, if any.
+/// Constructs every pipeline's plugins before anything runs (a pipeline that cannot be
+/// constructed stops the run before any starts).
+pub fn prepare(
+    pipelines: Vec<(PathBuf, Pipeline)>,
+    registry: &Registry,
+) -> Result<Vec<Job>, Failure> {
+    let mut jobs = Vec::new();
+    for (path, pipeline) in pipelines {
+        let instances = pipeline::instantiate(&pipeline, registry)?;
+        jobs.push(Job {
+            path,
+            pipeline,
+            instances,
+        });
+    }
+    Ok(jobs)
+}
+
+/// Runs every job to its end; every failure's lines, if any.
 pub fn run_all(
     jobs: Vec<Job>,
     registry: Arc<Registry>,
     service: Arc<Service>,
     signals: Arc<Signals>,
-) -> Result<(), Exit> {
+) -> Result<(), Failure> {
     let mut handles = Vec::new();
     for job in jobs {
         let (registry, service, signals) = (registry.clone(), service.clone(), signals.clone());
@@ -281,35 +341,29 @@ pub fn run_all(
         let handle = std::thread::Builder::new()
             .name(thread_name)
             .spawn(move || {
+                // Every event of this pipeline, and of core's threads under it, names it.
+                let _in = tracing::info_span!("pipeline", pipeline = %name).entered();
                 let r = supervise(job, registry, service, signals.clone());
-                if r.is_err() && signals.fail_fast.load(Ordering::SeqCst) {
-                    tracing::error!(pipeline = %name, "--fail-fast: stopping the other pipelines");
+                if r.is_err() && signals.fail_fast {
+                    tracing::error!("--fail-fast: stopping the other pipelines");
                     signals.term.store(true, Ordering::SeqCst);
                 }
                 r
             })
-            .map_err(|e| Exit::runtime(format!("cannot start a pipeline thread: {e}")))?;
+            .map_err(|e| Failure::runtime(format!("cannot start a pipeline thread: {e}")))?;
         handles.push(handle);
     }
-    let mut first: Option<Exit> = None;
-    let mut lines = Vec::new();
+    let mut failed: Option<Failure> = None;
     for h in handles {
-        match h.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                lines.extend(e.lines.iter().cloned());
-                first.get_or_insert(e);
-            }
-            Err(_) => {
-                first.get_or_insert(Exit::runtime("a pipeline thread panicked".into()));
-            }
-        }
+        let failure = match h.join() {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e,
+            Err(_) => Failure::runtime("a pipeline thread panicked".into()),
+        };
+        failed = Some(match failed {
+            None => failure,
+            Some(before) => before.and(failure),
+        });
     }
-    match first {
-        None => Ok(()),
-        Some(mut e) => {
-            e.lines = lines;
-            Err(e)
-        }
-    }
+    failed.map_or(Ok(()), Err)
 }

@@ -3,21 +3,21 @@
 //! problem of every file reported at once, each line naming its file; pipeline names must
 //! differ as they must in one `run`.
 
-use crate::exit::Exit;
+use crate::failure::Failure;
 use crate::loader::Registry;
 use crate::pipeline;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// Validates `paths`; prints one `valid:` line per good manifest.
-pub(crate) fn run(paths: &[PathBuf], registry: &Registry) -> Result<(), Exit> {
+pub(crate) fn run(paths: &[PathBuf], registry: &Registry) -> Result<(), Failure> {
     let mut lines = Vec::new();
     let mut names: HashMap<String, PathBuf> = HashMap::new();
     for path in paths {
-        let pipeline = match crate::load_manifest(path) {
+        let pipeline = match crate::manifests::load(path) {
             Ok(p) => p,
             Err(e) => {
-                lines.extend(e.lines);
+                lines.extend(e.into_lines());
                 continue;
             }
         };
@@ -45,7 +45,7 @@ pub(crate) fn run(paths: &[PathBuf], registry: &Registry) -> Result<(), Exit> {
                 );
             }
             Err(e) => lines.extend(
-                e.lines
+                e.into_lines()
                     .into_iter()
                     .map(|l| format!("{}: {l}", path.display())),
             ),
@@ -54,6 +54,6 @@ pub(crate) fn run(paths: &[PathBuf], registry: &Registry) -> Result<(), Exit> {
     if lines.is_empty() {
         Ok(())
     } else {
-        Err(Exit { code: 2, lines })
+        Err(Failure::Manifest(lines))
     }
 }

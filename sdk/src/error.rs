@@ -4,7 +4,11 @@ use crate::Position;
 use std::fmt;
 
 /// What the host should do about an [`Error`].
+///
+/// `#[non_exhaustive]`: a later compatible sdk may add kinds, so a `match` outside this crate
+/// needs a `_` arm (treat an unknown kind as [`Fatal`](Self::Fatal)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// The configuration is wrong (a missing option, a bad value). Never retried.
     Config,
@@ -16,10 +20,19 @@ pub enum ErrorKind {
     Fatal,
     /// A record cannot be processed; the error names its position when known.
     Data,
+    /// From a transactional sink's `commit`: another writer moved the stored positions of
+    /// this batch's keys, so the sink dropped the batch. Not retried as it is: the host
+    /// restarts the pipeline, which seeks the source to the sink's stored positions.
+    ///
+    /// Across the ABI it travels as a fatal error whose message begins with
+    /// [`POSITIONS_MOVED`] (a new `FfiErrorKind` would need a new ABI version), so hosts
+    /// and plugins of every sdk `0.1.*` read it alike: a 0.1.2 plugin's
+    /// `Error::positions_moved` arrives as this kind, and an older host sees a fatal error.
+    PositionsMoved,
 }
 
-/// How a [`positions_moved`](Error::positions_moved) error's message begins: the marker the
-/// host reads (carried in the message, so the ABI's error type is unchanged).
+/// How a positions-moved error's message begins when it crosses the ABI (and when it is
+/// displayed): the marker that carries [`ErrorKind::PositionsMoved`] inside a fatal error.
 pub const POSITIONS_MOVED: &str = "positions moved by another writer";
 
 impl ErrorKind {
@@ -41,6 +54,7 @@ impl ErrorKind {
             Self::Retriable => "retriable",
             Self::Fatal => "fatal",
             Self::Data => "data",
+            Self::PositionsMoved => "positions-moved",
         }
     }
 }
@@ -72,10 +86,18 @@ pub struct Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.position {
-            Some(p) => write!(f, "{} error at {}: {}", self.kind, p, self.message),
-            None => write!(f, "{} error: {}", self.kind, self.message),
+        let at = |f: &mut fmt::Formatter<'_>| match &self.position {
+            Some(p) => write!(f, " at {p}"),
+            None => Ok(()),
+        };
+        if self.kind == ErrorKind::PositionsMoved {
+            f.write_str(POSITIONS_MOVED)?;
+            at(f)?;
+            return write!(f, ": {}", self.message);
         }
+        write!(f, "{} error", self.kind)?;
+        at(f)?;
+        write!(f, ": {}", self.message)
     }
 }
 
@@ -115,22 +137,25 @@ impl Error {
     }
 
     /// From a transactional sink's `commit`: another writer moved stored positions of this
-    /// batch's keys, so the sink dropped the batch. The host restarts the pipeline, which
-    /// seeks the source to the sink's stored positions (kind [`ErrorKind::Fatal`], so the
-    /// call is not retried as it is; the message starts with [`POSITIONS_MOVED`]).
+    /// batch's keys, so the sink dropped the batch (kind [`ErrorKind::PositionsMoved`]).
     ///
     /// ```
     /// let e = weir_sdk::Error::positions_moved("orders/3 is at 120, expected 100");
+    /// assert_eq!(e.kind, weir_sdk::ErrorKind::PositionsMoved);
     /// assert!(e.is_positions_moved());
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "positions moved by another writer: orders/3 is at 120, expected 100"
+    /// );
     /// assert!(!weir_sdk::Error::fatal("disk gone").is_positions_moved());
     /// ```
     pub fn positions_moved(detail: impl std::fmt::Display) -> Self {
-        Self::new(ErrorKind::Fatal, format!("{POSITIONS_MOVED}: {detail}"))
+        Self::new(ErrorKind::PositionsMoved, detail.to_string())
     }
 
     /// Whether this is a [`positions_moved`](Self::positions_moved) error.
     pub fn is_positions_moved(&self) -> bool {
-        self.kind == ErrorKind::Fatal && self.message.starts_with(POSITIONS_MOVED)
+        self.kind == ErrorKind::PositionsMoved
     }
 
     /// The same error, naming the position it concerns.

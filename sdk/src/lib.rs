@@ -106,6 +106,10 @@ pub use serde;
 pub use serde_json;
 pub use skipped::{records_skipped, RECORDS_SKIPPED};
 pub use tracing;
+/// The broker envelope a message source hands the host (`weir-envelope`): its layouts, their
+/// schemas tagged in their metadata, and the dead-letter columns. A source declared without
+/// `typed_output()` emits one of these.
+pub use weir_envelope as envelope;
 
 // The README's plugin example is compiled as a doc test, so it cannot drift from the sdk.
 #[cfg(doctest)]

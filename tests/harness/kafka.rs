@@ -1,19 +1,17 @@
 //! A real Kafka-protocol broker for the tests: `tansu` (crates.io, a Kafka-compatible broker in
 //! Rust), which `cargo xtask test` installs once into a cached root and names in
 //! `WEIR_TEST_TANSU`. Started on a free 127.0.0.1 port with a SQLite store in a temporary
-//! directory, restartable on the same port and store, stopped on drop. The independent
+//! directory, restartable on the same port and store, stopped on drop (`server.rs` runs the process). The independent
 //! producer and checker is `harness/kafka_tool.py` (Python confluent-kafka).
 
-use std::net::TcpStream;
+use crate::server::Server;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running tansu broker.
 pub struct KafkaBroker {
-    child: Option<Child>,
-    port: u16,
-    store: tempfile::TempDir,
+    server: Server,
 }
 
 /// The tansu binary: `$WEIR_TEST_TANSU`, else `tansu` on the PATH.
@@ -33,85 +31,58 @@ impl KafkaBroker {
 
     /// A broker with a port and a store, not yet listening (for tests of an absent broker).
     pub fn unstarted() -> Self {
-        Self {
-            child: None,
-            port: crate::free_port(),
-            store: tempfile::Builder::new()
-                .prefix("weir-kafka-")
-                .tempdir()
-                .expect("store dir"),
-        }
-    }
-
-    /// Starts the broker process and waits until it listens.
-    pub fn spawn(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let log = std::fs::File::create(self.store.path().join("tansu.log")).expect("log file");
-        let child = Command::new(tansu())
-            .args([
+        let launch = |port: u16, dir: &std::path::Path| {
+            let url = format!("tcp://127.0.0.1:{port}");
+            let mut cmd = Command::new(tansu());
+            cmd.args([
                 "broker",
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
                 &url,
             ])
-            // tansu reads `sqlite://a/b` as host `a` and path `/b`: name the file relative to
-            // the store directory, where the broker runs.
+            // tansu reads `sqlite://a/b` as host `a` and path `/b`: name the file relative
+            // to the store directory, where the broker runs.
             .args(["--storage-engine", "sqlite://tansu.db"])
-            .current_dir(self.store.path())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {}: {e} (run `cargo xtask test`, which installs it)",
-                    tansu().display()
-                )
-            });
-        self.child = Some(child);
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "tansu did not listen on {}: {}",
-                self.port,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(25));
+            .current_dir(dir)
+            .env("RUST_LOG", "warn");
+            cmd
+        };
+        Self {
+            server: Server::new("tansu", Duration::from_secs(30), Box::new(launch)),
         }
+    }
+
+    /// Starts the broker process and waits until it listens.
+    pub fn spawn(&mut self) {
+        self.server.start();
     }
 
     /// Kills the broker and starts it again on the same port and store.
     pub fn restart(&mut self, down_for: Duration) {
-        self.kill();
-        std::thread::sleep(down_for);
-        self.spawn();
+        self.server.restart(down_for);
     }
 
     /// Stops the broker (SIGKILL).
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.server.kill();
     }
 
     /// `127.0.0.1:PORT`, for `bootstrap_servers`.
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.server.port())
     }
 
     /// The broker's own log so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.store.path().join("tansu.log")).unwrap_or_default()
+        self.server.log()
     }
 
     /// Creates a topic with this many partitions.
     pub fn create_topic(&self, name: &str, partitions: u32) {
         let out = Command::new(tansu())
             .args(["topic", "create", "--broker"])
-            .arg(format!("tcp://127.0.0.1:{}", self.port))
+            .arg(format!("tcp://127.0.0.1:{}", self.server.port()))
             .args(["--partitions", &partitions.to_string(), name])
             .output()
             .expect("run tansu topic create");
@@ -128,10 +99,12 @@ impl KafkaBroker {
         crate::python_tool("kafka_tool.py", args[0], &self.bootstrap(), &args[1..])
     }
 
-    /// Produces `{"id": i, ...}` for `i in from..from+count` (key `i`, partition `i % n`).
-    pub fn produce(&self, topic: &str, from: u64, count: u64) {
+    /// Produces `{"id": i, ...}` for `i in from..from+count` (key `i`, partition `i % n`);
+    /// returns the newest message timestamp (ms since the epoch, the producer's CreateTime).
+    pub fn produce(&self, topic: &str, from: u64, count: u64) -> i64 {
         let out = self.tool(&["produce", topic, &from.to_string(), &count.to_string()]);
         assert_eq!(out["produced"], count, "{out}");
+        out["newest_timestamp_ms"].as_i64().expect("a timestamp")
     }
 
     /// Starts `kafka_tool.py produce ...` at `rate` messages/s in the background.
@@ -156,11 +129,5 @@ impl KafkaBroker {
     /// independent client: `{"committed": {"0": n, ...}, "high": {"0": n, ...}}`.
     pub fn offsets(&self, group: &str, topic: &str) -> serde_json::Value {
         self.tool(&["offsets", group, topic])
-    }
-}
-
-impl Drop for KafkaBroker {
-    fn drop(&mut self) {
-        self.kill();
     }
 }

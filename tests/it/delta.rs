@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use weir_tests::manifest::Manifest;
 use weir_tests::*;
 
 const NONE: &serde_json::Value = &serde_json::Value::Null;
@@ -26,17 +27,12 @@ fn start(plugins: &Path, manifest: &Path, log: &Path) -> std::process::Child {
         .expect("start weir")
 }
 
-fn generator_manifest(
-    name: &str,
-    source: &str,
-    lake: &Path,
-    extra_source: &str,
-    extra_sink: &str,
-) -> String {
-    format!(
-        "name: {name}\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: {source}\n    options:\n{extra_source}  sink:\n    address: {}\n    options:\n      dest_table: events\n{extra_sink}",
-        lake.display()
-    )
+/// A generator -> Delta manifest into `<lake>/events`; the caller adds options.
+fn generator_manifest(name: &str, source: &str, lake: &Path) -> Manifest {
+    Manifest::new(name)
+        .source(source)
+        .sink(lake)
+        .sink_option("dest_table", "events")
 }
 
 /// A small deterministic generator of kill delays (the seed is printed).
@@ -57,15 +53,11 @@ fn twenty_sigkills_leave_each_id_exactly_once() {
     let plugins = s.plugin_dir("plugins", &shipped_plugins());
     let lake = s.join("lake");
     let table = lake.join("events");
-    let manifest = s.manifest(
-        "crash.yaml",
-        &generator_manifest(
-            "crash",
-            "generator://?rate=20000&seed=3",
-            &lake,
-            "      run_in_loop: true\n      batch_size: 2000\n      batch_timeout: 1\n",
-            "",
-        ),
+    let manifest = s.write(
+        &generator_manifest("crash", "generator://?rate=20000&seed=3", &lake)
+            .source_option("run_in_loop", true)
+            .source_option("batch_size", 2000)
+            .source_option("batch_timeout", 1),
     );
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -83,6 +75,7 @@ fn twenty_sigkills_leave_each_id_exactly_once() {
             Duration::from_secs(60),
             || delta_commits(&table) > before,
         );
+        // Not synchronisation: the random moment of the kill is what the test varies.
         std::thread::sleep(Duration::from_millis(rng.next_ms(900)));
         signal(&child, libc::SIGKILL);
         let status = child.wait().expect("wait");
@@ -130,15 +123,10 @@ fn a_second_writer_of_the_same_positions_is_detected_and_nothing_is_doubled() {
     let plugins = s.plugin_dir("plugins", &shipped_plugins());
     let lake = s.join("lake");
     let table = lake.join("events");
-    let manifest = s.manifest(
-        "twin.yaml",
-        &generator_manifest(
-            "twin",
-            "generator://?count=30000&rate=10000&seed=5",
-            &lake,
-            "      batch_size: 1000\n      batch_timeout: 1\n",
-            "",
-        ),
+    let manifest = s.write(
+        &generator_manifest("twin", "generator://?count=30000&rate=10000&seed=5", &lake)
+            .source_option("batch_size", 1000)
+            .source_option("batch_timeout", 1),
     );
     let (la, lb) = (s.join("a.log"), s.join("b.log"));
     let a = start(&plugins, &manifest, &la);
@@ -282,15 +270,13 @@ fn partition_by_day_lays_files_out_by_day() {
     let plugins = s.plugin_dir("plugins", &shipped_plugins());
     let lake = s.join("lake");
     // Generator timestamps advance one second per id from 2026-01-01: three days.
-    let m = s.manifest(
-        "days.yaml",
-        &generator_manifest(
-            "days",
-            "generator://?count=200000&seed=1",
-            &lake,
-            "      batch_size: 50000\n",
-            "      partition_by:\n        - column: ts\n          type: day\n          name: ts_day\n          index: 1\n",
-        ),
+    let m = s.write(
+        &generator_manifest("days", "generator://?count=200000&seed=1", &lake)
+            .source_option("batch_size", 50000)
+            .sink_option(
+                "partition_by",
+                serde_json::json!([{"column": "ts", "type": "day", "name": "ts_day", "index": 1}]),
+            ),
     );
     let out = output(weir(&plugins).arg("run").arg(&m));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -331,15 +317,9 @@ fn a_checkpoint_every_ten_commits_lets_a_reader_skip_the_log_and_compaction_pack
     let s = Scratch::new();
     let plugins = s.plugin_dir("plugins", &shipped_plugins());
     let lake = s.join("lake");
-    let m = s.manifest(
-        "ckpt.yaml",
-        &generator_manifest(
-            "ckpt",
-            "generator://?count=25000&seed=2",
-            &lake,
-            "      batch_size: 1000\n",
-            "",
-        ),
+    let m = s.write(
+        &generator_manifest("ckpt", "generator://?count=25000&seed=2", &lake)
+            .source_option("batch_size", 1000),
     );
     let out = output(weir(&plugins).arg("run").arg(&m));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -374,15 +354,10 @@ fn a_checkpoint_every_ten_commits_lets_a_reader_skip_the_log_and_compaction_pack
 
     // The same with compact_every: 5: small files are bin-packed between batches.
     let lake2 = s.join("lake2");
-    let m = s.manifest(
-        "packed.yaml",
-        &generator_manifest(
-            "packed",
-            "generator://?count=25000&seed=2",
-            &lake2,
-            "      batch_size: 1000\n",
-            "      compact_every: 5\n",
-        ),
+    let m = s.write(
+        &generator_manifest("packed", "generator://?count=25000&seed=2", &lake2)
+            .source_option("batch_size", 1000)
+            .sink_option("compact_every", 5),
     );
     let out = output(weir(&plugins).arg("run").arg(&m));
     assert_eq!(out.code, Some(0), "{}", out.stderr);

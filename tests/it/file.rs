@@ -4,6 +4,7 @@
 //! with `run_in_loop: true` it tails and a SIGTERM drains and commits.
 
 use std::time::Duration;
+use weir_tests::manifest::Manifest;
 use weir_tests::*;
 
 fn lines(range: std::ops::Range<i64>) -> String {
@@ -24,13 +25,15 @@ fn manifest(
     inbox: &std::path::Path,
     run_in_loop: bool,
 ) -> std::path::PathBuf {
-    s.manifest(
-        &format!("{name}.yaml"),
-        &format!(
-            "name: {name}\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: file://{}/*.jsonl\n    options:\n      batch_size: 700\n      batch_timeout: 1\n      run_in_loop: {run_in_loop}\n      poll_interval_ms: 50\n  sink:\n    address: {}\n    options:\n      dest_table: events\n",
-            inbox.display(),
-            s.join("lake").display()
-        ),
+    s.write(
+        &Manifest::new(name)
+            .source(format!("file://{}/*.jsonl", inbox.display()))
+            .source_option("batch_size", 700)
+            .source_option("batch_timeout", 1)
+            .source_option("run_in_loop", run_in_loop)
+            .source_option("poll_interval_ms", 50)
+            .sink(s.join("lake"))
+            .sink_option("dest_table", "events"),
     )
 }
 

@@ -3,10 +3,13 @@
 //! in one group with one killed, an absent broker, and bad input. Produced and checked by an
 //! independent client (Python confluent-kafka); tables read back by Python deltalake.
 
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use weir_tests::kafka::KafkaBroker;
+use weir_tests::manifest::Manifest;
 use weir_tests::nats::{json_ids, try_json_ids};
+use weir_tests::running::Running;
 use weir_tests::*;
 
 const TOPIC: &str = "orders";
@@ -38,17 +41,21 @@ impl Fixture {
         }
     }
 
-    /// A Kafka -> Delta manifest for group `group`; `options` (YAML lines indented by six
-    /// spaces) go to `source.options`.
-    fn manifest(&self, name: &str, group: &str, options: &str) -> PathBuf {
-        self.scratch.manifest(
-            &format!("{name}.yaml"),
-            &format!(
-                "name: {name}\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: kafka://?bootstrap_servers={}&group_id={group}\n    options:\n      source_table: {TOPIC}\n{options}  sink:\n    address: {}\n    options:\n      dest_table: orders\n",
-                self.broker.bootstrap(),
-                self.lake.display()
-            ),
-        )
+    /// A Kafka -> Delta manifest for group `group`, with `options` in `source.options`.
+    fn manifest(&self, name: &str, group: &str, options: &[(&str, Value)]) -> PathBuf {
+        let address = format!(
+            "kafka://?bootstrap_servers={}&group_id={group}",
+            self.broker.bootstrap()
+        );
+        let mut m = Manifest::new(name)
+            .source(address)
+            .source_option("source_table", TOPIC)
+            .sink(&self.lake)
+            .sink_option("dest_table", "orders");
+        for (k, v) in options {
+            m = m.source_option(k, v.clone());
+        }
+        self.scratch.write(&m)
     }
 
     fn table(&self) -> PathBuf {
@@ -84,7 +91,7 @@ fn to_delta_exactly_the_produced_messages_then_resume() {
     let m = f.manifest(
         "kafka-drain",
         "drain",
-        "      batch_size: 20000\n      batch_timeout: 2\n",
+        &[("batch_size", json!(20000)), ("batch_timeout", json!(2))],
     );
     run_ok(&f.plugins, &m);
     let ids = json_ids(&f.table());
@@ -132,9 +139,11 @@ fn sigkill_under_flow_loses_nothing_and_duplicates_at_most_the_batch_in_flight()
         f.manifest(
             "kafka-kill",
             group,
-            &format!(
-                "      batch_size: {BATCH}\n      batch_timeout: 1\n      run_in_loop: true\n"
-            ),
+            &[
+                ("batch_size", json!(BATCH)),
+                ("batch_timeout", json!(1)),
+                ("run_in_loop", json!(true)),
+            ],
         )
     };
     let mut producer = f.broker.produce_in_background(TOPIC, 0, TOTAL, 2_500);
@@ -152,14 +161,12 @@ fn sigkill_under_flow_loses_nothing_and_duplicates_at_most_the_batch_in_flight()
         // Up to 30 s: once everything produced so far is written there may be nothing to
         // commit, and the kill comes anyway (the final run's deadline catches a member that
         // never joins).
-        let started = Instant::now();
-        while delta_commits(&table) <= before && started.elapsed() < Duration::from_secs(30) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        eventually(Duration::from_secs(30), || delta_commits(&table) > before);
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let wait_ms = 100 + (seed >> 33) % 3_000;
+        // Not synchronisation: the random moment of the kill is what the test varies.
         std::thread::sleep(Duration::from_millis(wait_ms));
         signal(&child, libc::SIGKILL);
         let out = wait_exit(child);
@@ -194,31 +201,40 @@ fn two_processes_in_one_group_and_one_killed_the_survivor_takes_over() {
     const TOTAL: u64 = 60_000;
     let f = Fixture::new(0);
     let table = f.table();
-    let opts = "      batch_size: 2000\n      batch_timeout: 1\n      run_in_loop: true\n      session_timeout_ms: 6000\n";
+    let opts = &[
+        ("batch_size", json!(2000)),
+        ("batch_timeout", json!(1)),
+        ("run_in_loop", json!(true)),
+        ("session_timeout_ms", json!(6000)),
+    ];
     let m = f.manifest("kafka-group", "shared", opts);
-    let a = spawn(weir(&f.plugins).arg("run").arg(&m));
-    let b = spawn(weir(&f.plugins).arg("run").arg(&m));
+    let member = |n: &str| {
+        Running::start(
+            weir(&f.plugins).arg("run").arg(&m),
+            &f.scratch.join(&format!("member-{n}.log")),
+        )
+    };
+    let (mut a, mut b) = (member("a"), member("b"));
     let mut producer = f.broker.produce_in_background(TOPIC, 0, TOTAL, 5_000);
-    // Both members consume, then one is killed mid-stream.
-    wait_for("the first commits", Duration::from_secs(90), || {
-        delta_commits(&table) >= 4
-    });
-    std::thread::sleep(Duration::from_secs(2));
-    signal(&b, libc::SIGKILL);
-    let killed = wait_exit(b);
+    // Both members consume and commit, then one is killed mid-stream.
+    let committed = |l: &str| l.contains("first batch committed");
+    for m in [&mut a, &mut b] {
+        m.wait_for_lines(
+            "a member's first commit",
+            1,
+            Duration::from_secs(90),
+            committed,
+        );
+    }
+    b.signal(libc::SIGKILL);
+    let killed = b.wait_exit();
     assert_eq!(killed.code, None, "{}", killed.stderr);
     assert!(producer.wait().expect("producer").success());
-    let start = Instant::now();
-    let mut done = false;
-    while start.elapsed() < Duration::from_secs(180) {
-        if try_json_ids(&table).is_some_and(|ids| ids["distinct"].as_u64() >= Some(TOTAL)) {
-            done = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    signal(&a, libc::SIGTERM);
-    let survivor = wait_exit(a);
+    let done = eventually(Duration::from_secs(180), || {
+        try_json_ids(&table).is_some_and(|ids| ids["distinct"].as_u64() >= Some(TOTAL))
+    });
+    a.signal(libc::SIGTERM);
+    let survivor = a.wait_exit();
     let ids = json_ids(&table);
     assert!(
         done,
@@ -242,18 +258,19 @@ fn two_processes_in_one_group_and_one_killed_the_survivor_takes_over() {
 fn an_absent_broker_is_retried_with_backoff_until_it_appears() {
     let mut f = Fixture::new(500);
     f.broker.kill();
-    let m = f.manifest("kafka-absent", "absent", "      batch_size: 100\n");
-    let child = spawn(weir(&f.plugins).arg("run").arg(&m));
-    // Let it fail twice, then bring the broker (same port and store) back.
-    std::thread::sleep(Duration::from_secs(12));
+    let m = f.manifest("kafka-absent", "absent", &[("batch_size", json!(100))]);
+    let unreachable =
+        |l: &str| l.contains("retrying") && l.contains("cannot reach the Kafka brokers");
+    let mut run = Running::start(
+        weir(&f.plugins).arg("run").arg(&m),
+        &f.scratch.join("absent.log"),
+    );
+    // Two failed attempts, then the broker (same port and store) comes back.
+    run.wait_for_lines("two retries", 2, Duration::from_secs(90), unreachable);
     f.broker.spawn();
-    let out = wait_exit(child);
+    let out = run.wait_exit();
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    let retries = out
-        .stderr
-        .lines()
-        .filter(|l| l.contains("retrying") && l.contains("cannot reach the Kafka brokers"))
-        .count();
+    let retries = out.stderr.lines().filter(|l| unreachable(l)).count();
     assert!(retries >= 1, "no retry lines: {}", out.stderr);
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     let ids = json_ids(&f.table());
@@ -314,18 +331,27 @@ fn bad_input_gets_one_clear_error() {
 
 #[test]
 fn start_from_a_time_skips_what_came_before_for_a_new_group() {
-    let f = Fixture::new(400);
-    // Broker timestamps are in ms; leave a clear gap on both sides of the cut.
-    std::thread::sleep(Duration::from_millis(1_500));
-    let cut = std::time::SystemTime::now();
-    std::thread::sleep(Duration::from_millis(1_500));
+    let f = Fixture::new(0);
+    // The cut is 1 ms after the newest timestamp of the first 400 messages; the next 300 are
+    // produced once the clock has passed it, so their timestamps are at or after it.
+    let newest = f.broker.produce(TOPIC, 0, 400);
+    let cut_ms = newest + 1;
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    };
+    wait_for("the clock to pass the cut", Duration::from_secs(5), || {
+        now_ms() > cut_ms
+    });
     f.broker.produce(TOPIC, 400, 300);
+    let cut = std::time::UNIX_EPOCH + Duration::from_millis(cut_ms as u64);
     let when = chrono::DateTime::<chrono::Utc>::from(cut)
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let m = f.manifest(
         "kafka-from-time",
         "from-time",
-        &format!("      start_from: \"{when}\"\n      batch_size: 1000\n"),
+        &[("start_from", json!(when)), ("batch_size", json!(1000))],
     );
     run_ok(&f.plugins, &m);
     let ids = json_ids(&f.table());

@@ -1,8 +1,10 @@
 //! NATS JetStream -> Delta against a real nats-server: exactly the published messages, resume,
 //! crashes under flow, a server restart, shared durables, and bad input.
 
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use weir_tests::manifest::Manifest;
 use weir_tests::nats::{json_ids, try_json_ids, NatsServer};
 use weir_tests::*;
 
@@ -32,21 +34,32 @@ impl Fixture {
         }
     }
 
-    /// A NATS -> Delta manifest; `query` is appended to the address, `options` (YAML lines
-    /// indented by six spaces) to `source.options`.
-    fn manifest(&self, name: &str, query: &str, options: &str) -> PathBuf {
+    /// A NATS -> Delta manifest (stream `EVENTS`, subject `events.>`, the address query
+    /// extended by `query`), with `options` in `source.options`.
+    fn manifest(&self, name: &str, query: &str, options: &[(&str, Value)]) -> PathBuf {
         self.manifest_into(name, query, options, &self.lake)
     }
 
-    fn manifest_into(&self, name: &str, query: &str, options: &str, lake: &Path) -> PathBuf {
-        self.scratch.manifest(
-            &format!("{name}.yaml"),
-            &format!(
-                "name: {name}\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: nats+jetstream://{}?subject=events.>{query}\n    options:\n      source_table: EVENTS\n{options}  sink:\n    address: {}\n    options:\n      dest_table: events\n",
-                self.server.host_port(),
-                lake.display()
-            ),
-        )
+    fn manifest_into(
+        &self,
+        name: &str,
+        query: &str,
+        options: &[(&str, Value)],
+        lake: &Path,
+    ) -> PathBuf {
+        let address = format!(
+            "nats+jetstream://{}?subject=events.>{query}",
+            self.server.host_port()
+        );
+        let mut m = Manifest::new(name)
+            .source(address)
+            .source_option("source_table", "EVENTS")
+            .sink(lake)
+            .sink_option("dest_table", "events");
+        for (k, v) in options {
+            m = m.source_option(k, v.clone());
+        }
+        self.scratch.write(&m)
     }
 
     fn table(&self) -> PathBuf {
@@ -75,7 +88,7 @@ fn durable_to_delta_exactly_the_published_messages_then_resume() {
     let m = f.manifest(
         "nats-durable",
         "&durable=weir",
-        "      batch_size: 5000\n      batch_timeout: 2\n",
+        &[("batch_size", json!(5000)), ("batch_timeout", json!(2))],
     );
     run_ok(&f.plugins, &m);
 
@@ -106,7 +119,7 @@ fn durable_to_delta_exactly_the_published_messages_then_resume() {
 #[test]
 fn ephemeral_consumer_resumes_at_the_tables_stored_position() {
     let f = Fixture::new(NatsServer::start(), 3_000);
-    let m = f.manifest("nats-ephemeral", "", "      batch_size: 1000\n");
+    let m = f.manifest("nats-ephemeral", "", &[("batch_size", json!(1000))]);
     run_ok(&f.plugins, &m);
     publish(&f.server, 3_000, 2_000);
     let out = run_ok(&f.plugins, &m);
@@ -135,7 +148,11 @@ fn sigkill_under_flow_loses_nothing_and_duplicates_at_most_the_batch_in_flight()
     let m = f.manifest(
         "nats-kill",
         "&durable=weir&ack_wait=3",
-        &format!("      batch_size: {BATCH}\n      batch_timeout: 1\n      run_in_loop: true\n"),
+        &[
+            ("batch_size", json!(BATCH)),
+            ("batch_timeout", json!(1)),
+            ("run_in_loop", json!(true)),
+        ],
     );
     let mut publisher = f.server.publish_in_background("events", 0, TOTAL, 3_000);
     // Deterministic "random" moments, spread over the publishing time.
@@ -146,6 +163,7 @@ fn sigkill_under_flow_loses_nothing_and_duplicates_at_most_the_batch_in_flight()
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let wait_ms = 800 + (seed >> 33) % 1500;
+        // Not synchronisation: the random moment of the kill is what the test varies.
         std::thread::sleep(Duration::from_millis(wait_ms));
         signal(&child, libc::SIGKILL);
         let out = wait_exit(child);
@@ -176,7 +194,11 @@ fn a_restarted_nats_server_is_reconnected_to_and_nothing_is_missing() {
     let m = f.manifest(
         "nats-restart",
         "&durable=weir",
-        "      batch_size: 1000\n      batch_timeout: 1\n      run_in_loop: true\n",
+        &[
+            ("batch_size", json!(1000)),
+            ("batch_timeout", json!(1)),
+            ("run_in_loop", json!(true)),
+        ],
     );
     let child = spawn(weir(&f.plugins).arg("run").arg(&m));
     wait_for("the first commits", Duration::from_secs(60), || {
@@ -184,14 +206,9 @@ fn a_restarted_nats_server_is_reconnected_to_and_nothing_is_missing() {
     });
     f.server.restart(Duration::from_millis(1500));
     publish(&f.server, TOTAL / 2, TOTAL / 2);
-    let mut reached = false;
-    for _ in 0..240 {
-        if try_json_ids(&table).is_some_and(|ids| ids["distinct"].as_u64() >= Some(TOTAL)) {
-            reached = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let reached = eventually(Duration::from_secs(120), || {
+        try_json_ids(&table).is_some_and(|ids| ids["distinct"].as_u64() >= Some(TOTAL))
+    });
     signal(&child, libc::SIGTERM);
     let out = wait_exit(child);
     assert!(
@@ -210,7 +227,11 @@ fn processes_sharing_a_durable_split_the_work() {
     const TOTAL: u64 = 20_000;
     let f = Fixture::new(NatsServer::start(), TOTAL);
     let (lake_a, lake_b) = (f.scratch.join("a"), f.scratch.join("b"));
-    let opts = "      batch_size: 500\n      batch_timeout: 1\n      run_in_loop: true\n";
+    let opts = &[
+        ("batch_size", json!(500)),
+        ("batch_timeout", json!(1)),
+        ("run_in_loop", json!(true)),
+    ];
     let ma = f.manifest_into("share-a", "&durable=shared", opts, &lake_a);
     let mb = f.manifest_into("share-b", "&durable=shared", opts, &lake_b);
     let a = spawn(weir(&f.plugins).arg("run").arg(&ma));
@@ -303,18 +324,6 @@ fn bad_input_gets_one_clear_error_naming_the_key() {
     }
 }
 
-/// `GET path` over plain HTTP/1.0: the status and the body, or `None` while nothing answers.
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, text.split_once("\r\n\r\n")?.1.to_string()))
-}
-
 /// `GET /health/ready`: the status code, or `None` while nothing answers.
 fn ready_status(port: u16) -> Option<u16> {
     http_get(port, "/health/ready").map(|(code, _)| code)
@@ -326,7 +335,11 @@ fn a_broker_down_for_three_minutes_keeps_the_service_up_not_ready_then_caught_up
     let m = f.manifest(
         "maintenance",
         "&durable=weir",
-        "      batch_size: 200\n      batch_timeout: 1\n      run_in_loop: true\n",
+        &[
+            ("batch_size", json!(200)),
+            ("batch_timeout", json!(1)),
+            ("run_in_loop", json!(true)),
+        ],
     );
     let port = free_port();
     let mut child = spawn(
@@ -354,6 +367,7 @@ fn a_broker_down_for_three_minutes_keeps_the_service_up_not_ready_then_caught_up
             "weir exited during the outage"
         );
         not_ready_seen |= ready_status(port) == Some(503);
+        // Not synchronisation: paces the observation of the outage (see above).
         std::thread::sleep(Duration::from_secs(1));
     }
     assert!(

@@ -1,6 +1,7 @@
 //! A plugin that panics ends the pipeline with exit code 1 and an error naming the plugin;
 //! the process does not abort and everything committed before stays.
 
+use weir_tests::manifest::Manifest;
 use weir_tests::*;
 
 #[test]
@@ -11,12 +12,11 @@ fn panic_in_poll_fails_the_run_and_keeps_committed_batches() {
         &[library("weir_fixture_probe"), library("weir_plugin_delta")],
     );
     let table = s.join("table");
-    let manifest = s.manifest(
-        "poll.yaml",
-        &format!(
-            "name: poll-panic\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: probe://?rows=100&batches=10&panic_in_poll=4\n    options: {{batch_size: 100}}\n  sink:\n    address: {}\n",
-            table.display()
-        ),
+    let manifest = s.write(
+        &Manifest::new("poll-panic")
+            .source("probe://?rows=100&batches=10&panic_in_poll=4")
+            .source_option("batch_size", 100)
+            .sink(&table),
     );
     let out = output(weir(&plugins).arg("run").arg(&manifest));
     assert_eq!(out.code, Some(1), "{}", out.stderr);
@@ -53,12 +53,14 @@ fn panic_in_write_fails_the_run_and_keeps_committed_batches() {
     let s = Scratch::new();
     let plugins = s.plugin_dir("plugins", &[library("weir_fixture_probe")]);
     let out_file = s.join("committed.jsonl");
-    let manifest = s.manifest(
-        "write.yaml",
-        &format!(
-            "name: write-panic\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: probe://?rows=100&batches=10\n    options: {{batch_size: 100}}\n  sink:\n    address: probe://?out={}&panic_in_write=3\n",
-            out_file.display()
-        ),
+    let manifest = s.write(
+        &Manifest::new("write-panic")
+            .source("probe://?rows=100&batches=10")
+            .source_option("batch_size", 100)
+            .sink(format!(
+                "probe://?out={}&panic_in_write=3",
+                out_file.display()
+            )),
     );
     let out = output(weir(&plugins).arg("run").arg(&manifest));
     assert_eq!(out.code, Some(1), "{}", out.stderr);

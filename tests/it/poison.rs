@@ -176,3 +176,46 @@ fn no_message_corrupts_the_table_crashes_the_host_or_stalls_the_pipeline() {
     let kept = format!("{}{}", deep["deep"], deep["deep__v_json"]);
     assert!(kept.contains("k50_0"), "{deep}");
 }
+
+#[test]
+fn the_file_source_is_bounded_the_same_way() {
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let (table, dead) = (s.join("lake/events"), s.join("lake/dead"));
+    let (good, bad) = round(0, "7");
+    let file = interleave(&s, "in.jsonl", &good, &bad);
+    let m = s.write(
+        &weir_tests::manifest::Manifest::new("poison-file")
+            .source(format!("file://{}", file.display()))
+            .source_option("batch_size", 4)
+            .source_option("max_message_bytes", MAX_BYTES as u64)
+            .source_option("dead_letter", dead.display().to_string())
+            .source_option("mask", serde_json::json!({"customer.ssn": "redact"}))
+            .sink(s.join("lake"))
+            .sink_option("dest_table", "events"),
+    );
+    for run in 0..2 {
+        let out = output(weir(&plugins).arg("run").arg(&m));
+        assert_eq!(out.code, Some(0), "run {run}: {}", out.stderr);
+        assert!(!out.stderr.contains("overflowed"), "{}", out.stderr);
+        // Readable by the independent reader, every good line once, every bad one dead once.
+        let summary = delta_summary(&table);
+        assert_eq!(summary["rows"], good.len() as u64, "run {run}: {summary}");
+        assert_eq!(summary["distinct_ids"], good.len() as u64, "{summary}");
+        assert_eq!(delta_summary(&dead)["rows"], bad.len() as u64, "run {run}");
+    }
+    let rows = delta_rows(&table, &s);
+    let deep = rows
+        .iter()
+        .find(|r| r["id"] == 103)
+        .expect("the 50-level line");
+    assert_eq!(deep["after"], "z", "{deep}");
+    assert!(deep["_file_offset"].as_i64().is_some(), "{deep}");
+    let dead_rows = delta_rows(&dead, &s);
+    assert!(
+        dead_rows.iter().all(|r| r["_position"]
+            .as_str()
+            .is_some_and(|p| p.starts_with(&format!("{}@", file.display())))),
+        "{dead_rows:?}"
+    );
+}

@@ -4,27 +4,13 @@
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
+use weir_tests::manifest::Manifest;
+use weir_tests::running::Running;
 use weir_tests::*;
 
 /// Lines the probe sink has committed to its output file.
 fn committed_lines(out_file: &Path) -> usize {
     std::fs::read_to_string(out_file).map_or(0, |t| t.lines().count())
-}
-
-/// `GET path` over plain HTTP/1.0: (status, body), or `None` when nothing listens yet.
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Some((status, body))
 }
 
 /// The metrics as the Python `prometheus_client` OpenMetrics parser reads them.
@@ -50,13 +36,16 @@ fn sample(metrics: &serde_json::Value, name: &str, pipeline: &str) -> Option<f64
         .and_then(|s| s[1].as_f64())
 }
 
+/// A looping pipeline from `source` into `<lake>/events`, 1000 records or 1 s per batch.
 fn manifest(s: &Scratch, name: &str, source: &str, lake: &Path) -> std::path::PathBuf {
-    s.manifest(
-        &format!("{name}.yaml"),
-        &format!(
-            "name: {name}\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: {source}\n    options:\n      run_in_loop: true\n      batch_size: 1000\n      batch_timeout: 1\n  sink:\n    address: {}\n    options:\n      dest_table: events\n",
-            lake.display()
-        ),
+    s.write(
+        &Manifest::new(name)
+            .source(source)
+            .source_option("run_in_loop", true)
+            .source_option("batch_size", 1000)
+            .source_option("batch_timeout", 1)
+            .sink(lake)
+            .sink_option("dest_table", "events"),
     )
 }
 
@@ -74,13 +63,13 @@ fn metrics_parse_and_count_exactly_the_rows_in_the_table() {
             .env("WEIR_LISTEN", format!("127.0.0.1:{port}")),
     );
     wait_for("the metrics endpoint", Duration::from_secs(30), || {
-        get(port, "/health/live").is_some()
+        http_get(port, "/health/live").is_some()
     });
     wait_for("20 000 records out", Duration::from_secs(60), || {
         sample(&scrape(port), "weir_records_out_total", "metered") == Some(20_000.0)
     });
     let metrics = scrape(port);
-    let (ready, _) = get(port, "/health/ready").expect("ready");
+    let (ready, _) = http_get(port, "/health/ready").expect("ready");
     signal(&child, libc::SIGTERM);
     let out: Outcome = child.wait_with_output().expect("exit").into();
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -148,7 +137,7 @@ fn ready_turns_false_while_the_sink_cannot_write_and_true_after_with_nothing_los
             .arg(&m)
             .env("WEIR_LISTEN", format!("127.0.0.1:{port}")),
     );
-    let status = |p: &str| get(port, p).map(|(c, _)| c);
+    let status = |p: &str| http_get(port, p).map(|(c, _)| c);
     wait_for("ready with data committed", Duration::from_secs(60), || {
         status("/health/ready") == Some(200)
             && records_per_commit(&table)
@@ -162,18 +151,31 @@ fn ready_turns_false_while_the_sink_cannot_write_and_true_after_with_nothing_los
     let aside = s.join("aside");
     std::fs::rename(&table, &aside).expect("move the table away");
     std::fs::write(&table, b"not a directory").expect("block the path");
-    let start = std::time::Instant::now();
-    while status("/health/ready") != Some(503) {
-        if start.elapsed() > Duration::from_secs(30) {
-            let mut child = child;
-            let _ = child.kill();
-            let out: Outcome = child.wait_with_output().expect("exit").into();
-            panic!("never not ready; weir said:\n{}", out.stderr);
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    if !eventually(Duration::from_secs(30), || {
+        status("/health/ready") == Some(503)
+    }) {
+        let mut child = child;
+        let _ = child.kill();
+        let out: Outcome = child.wait_with_output().expect("exit").into();
+        panic!("never not ready; weir said:\n{}", out.stderr);
     }
     let stored_during = stored_positions(&aside, "fragile", &["generator"]);
-    std::thread::sleep(Duration::from_secs(2));
+    // Two more failed attempts (counted by the retries metric) while the path is blocked.
+    let retries = || -> f64 {
+        scrape(port)["weir_retries_total"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|s| s[0]["pipeline"] == "fragile")
+                    .filter_map(|s| s[1].as_f64())
+                    .sum()
+            })
+            .unwrap_or(0.0)
+    };
+    let before_retries = retries();
+    wait_for("two more failed attempts", Duration::from_secs(60), || {
+        retries() >= before_retries + 2.0
+    });
     assert_eq!(
         stored_positions(&aside, "fragile", &["generator"]),
         stored_during,
@@ -217,17 +219,19 @@ fn a_second_signal_during_a_slow_write_exits_at_once_and_a_restart_loses_nothing
         )
     };
     let slow = write("slow.yaml", 1500);
-    let child = spawn(weir(&plugins).arg("run").arg(&slow));
+    let mut child = Running::start(weir(&plugins).arg("run").arg(&slow), &s.join("slow.log"));
     wait_for("a first commit", Duration::from_secs(30), || {
         committed_lines(&out_file) >= 1
     });
     // The first SIGINT asks for a drain (which must wait for the slow write in flight)...
-    signal(&child, libc::SIGINT);
-    std::thread::sleep(Duration::from_millis(200));
+    child.signal(libc::SIGINT);
+    child.wait_for_lines("the drain to begin", 1, Duration::from_secs(10), |l| {
+        l.contains("draining")
+    });
     // ...the second one exits at once, without committing.
-    signal(&child, libc::SIGINT);
+    child.signal(libc::SIGINT);
     let sent = std::time::Instant::now();
-    let out: Outcome = child.wait_with_output().expect("exit").into();
+    let out = child.wait_exit();
     let took = sent.elapsed();
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert!(
@@ -282,10 +286,24 @@ fn json_logs_name_the_pipeline_on_every_line_and_never_show_a_password() {
             .into();
         assert_eq!(out.code, Some(code), "{}", out.stderr);
         assert!(out.stderr.lines().count() > 3, "{}", out.stderr);
+        let mut lines = Vec::new();
         for line in out.stderr.lines() {
             let v: serde_json::Value =
                 serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
             assert_eq!(v["pipeline"], name, "no pipeline field: {line}");
+            lines.push(v);
+        }
+        if code == 0 {
+            // A plugin's event fields are fields of the line, not text in its message.
+            let open = lines
+                .iter()
+                .find(|v| v["plugin"] == "delta" && v["message"] == "delta sink open")
+                .unwrap_or_else(|| panic!("no `delta sink open` line:\n{}", out.stderr));
+            assert!(
+                open["table"].as_str().is_some_and(|t| t.ends_with(name)),
+                "{open}"
+            );
+            assert_eq!(open["strategy"], "append", "{open}");
         }
         for text in [&out.stdout, &out.stderr] {
             assert!(
@@ -474,7 +492,7 @@ fn a_failed_pipeline_is_failed_on_health_and_metrics_logged_and_restarted() {
             .arg(&broken)
             .env("WEIR_LISTEN", format!("127.0.0.1:{port}")),
     );
-    let ready = || get(port, "/health/ready").unwrap_or((0, String::new()));
+    let ready = || http_get(port, "/health/ready").unwrap_or((0, String::new()));
     wait_for("broken shown failed", Duration::from_secs(60), || {
         let (code, body) = ready();
         code == 503 && body.contains("broken: failed:") && body.contains("panicked")
@@ -611,7 +629,7 @@ fn nats_consumer_lag_is_exported_and_drains_to_zero() {
     };
     let mut early = None;
     wait_for("a first commit", Duration::from_secs(60), || {
-        get(port, "/health/live").is_some() && {
+        http_get(port, "/health/live").is_some() && {
             let m = scrape(port);
             early = lag(&m);
             sample(&m, "weir_records_out_total", "lagging").is_some_and(|n| n > 0.0)
@@ -674,7 +692,7 @@ fn kafka_consumer_lag_is_exported_per_partition_and_drains_to_zero() {
         "lag of all 4 partitions while behind",
         Duration::from_secs(90),
         || {
-            get(port, "/health/live").is_some() && {
+            http_get(port, "/health/live").is_some() && {
                 early = lags(&scrape(port));
                 early.len() == 4 && early.iter().sum::<f64>() > 0.0
             }

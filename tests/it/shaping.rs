@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use weir_plugin_generator::events::event;
+use weir_tests::manifest::Manifest;
 use weir_tests::nats::{json_ids, NatsServer};
 use weir_tests::*;
 
@@ -27,12 +28,20 @@ fn generator_to_delta_with_masks_and_type_hints() {
     let s = Scratch::new();
     let plugins = s.plugin_dir("plugins", &shipped_plugins());
     let lake = s.join("lake");
-    let m = s.manifest(
-        "masked.yaml",
-        &format!(
-            "name: masked\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: generator://?count=5000&seed=9\n    options:\n      batch_size: 2000\n      mask:\n        email: email\n        phone: phone\n        amount: \"round:100\"\n      type_hints:\n        amount: bigint\n        user_id: text\n  sink:\n    address: {}\n    options:\n      dest_table: events\n",
-            lake.display()
-        ),
+    let m = s.write(
+        &Manifest::new("masked")
+            .source("generator://?count=5000&seed=9")
+            .source_option("batch_size", 2000)
+            .source_option(
+                "mask",
+                serde_json::json!({"email": "email", "phone": "phone", "amount": "round:100"}),
+            )
+            .source_option(
+                "type_hints",
+                serde_json::json!({"amount": "bigint", "user_id": "text"}),
+            )
+            .sink(&lake)
+            .sink_option("dest_table", "events"),
     );
     let out = output(weir(&plugins).arg("run").arg(&m));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -171,12 +180,14 @@ fn uuid_and_sequential_tokens_are_the_same_in_two_processes() {
     let s = Scratch::new();
     let plugins = s.plugin_dir("plugins", &shipped_plugins());
     let run = |lake: &Path| {
-        let m = s.manifest(
-            "tokens.yaml",
-            &format!(
-                "name: tokens\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: generator://?count=300&seed=3\n    options:\n      mask: {{email: uuid, user_id: sequential}}\n  sink:\n    address: {}\n",
-                lake.display()
-            ),
+        let m = s.write(
+            &Manifest::new("tokens")
+                .source("generator://?count=300&seed=3")
+                .source_option(
+                    "mask",
+                    serde_json::json!({"email": "uuid", "user_id": "sequential"}),
+                )
+                .sink(lake),
         );
         let out = output(weir(&plugins).arg("run").arg(&m));
         assert_eq!(out.code, Some(0), "{}", out.stderr);

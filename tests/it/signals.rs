@@ -1,7 +1,8 @@
 //! `run_in_loop: true` on an endless generator, stopped by SIGTERM: the run drains, exits 0
 //! promptly, and the table holds exactly ids 0..M-1 where M is the committed position.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use weir_tests::manifest::Manifest;
 use weir_tests::*;
 
 #[test]
@@ -10,28 +11,25 @@ fn sigterm_drains_and_leaves_exactly_the_committed_ids() {
     let plugins = s.plugin_dir("plugins", &shipped_plugins());
     let table = s.join("lake/events");
     let batch_timeout = Duration::from_secs(3);
-    let manifest = s.manifest(
-        "loop.yaml",
-        &format!(
-            "name: endless\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: generator://?rate=20000&seed=7\n    options:\n      run_in_loop: true\n      batch_size: 2500\n      batch_timeout: {}\n  sink:\n    address: {}\n    options:\n      dest_table: events\n",
-            batch_timeout.as_secs(),
-            s.join("lake").display()
-        ),
+    let manifest = s.write(
+        &Manifest::new("endless")
+            .source("generator://?rate=20000&seed=7")
+            .source_option("run_in_loop", true)
+            .source_option("batch_size", 2500)
+            .source_option("batch_timeout", batch_timeout.as_secs())
+            .sink(s.join("lake"))
+            .sink_option("dest_table", "events"),
     );
     let mut child = spawn(weir(&plugins).arg("run").arg(&manifest));
     wait_for("three commits", Duration::from_secs(60), || {
         delta_commits(&table) >= 3
     });
     signal(&child, libc::SIGTERM);
-    let sent = Instant::now();
     let mut status = None;
-    while sent.elapsed() < 2 * batch_timeout {
-        if let Some(s) = child.try_wait().expect("wait") {
-            status = Some(s);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually(2 * batch_timeout, || {
+        status = child.try_wait().expect("wait");
+        status.is_some()
+    });
     let Some(status) = status else {
         let _ = child.kill();
         panic!("weir did not exit within 2 x batch_timeout after SIGTERM");

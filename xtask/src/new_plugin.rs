@@ -94,6 +94,25 @@ fn camel(name: &str) -> String {
         .collect()
 }
 
+/// The README paragraph on what the crate depends on.
+fn dependency_note(standalone: bool, sdk: &Path) -> String {
+    if standalone {
+        format!(
+            "The crate depends on `weir-sdk` alone, **by path** ({}): weir-sdk is not\n\
+             published on a registry, so the dependency points at the weir checkout that generated\n\
+             this crate; move it if you move that checkout. `Cargo.lock` is a copy of that\n\
+             checkout's, so arrow, abi_stable and the rest are the versions the host was tested\n\
+             with. A plugin built against any weir-sdk `0.1.z` loads in any host of ABI 1 (the\n\
+             sdk's `CHANGELOG.md`, \"Versions\").",
+            sdk.display()
+        )
+    } else {
+        "A member of the weir workspace: it depends on `weir-sdk` alone (the workspace\n\
+         dependency), and `tests/it/arrows.rs` checks that it stays so."
+            .to_string()
+    }
+}
+
 /// Replaces every `{{key}}` of `vars` in `template`; other braces are left alone.
 fn render(template: &str, vars: &[(&str, String)]) -> String {
     let mut out = template.to_string();
@@ -101,6 +120,15 @@ fn render(template: &str, vars: &[(&str, String)]) -> String {
         out = out.replace(&format!("{{{{{key}}}}}"), value);
     }
     out
+}
+
+/// The README's options table for the template's options struct, as `weir_sdk::options::table`
+/// renders it (the generated crate's `the_readme_lists_every_option` test checks it).
+fn options_table(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Source => include_str!("../templates/source/options.md"),
+        Kind::Sink => include_str!("../templates/sink/options.md"),
+    }
 }
 
 /// The template files of a kind: (path in the crate, template text).
@@ -164,21 +192,7 @@ pub(crate) fn run(args: &[String]) -> Result<PathBuf> {
         .description
         .clone()
         .unwrap_or_else(|| format!("A weir {} for {}:// addresses", req.kind.as_str(), req.name));
-    let dependency_note = if standalone {
-        format!(
-            "The crate depends on `weir-sdk` alone, **by path** ({}): weir-sdk is not\n\
-             published on a registry, so the dependency points at the weir checkout that generated\n\
-             this crate; move it if you move that checkout. `Cargo.lock` is a copy of that\n\
-             checkout's, so arrow, abi_stable and the rest are the versions the host was tested\n\
-             with. A plugin built against any weir-sdk `0.1.z` loads in any host of ABI 1 (the\n\
-             sdk's `CHANGELOG.md`, \"Versions\").",
-            sdk.display()
-        )
-    } else {
-        "A member of the weir workspace: it depends on `weir-sdk` alone (the workspace\n\
-         dependency), and `tests/it/arrows.rs` checks that it stays so."
-            .to_string()
-    };
+    let dependency_note = dependency_note(standalone, &sdk);
     let vars = [
         ("dependency_note", dependency_note),
         ("name", req.name.clone()),
@@ -188,6 +202,10 @@ pub(crate) fn run(args: &[String]) -> Result<PathBuf> {
         ("kind", req.kind.as_str().to_string()),
         ("description", description.replace('"', "'")),
         ("sdk_path", sdk.display().to_string().replace('\\', "/")),
+        (
+            "options_table",
+            options_table(req.kind).trim_end().to_string(),
+        ),
     ];
     let mut sources = Vec::new();
     for (rel, template) in files(req.kind, standalone) {
@@ -280,6 +298,7 @@ mod tests {
             "description",
             "sdk_path",
             "dependency_note",
+            "options_table",
         ];
         for kind in [Kind::Source, Kind::Sink] {
             for standalone in [true, false] {

@@ -12,53 +12,13 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use std::sync::Arc;
 
-/// Which broker an envelope batch came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Broker {
-    /// `key`, `value`, `headers`, `topic`, `partition`, `offset`, `timestamp`.
-    Kafka,
-    /// `value`, `headers`, `subject`, `sequence`, `timestamp`, `delivery_count`.
-    Nats,
-}
+pub use weir_envelope::Layout as Broker;
 
-impl Broker {
-    /// The broker of an envelope batch, or `None` for a typed batch.
-    pub fn of(batch: &RecordBatch) -> Option<Self> {
-        let s = batch.schema();
-        let has = |n: &str| s.index_of(n).is_ok();
-        let value_is_binary = s
-            .field_with_name("value")
-            .map(|f| matches!(f.data_type(), DataType::Binary | DataType::LargeBinary))
-            .unwrap_or(false);
-        if !value_is_binary {
-            return None;
-        }
-        if has("topic") && has("partition") && has("offset") {
-            Some(Self::Kafka)
-        } else if has("subject") && has("sequence") {
-            Some(Self::Nats)
-        } else {
-            None
-        }
-    }
-
-    /// `(envelope column, metadata column)` pairs.
-    fn metadata(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            Self::Kafka => &[
-                ("topic", "_kafka_topic"),
-                ("partition", "_kafka_partition"),
-                ("offset", "_kafka_offset"),
-                ("timestamp", "_kafka_timestamp"),
-                ("key", "_kafka_key"),
-            ],
-            Self::Nats => &[
-                ("subject", "_nats_subject"),
-                ("sequence", "_nats_sequence"),
-                ("timestamp", "_nats_timestamp"),
-            ],
-        }
-    }
+/// The layout of an envelope batch: named in its schema metadata (`weir.envelope`), or, for a
+/// batch of a plugin built before that tag, told by its columns. `None` for anything else.
+pub fn layout_of(batch: &RecordBatch) -> Option<Broker> {
+    let schema = batch.schema();
+    Broker::of(schema.metadata()).or_else(|| Broker::by_columns(&schema))
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef, ArrowError> {
@@ -96,7 +56,7 @@ pub(crate) fn metadata_columns(
     rows: &UInt32Array,
 ) -> Result<Vec<(Field, ArrayRef)>, ArrowError> {
     let mut out = Vec::new();
-    for (from, to) in broker.metadata() {
+    for (from, to) in broker.metadata_columns() {
         let Some(col) = batch.column_by_name(from) else {
             continue;
         };
@@ -112,7 +72,7 @@ pub(crate) fn raw(broker: Broker, batch: &RecordBatch) -> Result<RecordBatch, Ar
     let all = UInt32Array::from_iter_values(0..batch.num_rows() as u32);
     let mut fields = Vec::new();
     let mut arrays: Vec<ArrayRef> = Vec::new();
-    for (from, _) in broker.metadata() {
+    for (from, _) in broker.metadata_columns() {
         if let Some(col) = batch.column_by_name(from) {
             let col = as_text_if_binary(&take(col.as_ref(), &all, None)?)?;
             fields.push(Field::new(*from, col.data_type().clone(), true));
@@ -122,10 +82,7 @@ pub(crate) fn raw(broker: Broker, batch: &RecordBatch) -> Result<RecordBatch, Ar
     let value = as_text_if_binary(column(batch, "value")?)?;
     fields.push(Field::new("value", DataType::Utf8, true));
     arrays.push(value);
-    let name = match broker {
-        Broker::Kafka => "_kafka",
-        Broker::Nats => "_nats",
-    };
+    let name = broker.raw_column();
     let st = StructArray::try_new(fields.into(), arrays, None)?;
     let schema = Schema::new(vec![Field::new(name, st.data_type().clone(), false)]);
     RecordBatch::try_new(Arc::new(schema), vec![Arc::new(st)])
@@ -157,6 +114,12 @@ pub(crate) fn positions(broker: Broker, batch: &RecordBatch) -> Result<Vec<Strin
             let (s, q) = (text("subject")?, int64("sequence")?);
             Ok((0..n)
                 .map(|i| format!("{}@{}", s.value(i), q.value(i)))
+                .collect())
+        }
+        Broker::File => {
+            let (p, o) = (text("path")?, int64("offset")?);
+            Ok((0..n)
+                .map(|i| format!("{}@{}", p.value(i), o.value(i)))
                 .collect())
         }
     }

@@ -329,23 +329,7 @@ impl JsonDecoder {
     /// Decodes the `value` column.
     pub(crate) fn decode(&mut self, values: &BinaryArray) -> Result<JsonDecoded, ArrowError> {
         let mut failed = Vec::new();
-        // Values with parts too deep for a column, rewritten with those parts as JSON text.
-        let mut rewritten: HashMap<u32, Vec<u8>> = HashMap::new();
-        let mut bounded: Vec<u32> = Vec::with_capacity(values.len());
-        for i in 0..values.len() {
-            if values.is_null(i) {
-                failed.push((i as u32, "the value is null".to_string()));
-                continue;
-            }
-            match self.bounds.apply(values.value(i)) {
-                Ok(std::borrow::Cow::Borrowed(_)) => bounded.push(i as u32),
-                Ok(std::borrow::Cow::Owned(v)) => {
-                    rewritten.insert(i as u32, v);
-                    bounded.push(i as u32);
-                }
-                Err(e) => failed.push((i as u32, e)),
-            }
-        }
+        let (bounded, rewritten) = self.bound(values, &mut failed);
         let value = |i: u32| -> &[u8] {
             rewritten
                 .get(&i)
@@ -367,7 +351,7 @@ impl JsonDecoder {
                 failed,
             });
         }
-        let mut slices: Vec<&[u8]> = good.iter().map(|&i| value(i)).collect();
+        let slices: Vec<&[u8]> = good.iter().map(|&i| value(i)).collect();
         // Fast path: the values fit the running schema exactly (strict mode refuses unknown
         // fields), so there is nothing to learn. Otherwise infer, widen, and decode.
         let fast = if self.text.is_empty() && !self.fields.is_empty() {
@@ -385,19 +369,9 @@ impl JsonDecoder {
         let columns = match attempt {
             Ok(c) => c,
             Err(_) => {
-                // Some value does not fit (a hinted type, most often): find which, set them
-                // aside, decode the rest.
-                let mut keep = Vec::with_capacity(good.len());
-                for (k, &row) in good.iter().enumerate() {
-                    match self.decode_all(&slices[k..=k], false) {
-                        Ok(_) => keep.push(row),
-                        Err(e) => {
-                            failed.push((row, format!("does not fit the table's schema: {e}")))
-                        }
-                    }
-                }
-                good = keep;
-                slices = good.iter().map(|&i| value(i)).collect();
+                // Some value does not fit (a hinted type, most often): set those aside.
+                good = self.fitting(&good, &slices, &mut failed);
+                let slices: Vec<&[u8]> = good.iter().map(|&i| value(i)).collect();
                 self.decode_all(&slices, false)?
             }
         };
@@ -417,5 +391,44 @@ impl JsonDecoder {
             rows: good,
             failed,
         })
+    }
+
+    /// The rows within the bounds (nulls and values past a hard limit go to `failed`), and
+    /// the values rewritten with their too-deep parts as JSON text, by row.
+    fn bound(
+        &self,
+        values: &BinaryArray,
+        failed: &mut Vec<(u32, String)>,
+    ) -> (Vec<u32>, HashMap<u32, Vec<u8>>) {
+        let mut rewritten: HashMap<u32, Vec<u8>> = HashMap::new();
+        let mut bounded: Vec<u32> = Vec::with_capacity(values.len());
+        for i in 0..values.len() {
+            if values.is_null(i) {
+                failed.push((i as u32, "the value is null".to_string()));
+                continue;
+            }
+            match self.bounds.apply(values.value(i)) {
+                Ok(std::borrow::Cow::Borrowed(_)) => bounded.push(i as u32),
+                Ok(std::borrow::Cow::Owned(v)) => {
+                    rewritten.insert(i as u32, v);
+                    bounded.push(i as u32);
+                }
+                Err(e) => failed.push((i as u32, e)),
+            }
+        }
+        (bounded, rewritten)
+    }
+
+    /// The rows of `good` whose value decodes alone (`slices` in the same order); the others
+    /// go to `failed` with the reason.
+    fn fitting(&self, good: &[u32], slices: &[&[u8]], failed: &mut Vec<(u32, String)>) -> Vec<u32> {
+        let mut keep = Vec::with_capacity(good.len());
+        for (k, &row) in good.iter().enumerate() {
+            match self.decode_all(&slices[k..=k], false) {
+                Ok(_) => keep.push(row),
+                Err(e) => failed.push((row, format!("does not fit the table's schema: {e}"))),
+            }
+        }
+        keep
     }
 }

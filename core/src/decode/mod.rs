@@ -18,7 +18,7 @@ mod json;
 pub mod naming;
 
 pub use bounds::Bounds;
-pub use envelope::Broker;
+pub use envelope::{layout_of, Broker};
 pub use naming::Naming;
 
 use arrow::array::{Array, ArrayRef, StructArray, UInt32Array};
@@ -127,6 +127,9 @@ pub struct DecodeConfig {
     /// Dead letters keep the raw `key` and `value` (`dead_letter_raw: true`, or no `mask`);
     /// otherwise they hold their SHA-256 and size instead.
     pub dead_letter_raw: bool,
+    /// The source declared typed batches (`typed_output`): nothing is decoded, whatever the
+    /// columns look like. Otherwise a batch is decoded when it is an envelope (`layout_of`).
+    pub typed_input: bool,
 }
 
 impl Default for DecodeConfig {
@@ -138,6 +141,7 @@ impl Default for DecodeConfig {
             naming: Naming::default(),
             bounds: Bounds::default(),
             dead_letter_raw: true,
+            typed_input: false,
         }
     }
 }
@@ -170,7 +174,12 @@ impl Decoder {
 
     /// Decodes one micro-batch. A batch that is not a broker envelope passes through.
     pub fn decode(&mut self, batch: RecordBatch) -> Result<Decoded, ArrowError> {
-        let Some(broker) = Broker::of(&batch) else {
+        let broker = if self.cfg.typed_input {
+            None
+        } else {
+            layout_of(&batch)
+        };
+        let Some(broker) = broker else {
             return Ok(Decoded {
                 batch: Some(batch),
                 dead: None,
@@ -229,7 +238,7 @@ impl Decoder {
         envelope: &RecordBatch,
         failed: &[(u32, String)],
     ) -> Result<Option<RecordBatch>, ArrowError> {
-        let Some(broker) = Broker::of(envelope) else {
+        let Some(broker) = layout_of(envelope).filter(|_| !self.cfg.typed_input) else {
             return Ok(None);
         };
         if failed.is_empty() {

@@ -390,3 +390,59 @@ fn dead_letters_without_the_raw_payload_keep_its_digest_and_size() {
     assert_eq!(size.value(0), 18);
     assert!(dead.column_by_name("_position").is_some());
 }
+
+#[test]
+fn a_field_that_is_an_object_in_one_record_and_a_scalar_in_another_is_kept_as_text() {
+    let mut d = Decoder::new(DecodeConfig::default());
+    let out = d
+        .decode(nats(
+            &[
+                r#"{"id": 1, "a": {"b": {"c": 1}}}"#,
+                r#"{"id": 2, "a": 5}"#,
+                r#"{"id": 3, "a": {"b": "deep"}}"#,
+                r#"{"id": 4, "a": [1, {"x": 2}]}"#,
+            ],
+            1,
+        ))
+        .unwrap();
+    let b = out.batch.unwrap();
+    assert_eq!(b.num_rows(), 4, "no record is lost to the conflict");
+    let a = b.column_by_name("a").expect("column a");
+    assert_eq!(a.data_type(), &DataType::Utf8);
+    let a = a.as_string::<i32>();
+    let text: Vec<&str> = (0..4).map(|i| a.value(i)).collect();
+    assert_eq!(text[1], "5");
+    for (i, needle) in [(0, "\"c\":1"), (2, "deep"), (3, "\"x\":2")] {
+        let parsed: serde_json::Value = serde_json::from_str(text[i]).expect("JSON text");
+        assert!(parsed.to_string().contains(needle), "{i}: {}", text[i]);
+    }
+}
+
+#[test]
+fn the_declaration_decides_envelope_or_typed_and_the_metadata_names_the_layout() {
+    // Envelope columns from a source declared typed: passed through untouched.
+    let mut typed = Decoder::new(DecodeConfig {
+        typed_input: true,
+        ..DecodeConfig::default()
+    });
+    let batch = nats(&[r#"{"id": 1}"#], 1);
+    let out = typed.decode(batch.clone()).unwrap();
+    assert_eq!(out.batch, Some(batch));
+    assert!(out.rows.is_none());
+    // The layout comes from the schema metadata: `path` + `offset` columns named `file`.
+    let file = RecordBatch::try_new(
+        Arc::new(weir_envelope::Layout::File.schema()),
+        vec![
+            Arc::new(arrow::array::BinaryArray::from_iter_values([
+                b"{\"id\":7}".as_slice()
+            ])),
+            Arc::new(StringArray::from(vec!["/in/a.jsonl"])),
+            Arc::new(Int64Array::from(vec![40])),
+        ],
+    )
+    .unwrap();
+    assert_eq!(layout_of(&file), Some(Broker::File));
+    let mut d = Decoder::new(DecodeConfig::default());
+    let b = d.decode(file).unwrap().batch.unwrap();
+    assert_eq!(names(&b), ["id", "_file_path", "_file_offset"]);
+}

@@ -72,44 +72,11 @@ pub(super) fn parse(
     env: &dyn Fn(&str) -> Option<String>,
     problems: &mut Vec<Problem>,
 ) -> TransformSpec {
-    let base = "spec.source.options";
     let mut decode = DecodeConfig::default();
-    match options.get("format").map(text) {
-        None => {}
-        Some(Some(f)) if f.eq_ignore_ascii_case("json") => decode.format = Format::Json,
-        Some(Some(f)) if f.eq_ignore_ascii_case("raw") => decode.format = Format::Raw,
-        Some(other) => problems.push(problem(
-            format!("{base}.format"),
-            format!(
-                "`{}` is not a format weir decodes; use json (the default) or raw",
-                other.unwrap_or_default()
-            ),
-        )),
+    if let Some(f) = format(options, problems) {
+        decode.format = f;
     }
-    match options.get("type_hints") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(m)) => {
-            for (col, t) in m {
-                match text(t).as_deref().and_then(TypeHint::parse) {
-                    Some(h) => {
-                        decode.type_hints.insert(col.clone(), h);
-                    }
-                    None => problems.push(problem(
-                        format!("{base}.type_hints.{col}"),
-                        format!(
-                            "Column type '{}' is not supported, supported types: {}",
-                            text(t).unwrap_or_else(|| t.to_string()),
-                            TypeHint::NAMES.join(", ")
-                        ),
-                    )),
-                }
-            }
-        }
-        Some(_) => problems.push(problem(
-            format!("{base}.type_hints"),
-            "must be a mapping of column names to types, e.g. {amount: double}",
-        )),
-    }
+    decode.type_hints = type_hints(options, problems);
     let mut table_nesting = None;
     if let Some(v) = options.get("max_table_nesting") {
         match text(v).and_then(|s| s.trim().parse::<usize>().ok()) {
@@ -119,7 +86,7 @@ pub(super) fn parse(
                 table_nesting = Some(n);
             }
             None => problems.push(problem(
-                format!("{base}.max_table_nesting"),
+                format!("{BASE}.max_table_nesting"),
                 "must be a whole number as a string, e.g. \"0\" (nested values as JSON text)",
             )),
         }
@@ -129,56 +96,7 @@ pub(super) fn parse(
         Some(v) if v.trim().eq_ignore_ascii_case("direct") => Naming::Direct,
         _ => Naming::Snake,
     };
-    let on_error = match options.get("on_error").map(text) {
-        None => OnError::DeadLetter,
-        Some(Some(v)) if v == "fail" => OnError::Fail,
-        Some(Some(v)) if v == "dead_letter" || v == "skip" => OnError::DeadLetter,
-        Some(other) => {
-            problems.push(problem(
-                format!("{base}.on_error"),
-                format!(
-                    "`{}`: use dead_letter (the default) or fail",
-                    other.unwrap_or_default()
-                ),
-            ));
-            OnError::DeadLetter
-        }
-    };
-    let dead_letter = match options.get("dead_letter") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(a)) if !a.trim().is_empty() => Some((a.clone(), scheme_of(a))),
-        Some(_) => {
-            problems.push(problem(
-                format!("{base}.dead_letter"),
-                "must be a Delta table path or console://",
-            ));
-            None
-        }
-    };
-    let mut mask = Vec::new();
-    match options.get("mask") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(m)) => {
-            for (col, spec) in m {
-                match text(spec) {
-                    Some(s) => match crate::mask::Algorithm::parse(&s) {
-                        Ok(_) => mask.push((col.clone(), s)),
-                        Err(e) => {
-                            problems.push(problem(format!("{base}.mask.{col}"), e.to_string()))
-                        }
-                    },
-                    None => problems.push(problem(
-                        format!("{base}.mask.{col}"),
-                        "must be \"algorithm[:param]\", e.g. \"partial:3\"",
-                    )),
-                }
-            }
-        }
-        Some(_) => problems.push(problem(
-            format!("{base}.mask"),
-            "must be a mapping of columns to \"algorithm[:param]\", e.g. {email: hash}",
-        )),
-    }
+    let mask = masks(options, problems);
     // A pipeline that masks keeps payloads out of dead letters unless told otherwise.
     decode.dead_letter_raw = flag(options, "dead_letter_raw", problems).unwrap_or(mask.is_empty());
     let strict_masks = flag(options, "strict_masks", problems).unwrap_or(false);
@@ -190,10 +108,131 @@ pub(super) fn parse(
         decode,
         mask,
         mask_key,
-        on_error,
-        dead_letter,
+        on_error: on_error(options, problems),
+        dead_letter: dead_letter(options, problems),
         strict_masks,
     }
+}
+
+/// Where the options live, for problem paths.
+const BASE: &str = "spec.source.options";
+
+/// `format: json | raw`; `None` when absent or wrong.
+fn format(options: &Map<String, Value>, problems: &mut Vec<Problem>) -> Option<Format> {
+    match options.get("format").map(text) {
+        None => None,
+        Some(Some(f)) if f.eq_ignore_ascii_case("json") => Some(Format::Json),
+        Some(Some(f)) if f.eq_ignore_ascii_case("raw") => Some(Format::Raw),
+        Some(other) => {
+            problems.push(problem(
+                format!("{BASE}.format"),
+                format!(
+                    "`{}` is not a format weir decodes; use json (the default) or raw",
+                    other.unwrap_or_default()
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// `type_hints: {column: type}`.
+fn type_hints(
+    options: &Map<String, Value>,
+    problems: &mut Vec<Problem>,
+) -> std::collections::BTreeMap<String, TypeHint> {
+    let mut hints = std::collections::BTreeMap::new();
+    match options.get("type_hints") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (col, t) in m {
+                match text(t).as_deref().and_then(TypeHint::parse) {
+                    Some(h) => {
+                        hints.insert(col.clone(), h);
+                    }
+                    None => problems.push(problem(
+                        format!("{BASE}.type_hints.{col}"),
+                        format!(
+                            "Column type '{}' is not supported, supported types: {}",
+                            text(t).unwrap_or_else(|| t.to_string()),
+                            TypeHint::NAMES.join(", ")
+                        ),
+                    )),
+                }
+            }
+        }
+        Some(_) => problems.push(problem(
+            format!("{BASE}.type_hints"),
+            "must be a mapping of column names to types, e.g. {amount: double}",
+        )),
+    }
+    hints
+}
+
+/// `on_error: dead_letter | fail` (`skip` is read as dead_letter).
+fn on_error(options: &Map<String, Value>, problems: &mut Vec<Problem>) -> OnError {
+    match options.get("on_error").map(text) {
+        None => OnError::DeadLetter,
+        Some(Some(v)) if v == "fail" => OnError::Fail,
+        Some(Some(v)) if v == "dead_letter" || v == "skip" => OnError::DeadLetter,
+        Some(other) => {
+            problems.push(problem(
+                format!("{BASE}.on_error"),
+                format!(
+                    "`{}`: use dead_letter (the default) or fail",
+                    other.unwrap_or_default()
+                ),
+            ));
+            OnError::DeadLetter
+        }
+    }
+}
+
+/// `dead_letter: ADDRESS`: the address and its scheme.
+fn dead_letter(
+    options: &Map<String, Value>,
+    problems: &mut Vec<Problem>,
+) -> Option<(String, String)> {
+    match options.get("dead_letter") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(a)) if !a.trim().is_empty() => Some((a.clone(), scheme_of(a))),
+        Some(_) => {
+            problems.push(problem(
+                format!("{BASE}.dead_letter"),
+                "must be a Delta table path or console://",
+            ));
+            None
+        }
+    }
+}
+
+/// `mask: {column: "algorithm[:param]"}`, each algorithm checked, in manifest order.
+fn masks(options: &Map<String, Value>, problems: &mut Vec<Problem>) -> Vec<(String, String)> {
+    let mut mask = Vec::new();
+    match options.get("mask") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (col, spec) in m {
+                match text(spec) {
+                    Some(s) => match crate::mask::Algorithm::parse(&s) {
+                        Ok(_) => mask.push((col.clone(), s)),
+                        Err(e) => {
+                            problems.push(problem(format!("{BASE}.mask.{col}"), e.to_string()))
+                        }
+                    },
+                    None => problems.push(problem(
+                        format!("{BASE}.mask.{col}"),
+                        "must be \"algorithm[:param]\", e.g. \"partial:3\"",
+                    )),
+                }
+            }
+        }
+        Some(_) => problems.push(problem(
+            format!("{BASE}.mask"),
+            "must be a mapping of columns to \"algorithm[:param]\", e.g. {email: hash}",
+        )),
+    }
+    mask
 }
 
 /// A `true`/`false` option; a problem for anything else.

@@ -1,5 +1,6 @@
 //! Manifest parsing: the current form, placeholders, knobs and problems.
 use super::*;
+use std::time::Duration;
 
 fn env(name: &str) -> Option<String> {
     match name {

@@ -37,6 +37,69 @@ enum Kind {
     Bool,
 }
 
+/// The column again: each row's masked JSON text, a row that could not be masked as null
+/// (it leaves the batch for dead letters, never kept unmasked), others as they were.
+fn reassembled(
+    text: &StringArray,
+    rows: &[Option<Value>],
+    failed: &[(usize, MaskError)],
+) -> StringArray {
+    let failed_rows: Vec<usize> = failed.iter().map(|(r, _)| *r).collect();
+    (0..text.len())
+        .map(|i| {
+            if text.is_null(i) || failed_rows.contains(&i) {
+                None
+            } else {
+                match &rows[i] {
+                    Some(v) => Some(v.to_string()),
+                    None => Some(text.value(i).to_string()),
+                }
+            }
+        })
+        .collect()
+}
+
+/// The leaves' values grouped by JSON kind, one list per kind (objects and arrays as text).
+#[derive(Default)]
+struct ByKind {
+    texts: Vec<Option<String>>,
+    ints: Vec<Option<i64>>,
+    floats: Vec<Option<f64>>,
+    bools: Vec<Option<bool>>,
+}
+
+impl ByKind {
+    /// Adds a leaf's value; its kind and index in that kind's list.
+    fn push(&mut self, leaf: &Value) -> (Kind, usize) {
+        match leaf {
+            Value::Number(n) if n.is_i64() => {
+                self.ints.push(n.as_i64());
+                (Kind::Int, self.ints.len() - 1)
+            }
+            Value::Number(n) => {
+                self.floats.push(n.as_f64());
+                (Kind::Float, self.floats.len() - 1)
+            }
+            Value::Bool(b) => {
+                self.bools.push(Some(*b));
+                (Kind::Bool, self.bools.len() - 1)
+            }
+            Value::Null => {
+                self.texts.push(None);
+                (Kind::Text, self.texts.len() - 1)
+            }
+            Value::String(s) => {
+                self.texts.push(Some(s.clone()));
+                (Kind::Text, self.texts.len() - 1)
+            }
+            other => {
+                self.texts.push(Some(other.to_string()));
+                (Kind::Text, self.texts.len() - 1)
+            }
+        }
+    }
+}
+
 /// Masks `path` inside each row's JSON text of `array` (Utf8 or LargeUtf8).
 pub(super) fn mask(
     array: &ArrayRef,
@@ -59,7 +122,7 @@ pub(super) fn mask(
     let mut rows: Vec<Option<Value>> = vec![None; text.len()];
     let mut failed = Vec::new();
     let mut leaves = Vec::new();
-    let (mut texts, mut ints, mut floats, mut bools) = (vec![], vec![], vec![], vec![]);
+    let mut kinds = ByKind::default();
     for (i, row) in rows.iter_mut().enumerate() {
         if text.is_null(i) {
             continue;
@@ -73,51 +136,29 @@ pub(super) fn mask(
             continue;
         };
         if let Some(leaf) = leaf {
-            let kind = match leaf {
-                Value::Number(n) if n.is_i64() => {
-                    ints.push(n.as_i64());
-                    Kind::Int
-                }
-                Value::Number(n) => {
-                    floats.push(n.as_f64());
-                    Kind::Float
-                }
-                Value::Bool(b) => {
-                    bools.push(Some(*b));
-                    Kind::Bool
-                }
-                Value::Null => {
-                    texts.push(None);
-                    Kind::Text
-                }
-                Value::String(s) => {
-                    texts.push(Some(s.clone()));
-                    Kind::Text
-                }
-                other => {
-                    texts.push(Some(other.to_string()));
-                    Kind::Text
-                }
-            };
-            let at = match kind {
-                Kind::Text => texts.len(),
-                Kind::Int => ints.len(),
-                Kind::Float => floats.len(),
-                Kind::Bool => bools.len(),
-            } - 1;
+            let (kind, at) = kinds.push(leaf);
             leaves.push(Leaf { row: i, at, kind });
         }
         *row = Some(v);
     }
     let masked_of = |a: ArrayRef| mask_column(&rule.algorithm, &a, &rule.column, keyed);
     let masked = [
-        (Kind::Text, masked_of(Arc::new(StringArray::from(texts)))?),
-        (Kind::Int, masked_of(Arc::new(Int64Array::from(ints)))?),
+        (
+            Kind::Text,
+            masked_of(Arc::new(StringArray::from(kinds.texts)))?,
+        ),
+        (
+            Kind::Int,
+            masked_of(Arc::new(Int64Array::from(kinds.ints)))?,
+        ),
         (
             Kind::Float,
-            masked_of(Arc::new(Float64Array::from(floats)))?,
+            masked_of(Arc::new(Float64Array::from(kinds.floats)))?,
         ),
-        (Kind::Bool, masked_of(Arc::new(BooleanArray::from(bools)))?),
+        (
+            Kind::Bool,
+            masked_of(Arc::new(BooleanArray::from(kinds.bools)))?,
+        ),
     ];
     for leaf in leaves {
         let Some((_, m)) = masked.iter().find(|(k, _)| *k == leaf.kind) else {
@@ -128,22 +169,7 @@ pub(super) fn mask(
             *target = value;
         }
     }
-    let failed_rows: Vec<usize> = failed.iter().map(|(r, _)| *r).collect();
-    let out: StringArray = (0..text.len())
-        .map(|i| {
-            if text.is_null(i) {
-                None
-            } else if failed_rows.contains(&i) {
-                // Never kept unmasked: the row leaves the batch for dead letters.
-                None
-            } else {
-                match &rows[i] {
-                    Some(v) => Some(v.to_string()),
-                    None => Some(text.value(i).to_string()),
-                }
-            }
-        })
-        .collect();
+    let out = reassembled(text, &rows, &failed);
     Ok(TextMasked {
         array: Arc::new(out),
         failed,

@@ -11,12 +11,18 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use url::Url;
+use weir_sdk::options::{self, Secret, Side};
+use weir_sdk::schemars::JsonSchema;
+use weir_sdk::serde::{Deserialize, Serialize};
 use weir_sdk::{Error, SinkConfig};
 
-/// How batches land in the table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How batches land in the table (`incremental_strategy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(crate = "weir_sdk::serde", rename_all = "lowercase")]
+#[schemars(crate = "weir_sdk::schemars")]
 pub(crate) enum Strategy {
     /// Every row is added.
+    #[default]
     Append,
     /// Rows upsert on the primary key.
     Merge,
@@ -29,6 +35,87 @@ impl fmt::Display for Strategy {
             Self::Merge => "merge",
         })
     }
+}
+
+/// A merge key: one column, `a,b`, or a list of columns.
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[serde(crate = "weir_sdk::serde", untagged)]
+#[schemars(crate = "weir_sdk::schemars")]
+pub(crate) enum KeyColumns {
+    /// `id` or `a,b`.
+    Text(String),
+    /// `[a, b]`.
+    List(Vec<String>),
+}
+
+/// `spec.sink.options` of a Delta sink.
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[serde(crate = "weir_sdk::serde", deny_unknown_fields)]
+#[schemars(crate = "weir_sdk::schemars")]
+pub(crate) struct DeltaOptions {
+    /// The table under the address: `events` is the directory `<address>/events`, and
+    /// `schema.table` becomes `<address>/schema/table`. Absent: the address is the table.
+    /// Example: `raw.events`.
+    #[serde(default)]
+    pub(crate) dest_table: Option<String>,
+    /// `append` adds every row; `merge` upserts on `primary_key` (the last row per key in a
+    /// batch wins; needs the plugin's `datafusion` feature, on by default).
+    #[serde(default)]
+    pub(crate) incremental_strategy: Strategy,
+    /// The merge key: a column, `a,b`, or a list of columns. Set under
+    /// `spec.source.options`, as Nilus does; the host passes it on. Example: `id`.
+    #[serde(default)]
+    pub(crate) primary_key: Option<KeyColumns>,
+    /// The Nilus partition spec: a list of `{column, type, name, index}` with `type` one of
+    /// identity, year, month, day, hour (`bucket` is refused: Delta has no bucket transform).
+    #[serde(default)]
+    pub(crate) partition_by: Option<Value>,
+    /// A Delta checkpoint every this many commits. At least 1.
+    #[serde(default = "default_checkpoint_interval")]
+    pub(crate) checkpoint_interval: u64,
+    /// How long log entries are kept once a checkpoint covers them, as `N days|hours|minutes`.
+    /// Example: `7 days`.
+    #[serde(default = "default_log_retention")]
+    pub(crate) log_retention: String,
+    /// Bin-pack small files every this many commits; 0 never does (needs the `datafusion`
+    /// feature).
+    #[serde(default)]
+    pub(crate) compact_every: u64,
+    /// The size compaction aims for, in bytes. At least 1. Default 100 MiB.
+    #[serde(default = "default_target_file_size")]
+    pub(crate) target_file_size: u64,
+    /// The S3 region (`s3://` addresses only). Default: `AWS_REGION`. Example: `eu-west-1`.
+    #[serde(default)]
+    pub(crate) aws_region: Option<String>,
+    /// An S3-compatible endpoint URL; with `http://` plain HTTP is allowed. Default:
+    /// `AWS_ENDPOINT_URL`. Example: `http://127.0.0.1:9000`.
+    #[serde(default)]
+    pub(crate) aws_endpoint: Option<String>,
+    /// The access key id. Default: `AWS_ACCESS_KEY_ID`.
+    #[serde(default)]
+    pub(crate) aws_access_key_id: Option<String>,
+    /// The secret access key. Default: `AWS_SECRET_ACCESS_KEY`.
+    #[serde(default)]
+    pub(crate) aws_secret_access_key: Option<Secret>,
+    /// A session token for temporary credentials. Default: `AWS_SESSION_TOKEN`.
+    #[serde(default)]
+    pub(crate) aws_session_token: Option<Secret>,
+    /// Allow plain HTTP to the endpoint. Default: `AWS_ALLOW_HTTP`, else true for an
+    /// `http://` endpoint.
+    #[serde(default)]
+    pub(crate) aws_allow_http: Option<bool>,
+}
+
+fn default_checkpoint_interval() -> u64 {
+    10
+}
+
+fn default_log_retention() -> String {
+    "30 days".into()
+}
+
+fn default_target_file_size() -> u64 {
+    100 * 1024 * 1024
 }
 
 /// Where the table is.
@@ -101,68 +188,9 @@ fn is_secret(key: &str) -> bool {
     k.contains("secret") || k.contains("session_token") || k.contains("password")
 }
 
-/// The option keys, for the error on an unknown one.
-const KNOWN: &[&str] = &[
-    "dest_table",
-    "incremental_strategy",
-    "primary_key",
-    "partition_by",
-    "checkpoint_interval",
-    "log_retention",
-    "compact_every",
-    "target_file_size",
-    "aws_region",
-    "aws_endpoint",
-    "aws_access_key_id",
-    "aws_secret_access_key",
-    "aws_session_token",
-    "aws_allow_http",
-];
-
-/// Options that map straight to a deltalake storage key, and the environment variable read
-/// when the option is absent.
-const STORAGE: &[(&str, &str, &str)] = &[
-    ("aws_region", "AWS_REGION", "AWS_REGION"),
-    ("aws_endpoint", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL"),
-    (
-        "aws_access_key_id",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_ACCESS_KEY_ID",
-    ),
-    (
-        "aws_secret_access_key",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SECRET_ACCESS_KEY",
-    ),
-    (
-        "aws_session_token",
-        "AWS_SESSION_TOKEN",
-        "AWS_SESSION_TOKEN",
-    ),
-    ("aws_allow_http", "AWS_ALLOW_HTTP", "AWS_ALLOW_HTTP"),
-];
-
+/// The options' JSON schema, derived from [`DeltaOptions`]; shown by `weir plugins --json`.
 pub(crate) fn schema() -> Value {
-    serde_json::json!({
-        "type": "object",
-        "properties": {
-            "dest_table": {"type": "string", "description": "table under the address; `schema.table` becomes schema/table"},
-            "incremental_strategy": {"type": "string", "enum": ["append", "merge"], "default": "append"},
-            "primary_key": {"description": "merge key (set under source.options; the host passes it on): a column, `a,b`, or a list"},
-            "partition_by": {"type": "array", "description": "Nilus partition spec: items {column, type: identity|year|month|day|hour|bucket, name, index, bucket_count}"},
-            "checkpoint_interval": {"type": "integer", "minimum": 1, "default": 10, "description": "a Delta checkpoint every N commits"},
-            "log_retention": {"type": "string", "default": "30 days", "description": "log entries older than this are removed after a checkpoint"},
-            "compact_every": {"type": "integer", "minimum": 0, "default": 0, "description": "bin-pack small files every N commits (0: never)"},
-            "target_file_size": {"type": "integer", "minimum": 1, "default": 104857600, "description": "bytes per file after compaction"},
-            "aws_region": {"type": "string"},
-            "aws_endpoint": {"type": "string", "description": "S3-compatible endpoint URL"},
-            "aws_access_key_id": {"type": "string"},
-            "aws_secret_access_key": {"type": "string"},
-            "aws_session_token": {"type": "string"},
-            "aws_allow_http": {"type": "boolean"}
-        },
-        "additionalProperties": false
-    })
+    options::schema::<DeltaOptions>()
 }
 
 impl DeltaConfig {
@@ -175,114 +203,49 @@ impl DeltaConfig {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, Error> {
         let mut problems = Vec::new();
-        let mut location = base_location(&cfg.address, &mut problems);
-        let mut strategy = Strategy::Append;
-        let mut primary_key = Vec::new();
-        let mut partition_by = Vec::new();
-        let mut checkpoint_interval = 10;
-        let mut log_retention = "interval 30 days".to_string();
-        let mut compact_every = 0;
-        let mut target_file_size = 100 * 1024 * 1024;
-        let mut storage = HashMap::new();
-        for (k, v) in &cfg.options {
-            let at = format!("spec.sink.options.{k}");
-            match k.as_str() {
-                "dest_table" => match v.as_str() {
-                    Some(t) => {
-                        let parts: Vec<&str> = t.split('.').collect();
-                        if parts
-                            .iter()
-                            .any(|p| p.is_empty() || p.contains('/') || *p == "..")
-                        {
-                            problems.push(format!("{at} `{t}` must be `table` or `schema.table`"));
-                        }
-                        for p in parts {
-                            location = location.join(p);
-                        }
-                    }
-                    None => problems.push(format!("{at} must be a string")),
-                },
-                "incremental_strategy" => {
-                    match v.as_str().map(str::to_ascii_lowercase).as_deref() {
-                        Some("append") => strategy = Strategy::Append,
-                        Some("merge") => strategy = Strategy::Merge,
-                        _ => problems.push(format!(
-                            "{at} `{}` is not served by the delta sink; use append or merge",
-                            show(v)
-                        )),
-                    }
-                }
-                "primary_key" => match key_columns(v) {
-                    Some(cols) => primary_key = cols,
-                    None => problems.push(format!(
-                        "{at} must be a column name, `a,b`, or a list of column names"
-                    )),
-                },
-                "partition_by" => match crate::partition::parse(v) {
-                    Ok(p) => partition_by = p,
-                    Err(e) => problems.push(format!("{at}: {e}")),
-                },
-                "checkpoint_interval" => match v.as_u64() {
-                    Some(n) if n > 0 => checkpoint_interval = n,
-                    _ => problems.push(format!("{at} must be a positive number of commits")),
-                },
-                "log_retention" => match v.as_str().and_then(parse_interval) {
-                    Some(s) => log_retention = s,
-                    None => problems.push(format!(
-                        "{at} must be a duration such as `7 days` or `12 hours`"
-                    )),
-                },
-                "compact_every" => match v.as_u64() {
-                    Some(n) => compact_every = n,
-                    None => problems.push(format!("{at} must be a number of commits (0: never)")),
-                },
-                "target_file_size" => match v.as_u64() {
-                    Some(n) if n > 0 => target_file_size = n,
-                    _ => problems.push(format!("{at} must be a positive number of bytes")),
-                },
-                key => match STORAGE.iter().find(|(o, _, _)| *o == key) {
-                    Some((_, storage_key, _)) => match v {
-                        Value::String(s) => {
-                            storage.insert(storage_key.to_string(), s.clone());
-                        }
-                        Value::Bool(b) => {
-                            storage.insert(storage_key.to_string(), b.to_string());
-                        }
-                        _ => problems.push(format!("{at} must be a string")),
-                    },
-                    None => problems.push(format!(
-                        "{at}: unknown option (known: {})",
-                        KNOWN.join(", ")
-                    )),
-                },
+        let location = base_location(&cfg.address, &mut problems);
+        let o: DeltaOptions = match options::read(Side::Sink, None, &cfg.options) {
+            Ok(o) => o,
+            Err(e) => {
+                problems.push(e.message);
+                return Err(Error::config(problems.join("; ")));
             }
+        };
+        let location = table_location(location, o.dest_table.as_deref(), &mut problems);
+        let primary_key = match &o.primary_key {
+            None => Vec::new(),
+            Some(k) => key_columns(k).unwrap_or_else(|| {
+                problems.push("spec.sink.options.primary_key: must be a column name, `a,b`, or a list of column names".into());
+                Vec::new()
+            }),
+        };
+        let partition_by = match &o.partition_by {
+            None => Vec::new(),
+            Some(v) => crate::partition::parse(v).unwrap_or_else(|e| {
+                problems.push(format!("spec.sink.options.partition_by: {e}"));
+                Vec::new()
+            }),
+        };
+        let log_retention = parse_interval(&o.log_retention).unwrap_or_else(|| {
+            problems.push(
+                "spec.sink.options.log_retention: must be a duration such as `7 days` or `12 hours`"
+                    .into(),
+            );
+            String::new()
+        });
+        if o.checkpoint_interval == 0 {
+            problems.push(
+                "spec.sink.options.checkpoint_interval: must be a positive number of commits"
+                    .into(),
+            );
         }
-        if matches!(location, Location::Remote(_)) {
-            for (_, storage_key, var) in STORAGE {
-                if !storage.contains_key(*storage_key) {
-                    if let Some(v) = env(var) {
-                        storage.insert(storage_key.to_string(), v);
-                    }
-                }
-            }
-            if let Some(endpoint) = storage.get("AWS_ENDPOINT_URL") {
-                if endpoint.starts_with("http://") && !storage.contains_key("AWS_ALLOW_HTTP") {
-                    storage.insert("AWS_ALLOW_HTTP".into(), "true".into());
-                }
-            }
-            if !storage.contains_key("AWS_REGION") {
-                problems.push(
-                    "spec.sink.options.aws_region: an S3 table needs a region (the option or AWS_REGION)"
-                        .into(),
-                );
-            }
-        } else if !storage.is_empty() {
-            problems.push(format!(
-                "spec.sink.options: {} only apply to an s3:// address",
-                storage_names(&storage)
-            ));
+        if o.target_file_size == 0 {
+            problems.push(
+                "spec.sink.options.target_file_size: must be a positive number of bytes".into(),
+            );
         }
-        if strategy == Strategy::Merge && primary_key.is_empty() {
+        let storage = storage(&o, &location, env, &mut problems);
+        if o.incremental_strategy == Strategy::Merge && primary_key.is_empty() {
             problems.push(
                 "spec.sink.options.incremental_strategy: merge needs spec.source.options.primary_key (the column or columns to upsert on)"
                     .into(),
@@ -293,13 +256,13 @@ impl DeltaConfig {
         }
         Ok(Self {
             location,
-            strategy,
+            strategy: o.incremental_strategy,
             primary_key,
             partition_by,
-            checkpoint_interval,
+            checkpoint_interval: o.checkpoint_interval,
             log_retention,
-            compact_every,
-            target_file_size,
+            compact_every: o.compact_every,
+            target_file_size: o.target_file_size,
             storage,
         })
     }
@@ -322,21 +285,103 @@ impl DeltaConfig {
     }
 }
 
-fn storage_names(storage: &HashMap<String, String>) -> String {
-    let mut names: Vec<String> = STORAGE
-        .iter()
-        .filter(|(_, k, _)| storage.contains_key(*k))
-        .map(|(o, _, _)| o.to_string())
-        .collect();
-    names.sort();
-    names.join(", ")
+/// The S3 options, each with the deltalake storage key it sets and the environment variable
+/// read when the option is absent.
+fn storage_options(o: &DeltaOptions) -> [(&'static str, &'static str, Option<String>); 6] {
+    [
+        ("aws_region", "AWS_REGION", o.aws_region.clone()),
+        ("aws_endpoint", "AWS_ENDPOINT_URL", o.aws_endpoint.clone()),
+        (
+            "aws_access_key_id",
+            "AWS_ACCESS_KEY_ID",
+            o.aws_access_key_id.clone(),
+        ),
+        (
+            "aws_secret_access_key",
+            "AWS_SECRET_ACCESS_KEY",
+            o.aws_secret_access_key
+                .as_ref()
+                .map(|s| s.expose().to_string()),
+        ),
+        (
+            "aws_session_token",
+            "AWS_SESSION_TOKEN",
+            o.aws_session_token.as_ref().map(|s| s.expose().to_string()),
+        ),
+        (
+            "aws_allow_http",
+            "AWS_ALLOW_HTTP",
+            o.aws_allow_http.map(|b| b.to_string()),
+        ),
+    ]
 }
 
-fn show(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+/// The object-store settings for deltalake: the options, then the environment (S3 only).
+fn storage(
+    o: &DeltaOptions,
+    location: &Location,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+) -> HashMap<String, String> {
+    let given = storage_options(o);
+    let mut storage = HashMap::new();
+    if !matches!(location, Location::Remote(_)) {
+        let mut names: Vec<&str> = given
+            .iter()
+            .filter(|(_, _, v)| v.is_some())
+            .map(|(n, _, _)| *n)
+            .collect();
+        if !names.is_empty() {
+            names.sort();
+            problems.push(format!(
+                "spec.sink.options: {} only apply to an s3:// address",
+                names.join(", ")
+            ));
+        }
+        return storage;
     }
+    for (_, key, value) in given {
+        if let Some(v) = value.or_else(|| env(key)) {
+            storage.insert(key.to_string(), v);
+        }
+    }
+    let plain_http = storage
+        .get("AWS_ENDPOINT_URL")
+        .is_some_and(|e| e.starts_with("http://"));
+    if plain_http && !storage.contains_key("AWS_ALLOW_HTTP") {
+        storage.insert("AWS_ALLOW_HTTP".into(), "true".into());
+    }
+    if !storage.contains_key("AWS_REGION") {
+        problems.push(
+            "spec.sink.options.aws_region: an S3 table needs a region (the option or AWS_REGION)"
+                .into(),
+        );
+    }
+    storage
+}
+
+/// The table's place: `dest_table` (`table` or `schema.table`) under the address.
+fn table_location(
+    mut location: Location,
+    dest_table: Option<&str>,
+    problems: &mut Vec<String>,
+) -> Location {
+    let Some(t) = dest_table else {
+        return location;
+    };
+    let parts: Vec<&str> = t.split('.').collect();
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || p.contains('/') || *p == "..")
+    {
+        problems.push(format!(
+            "spec.sink.options.dest_table `{t}` must be `table` or `schema.table`"
+        ));
+    }
+    for p in parts {
+        location = location.join(p);
+    }
+    location
 }
 
 impl Location {
@@ -400,14 +445,10 @@ fn base_location(address: &str, problems: &mut Vec<String>) -> Location {
 }
 
 /// `id`, `a,b` or `["a", "b"]`.
-fn key_columns(v: &Value) -> Option<Vec<String>> {
-    let cols: Vec<String> = match v {
-        Value::String(s) => s.split(',').map(|c| c.trim().to_string()).collect(),
-        Value::Array(a) => a
-            .iter()
-            .map(|c| c.as_str().map(|c| c.trim().to_string()))
-            .collect::<Option<_>>()?,
-        _ => return None,
+fn key_columns(k: &KeyColumns) -> Option<Vec<String>> {
+    let cols: Vec<String> = match k {
+        KeyColumns::Text(s) => s.split(',').map(|c| c.trim().to_string()).collect(),
+        KeyColumns::List(a) => a.iter().map(|c| c.trim().to_string()).collect(),
     };
     (!cols.is_empty() && cols.iter().all(|c| !c.is_empty())).then_some(cols)
 }
@@ -509,22 +550,59 @@ mod tests {
     fn refuses_what_it_cannot_do() {
         let e = DeltaConfig::from_sink(&cfg(
             "/x",
-            serde_json::json!({"dest_table": "../up", "incremental_strategy": "scd2", "colour": "red",
-                "checkpoint_interval": 0, "log_retention": "soon", "aws_region": "x"}),
+            serde_json::json!({"incremental_strategy": "scd2", "colour": "red", "checkpont_interval": 3}),
+        ))
+        .unwrap_err();
+        for needle in ["scd2", "colour", "did you mean `checkpoint_interval`"] {
+            assert!(e.message.contains(needle), "{needle}: {e}");
+        }
+        let e = DeltaConfig::from_sink(&cfg(
+            "/x",
+            serde_json::json!({"dest_table": "../up", "checkpoint_interval": 0,
+                "log_retention": "soon", "aws_region": "x", "aws_secret_access_key": "hunter2"}),
         ))
         .unwrap_err();
         for needle in [
             "dest_table",
-            "scd2",
-            "colour",
             "checkpoint_interval",
             "log_retention",
-            "aws_region only apply",
+            "aws_region, aws_secret_access_key only apply",
         ] {
             assert!(e.message.contains(needle), "{needle}: {e}");
         }
+        assert!(!e.message.contains("hunter2"), "{e}");
         let e = DeltaConfig::from_sink(&cfg("gs://b/x", serde_json::json!({}))).unwrap_err();
         assert!(e.message.contains("`gs`"), "{e}");
+    }
+
+    #[test]
+    fn no_secret_field_prints() {
+        let options = serde_json::json!({"aws_region": "r", "aws_secret_access_key": "sk-hunter2",
+            "aws_session_token": "st-hunter2"});
+        let o: DeltaOptions =
+            options::read(Side::Sink, None, options.as_object().unwrap()).unwrap();
+        let c = DeltaConfig::from_sink_with_env(&cfg("s3://b/t", options), &no_env).unwrap();
+        for shown in [format!("{o:?}"), format!("{c:?}")] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+        assert_eq!(c.storage["AWS_SECRET_ACCESS_KEY"], "sk-hunter2");
+        assert_eq!(c.storage["AWS_SESSION_TOKEN"], "st-hunter2");
+        // Refused (a local table takes no S3 settings): the error names the key, not the value.
+        let e = DeltaConfig::from_sink(&cfg(
+            "/x",
+            serde_json::json!({"aws_session_token": "st-hunter2"}),
+        ))
+        .unwrap_err();
+        assert!(
+            e.message.contains("aws_session_token") && !e.message.contains("hunter2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_readme_lists_every_option() {
+        let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        options::check_readme(readme, &options::table::<DeltaOptions>()).unwrap();
     }
 
     #[test]

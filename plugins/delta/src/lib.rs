@@ -18,6 +18,7 @@
 
 mod config;
 mod evolve;
+mod exactly_once;
 #[cfg(feature = "datafusion")]
 mod merge;
 mod partition;

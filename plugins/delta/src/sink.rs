@@ -8,6 +8,7 @@
 //! checker, which also refuses a commit whose keys a concurrent commit moved.
 
 use crate::config::{DeltaConfig, Location, Strategy};
+use crate::exactly_once::{self, Decision};
 use crate::{evolve, partition, readable};
 use deltalake::arrow::datatypes::Schema as ArrowSchema;
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
@@ -303,7 +304,7 @@ impl DeltaSink {
                 .block_on(crate::merge::compact(table, self.cfg.target_file_size))
             {
                 Ok((t, removed, added)) => {
-                    tracing::info!(table = %self.cfg.location, files_removed = removed, files_added = added, version = ?t.version(), "compacted small files");
+                    tracing::info!(table = %self.cfg.location, files_removed = removed, files_added = added, version = t.version(), "compacted small files");
                     self.table = Some(t);
                 }
                 Err(e) => {
@@ -317,6 +318,12 @@ impl DeltaSink {
 
 /// Sorts Delta errors by what the host should do.
 fn classify(e: DeltaTableError, doing: &str) -> Error {
+    if let Some(io) = io_cause(&e).filter(|io| io.kind() == std::io::ErrorKind::PermissionDenied) {
+        // Whatever layer reports it (parquet, the object store, the log), say what it is.
+        return Error::connection(format!(
+            "cannot {doing}: permission denied ({io}): the table's directory must be writable by the user weir runs as; retrying until it is"
+        ));
+    }
     let text = format!("cannot {doing}: {e}");
     match e {
         DeltaTableError::ObjectStore { .. } | DeltaTableError::Io { .. } => Error::connection(text),
@@ -343,6 +350,18 @@ fn classify(e: DeltaTableError, doing: &str) -> Error {
     }
 }
 
+/// The I/O error at the bottom of a Delta error's sources, if any.
+fn io_cause(e: &DeltaTableError) -> Option<&std::io::Error> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        cause = c.source();
+    }
+    None
+}
+
 impl Sink for DeltaSink {
     fn open(&mut self) -> Result<(), Error> {
         if let Location::Local(dir) = &self.cfg.location {
@@ -354,7 +373,7 @@ impl Sink for DeltaSink {
             })?;
         }
         self.refresh()?;
-        tracing::info!(table = %self.cfg.location, version = ?self.table.as_ref().and_then(|t| t.version()), strategy = %self.cfg.strategy, "delta sink open");
+        tracing::info!(table = %self.cfg.location, version = self.table.as_ref().and_then(|t| t.version()), strategy = %self.cfg.strategy, "delta sink open");
         Ok(())
     }
 
@@ -383,40 +402,23 @@ impl Sink for DeltaSink {
         self.refresh()?;
         let keys: Vec<PositionKey> = positions.iter().map(|p| p.key.clone()).collect();
         let stored = self.stored_in_loaded(&keys)?;
-        // Only a retry can find its own batch landed: positions of a first attempt may be behind
-        // the table's without the rows being there (a NATS durable redelivers out of order).
         let retry = std::mem::take(&mut self.failed_attempt);
-        if retry
-            && !positions.is_empty()
-            && positions
-                .iter()
-                .zip(&stored)
-                .all(|(p, (_, v))| v.is_some_and(|v| v >= p.next))
-        {
-            tracing::warn!(positions = ?positions, "the table already holds this batch (an attempt that reported a failure landed); not writing it again");
-            for p in positions {
-                self.seen.insert(p.key.as_str().to_string(), Some(p.next));
+        match exactly_once::decide(positions, &stored, &self.seen, retry) {
+            Decision::Write => {}
+            Decision::Landed => {
+                tracing::warn!(positions = ?positions, "the table already holds this batch (an attempt that reported a failure landed); not writing it again");
+                for p in positions {
+                    self.seen.insert(p.key.as_str().to_string(), Some(p.next));
+                }
+                return Ok(());
             }
-            return Ok(());
-        }
-        let moved: Vec<String> = stored
-            .iter()
-            .filter_map(|(k, v)| match self.seen.get(k.as_str()) {
-                Some(seen) if seen != v => Some(format!(
-                    "{} (this process last saw {}, the table has {})",
-                    k.as_str(),
-                    seen.map_or("none".into(), |s| s.to_string()),
-                    v.map_or("none".into(), |s| s.to_string())
-                )),
-                _ => None,
-            })
-            .collect();
-        if !moved.is_empty() {
-            return Err(Error::positions_moved(format!(
-                "{} in table {}; the batch is dropped, nothing of it written",
-                moved.join(", "),
-                self.cfg.location
-            )));
+            Decision::Moved(moved) => {
+                return Err(Error::positions_moved(format!(
+                    "{} in table {}; the batch is dropped, nothing of it written",
+                    moved.join(", "),
+                    self.cfg.location
+                )));
+            }
         }
         let batch = partition::add_columns(batch, &self.cfg.partition_by).map_err(Error::data)?;
         if self.table.is_none() {
@@ -451,7 +453,10 @@ impl Sink for DeltaSink {
         for p in positions {
             self.seen.insert(p.key.as_str().to_string(), Some(p.next));
         }
-        tracing::debug!(version = ?self.table.as_ref().and_then(|t| t.version()), "delta commit");
+        tracing::debug!(
+            version = self.table.as_ref().and_then(|t| t.version()),
+            "delta commit"
+        );
         self.maybe_compact();
         Ok(())
     }

@@ -1,5 +1,5 @@
 //! Finding the files a source reads (a directory listing filtered by a file-name pattern) and
-//! reading complete lines from a byte offset. No decoding here: that is `decode.rs`.
+//! reading complete lines from a byte offset. No decoding here: the rows go to core as an envelope (`envelope.rs`).
 
 use crate::config::Files;
 use std::io::{BufRead, BufReader, Read as _, Seek, SeekFrom};

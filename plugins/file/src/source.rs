@@ -1,5 +1,5 @@
-//! The file source: complete JSON lines of the matching files, in path order, each file its
-//! own substream.
+//! The file source: complete lines of the matching files, in path order, each file its own
+//! substream, as envelope rows that core decodes (`envelope.rs`).
 //!
 //! Position key = the file's path, next = the byte offset of its next line. With
 //! `run_in_loop: false` each file is read up to the size it had at open (files that appear
@@ -10,7 +10,7 @@
 //! with a fatal error rather than reading it again from the start.
 
 use crate::config::FileConfig;
-use crate::decode::{decode, Record};
+use crate::envelope::{envelope, Record};
 use crate::files::{self, ReadError};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -197,7 +197,7 @@ impl Source for FileSource {
                 ..Poll::default()
             }
         } else {
-            Poll::records(decode(&records)?, positions)
+            Poll::records(envelope(&records)?, positions)
         };
         poll.end = !self.config.run_in_loop && self.drained();
         Ok(poll)

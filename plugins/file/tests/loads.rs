@@ -3,10 +3,10 @@
 //! grows (a half-written line is not read until its `\n` arrives).
 
 use std::io::Write;
-use weir_sdk::arrow::array::AsArray;
+use weir_sdk::arrow::array::{Array, AsArray};
 use weir_sdk::arrow::datatypes::Int64Type;
 use weir_sdk::testing::{Collected, PluginUnderTest};
-use weir_sdk::{Position, SourceConfig};
+use weir_sdk::SourceConfig;
 
 fn plugin() -> PluginUnderTest {
     PluginUnderTest::built("weir_plugin_file").expect("load the built library")
@@ -30,15 +30,28 @@ fn config(address: String, run_in_loop: bool) -> SourceConfig {
     }
 }
 
-fn ids(run: &Collected) -> Vec<i64> {
+/// The envelope rows' values, as text.
+fn values(run: &Collected) -> Vec<String> {
     run.batches
         .iter()
         .flat_map(|b| {
-            b.column_by_name("id")
-                .expect("an id column")
-                .as_primitive::<Int64Type>()
-                .values()
-                .to_vec()
+            let v = b.column_by_name("value").expect("a value column");
+            let v = v.as_binary::<i32>();
+            (0..v.len())
+                .map(|i| String::from_utf8_lossy(v.value(i)).into_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The `id` of each row's JSON value.
+fn ids(run: &Collected) -> Vec<i64> {
+    values(run)
+        .iter()
+        .map(|v| {
+            weir_sdk::serde_json::from_str::<weir_sdk::serde_json::Value>(v).expect("JSON")["id"]
+                .as_i64()
+                .expect("an id")
         })
         .collect()
 }
@@ -120,16 +133,30 @@ fn tails_a_growing_file_and_reads_lines_only_once_complete() {
 }
 
 #[test]
-fn a_line_that_is_not_json_is_a_data_error_at_its_offset() {
+fn a_line_that_is_not_json_reaches_core_as_it_is_with_its_file_and_offset() {
     let dir = scratch("bad");
     std::fs::write(dir.join("x.jsonl"), "{\"id\":1}\nnot json\n").unwrap();
-    let err = plugin()
+    let run = plugin()
         .source_with(config(format!("file://{}", dir.display()), false))
         .unwrap()
         .run_to_end()
-        .unwrap_err();
-    assert_eq!(err.kind, weir_sdk::ErrorKind::Data);
+        .unwrap();
+    // Core decodes the values: a line that is not JSON becomes a dead letter there.
+    assert_eq!(values(&run), vec!["{\"id\":1}", "not json"]);
     let key = dir.join("x.jsonl").display().to_string();
-    assert_eq!(err.position, Some(Position::new(key.as_str(), 9)));
+    let b = &run.batches[0];
+    assert_eq!(
+        b.column_by_name("path")
+            .expect("path")
+            .as_string::<i32>()
+            .value(1),
+        key
+    );
+    let offsets = b
+        .column_by_name("offset")
+        .expect("offset")
+        .as_primitive::<Int64Type>();
+    assert_eq!(offsets.values().to_vec(), vec![0, 9]);
+    assert_eq!(run.position(&key), Some(18));
     std::fs::remove_dir_all(&dir).unwrap();
 }

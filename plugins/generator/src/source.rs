@@ -44,7 +44,12 @@ impl Generator {
 impl Source for Generator {
     fn open(&mut self) -> Result<Vec<PositionKey>, Error> {
         self.paced_from = (Instant::now(), self.next);
-        tracing::info!(count = ?self.cfg.count, rate = ?self.cfg.rate, seed = self.cfg.seed, "generator open");
+        tracing::info!(
+            count = self.cfg.count,
+            rate = self.cfg.rate,
+            seed = self.cfg.seed,
+            "generator open"
+        );
         Ok(vec![PositionKey::new(KEY)])
     }
 

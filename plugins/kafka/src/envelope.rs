@@ -10,6 +10,7 @@ use weir_sdk::arrow::array::{
 };
 use weir_sdk::arrow::error::ArrowError;
 use weir_sdk::arrow::record_batch::RecordBatch;
+use weir_sdk::envelope::Layout;
 
 /// Accumulates the rows of one poll.
 pub(crate) struct EnvelopeBuilder {
@@ -82,16 +83,21 @@ impl EnvelopeBuilder {
         Ok(())
     }
 
+    /// The batch, with the schema of [`Layout::Kafka`] (its layout named in the metadata).
     pub(crate) fn finish(mut self) -> Result<RecordBatch, ArrowError> {
-        RecordBatch::try_from_iter_with_nullable(vec![
-            ("key", Arc::new(self.key.finish()) as _, true),
-            ("value", Arc::new(self.value.finish()) as _, true),
-            ("headers", Arc::new(self.headers.finish()) as _, true),
-            ("topic", Arc::new(self.topic.finish()) as _, false),
-            ("partition", Arc::new(self.partition.finish()) as _, false),
-            ("offset", Arc::new(self.offset.finish()) as _, false),
-            ("timestamp", Arc::new(self.timestamp.finish()) as _, true),
-        ])
+        let schema = Arc::new(Layout::Kafka.schema());
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(self.key.finish()) as _,
+                Arc::new(self.value.finish()) as _,
+                Arc::new(self.headers.finish()) as _,
+                Arc::new(self.topic.finish()) as _,
+                Arc::new(self.partition.finish()) as _,
+                Arc::new(self.offset.finish()) as _,
+                Arc::new(self.timestamp.finish()) as _,
+            ],
+        )
     }
 }
 
@@ -130,6 +136,7 @@ mod tests {
         .unwrap();
         let batch = b.finish().unwrap();
         assert_eq!(batch.num_rows(), 2);
+        assert_eq!(Layout::of(batch.schema().metadata()), Some(Layout::Kafka));
         let names: Vec<_> = batch
             .schema()
             .fields()

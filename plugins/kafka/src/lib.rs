@@ -21,6 +21,7 @@
 //! zstd and a vendored OpenSSL for SASL_SSL/SCRAM), so the host carries none of it.
 
 mod config;
+mod context;
 mod envelope;
 mod source;
 

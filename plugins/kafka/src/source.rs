@@ -13,97 +13,31 @@
 //!   watermark minus the group's committed offset, as Kafka's own tools show it.
 
 use crate::config::{KafkaConfig, StartFrom};
+use crate::context::{Change, Changes, WeirContext};
 use crate::envelope::{EnvelopeBuilder, Row};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Headers, Message};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use weir_sdk::tracing::{debug, info, warn};
 use weir_sdk::{Context, Error, Poll, Position, PositionKey, Source, SourceConfig};
 
-type Tp = (String, i32);
+pub(crate) type Tp = (String, i32);
 
-/// An assignment change seen in a rebalance callback.
-enum Change {
-    Assigned(Vec<Tp>),
-    Revoked(Vec<Tp>),
-}
-
-/// Rebalance callbacks run inside `poll` on the host's thread; they only record what changed.
-#[derive(Default)]
-struct Changes {
-    any: AtomicBool,
-    list: Mutex<Vec<Change>>,
-}
-
-impl Changes {
-    fn push(&self, c: Change) {
-        if let Ok(mut l) = self.list.lock() {
-            l.push(c);
-        }
-        self.any.store(true, Ordering::SeqCst);
-    }
-
-    fn take(&self) -> Vec<Change> {
-        if !self.any.swap(false, Ordering::SeqCst) {
-            return Vec::new();
-        }
-        self.list
-            .lock()
-            .map(|mut l| std::mem::take(&mut *l))
-            .unwrap_or_default()
-    }
-}
-
-struct WeirContext {
-    changes: Arc<Changes>,
-    /// Consumer lag per partition from librdkafka's statistics (no broker round trip).
-    lag: Arc<Mutex<HashMap<Tp, i64>>>,
-}
-
-fn partitions(tpl: &TopicPartitionList) -> Vec<Tp> {
-    tpl.elements()
-        .iter()
-        .map(|e| (e.topic().to_string(), e.partition()))
-        .collect()
-}
-
-// librdkafka's own log lines go through rdkafka's `tracing` events (target `librdkafka`),
-// which the sdk forwards to the host's log.
-impl ClientContext for WeirContext {
-    /// librdkafka's statistics (every `statistics.interval.ms`, served inside `poll`): keeps
-    /// each partition's `consumer_lag`, the high watermark minus the committed offset.
-    fn stats(&self, statistics: rdkafka::Statistics) {
-        let Ok(mut lag) = self.lag.lock() else { return };
-        for (topic, t) in &statistics.topics {
-            for (id, p) in &t.partitions {
-                if *id >= 0 && p.consumer_lag >= 0 {
-                    lag.insert((topic.clone(), *id), p.consumer_lag);
-                }
-            }
-        }
-    }
-}
-
-impl ConsumerContext for WeirContext {
-    fn pre_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            self.changes.push(Change::Revoked(partitions(tpl)));
-        }
-    }
-
-    fn post_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(tpl) => self.changes.push(Change::Assigned(partitions(tpl))),
-            Rebalance::Error(e) => warn!(error = %e, "kafka rebalance failed"),
-            Rebalance::Revoke(_) => {}
-        }
-    }
+/// One poll's rows so far and what they advance.
+struct Fill {
+    poll: Poll,
+    /// Each partition's next offset after the rows taken.
+    touched: BTreeMap<Tp, i64>,
+    rows: EnvelopeBuilder,
+    /// Payload bytes taken (for the next poll's capacity guess).
+    payload: usize,
+    /// The partition of the last record (records come in runs of one partition).
+    current: Option<Tp>,
 }
 
 /// What the source knows of one assigned partition.
@@ -158,6 +92,118 @@ impl KafkaSource {
             backlog: Vec::new(),
             avg_bytes: 256,
         }))
+    }
+
+    /// Takes records until `max`, the deadline, or an assignment change: it waits only for
+    /// the first record, then takes what librdkafka has already fetched.
+    fn fill(
+        &mut self,
+        consumer: &BaseConsumer<WeirContext>,
+        fill: &mut Fill,
+        max: usize,
+        deadline: Instant,
+    ) -> Result<(), Error> {
+        while fill.rows.len() < max {
+            let wait = if fill.rows.len() == 0 {
+                deadline.saturating_duration_since(Instant::now())
+            } else {
+                Duration::ZERO
+            };
+            let Some(next) = consumer.poll(wait) else {
+                if self.apply_changes(&mut fill.poll, &mut fill.touched) {
+                    break;
+                }
+                if fill.rows.len() > 0 || Instant::now() >= deadline {
+                    break;
+                }
+                continue;
+            };
+            match next {
+                Ok(m) => self.take(&m, fill)?,
+                Err(e) => {
+                    // librdkafka reconnects by itself; a transport error is news, not a failure.
+                    if e.rdkafka_error_code() == Some(RDKafkaErrorCode::UnknownTopicOrPartition) {
+                        return Err(Error::config(self.err("a subscribed topic went away", &e)));
+                    }
+                    warn!(error = %self.cfg.redact(&e.to_string()), "kafka consumer error (librdkafka retries by itself)");
+                    if fill.rows.len() > 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One record into the poll's rows, unless its partition is no longer assigned or it lies
+    /// past the partition's end (`run_in_loop: false`).
+    fn take(&mut self, m: &BorrowedMessage<'_>, fill: &mut Fill) -> Result<(), Error> {
+        // Messages come in runs of one partition: its key is made once per run.
+        if !fill
+            .current
+            .as_ref()
+            .is_some_and(|(t, p)| t == m.topic() && *p == m.partition())
+        {
+            fill.current = Some((m.topic().to_string(), m.partition()));
+        }
+        let Some(tp) = fill.current.as_ref() else {
+            return Ok(());
+        };
+        let Some(part) = self.assigned.get_mut(tp) else {
+            // A record of a partition taken away before we saw it.
+            return Ok(());
+        };
+        if self.ends.get(tp).is_some_and(|end| m.offset() >= *end) {
+            return Ok(());
+        }
+        let value = m.payload();
+        fill.payload += value.map_or(0, <[u8]>::len);
+        fill.rows
+            .push(
+                Row {
+                    key: m.key(),
+                    value,
+                    topic: m.topic(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    timestamp_ms: m.timestamp().to_millis(),
+                },
+                m.headers()
+                    .into_iter()
+                    .flat_map(|h| h.iter().map(|h| (h.key, h.value))),
+            )
+            .map_err(|e| Error::fatal(format!("cannot build the batch: {e}")))?;
+        part.next = Some(m.offset() + 1);
+        fill.touched.insert(tp.clone(), m.offset() + 1);
+        Ok(())
+    }
+
+    /// Where to resume a partition whose stored position is `p`: `p` itself, or the
+    /// partition's first offset when retention removed records after `p` before they were
+    /// read; those are reported as skipped (a WARN and `weir_records_skipped_total`).
+    fn after_retention_gap(&self, tp: &Tp, p: &Position) -> i64 {
+        let Ok(consumer) = self.consumer() else {
+            return p.next;
+        };
+        match consumer.fetch_watermarks(&tp.0, tp.1, self.cfg.call_timeout()) {
+            Ok((low, _)) if low > p.next => {
+                weir_sdk::records_skipped(
+                    p.key.as_str(),
+                    u64::try_from(low - p.next).unwrap_or(0),
+                    &format!(
+                        "the topic's retention removed offsets {} to {} before they were read (the partition now starts at {low})",
+                        p.next,
+                        low - 1
+                    ),
+                );
+                low
+            }
+            Ok(_) => p.next,
+            Err(e) => {
+                debug!(position = %p, error = %e, "cannot read the partition's first offset");
+                p.next
+            }
+        }
     }
 
     fn consumer(&self) -> Result<&BaseConsumer<WeirContext>, Error> {
@@ -398,107 +444,35 @@ impl Source for KafkaSource {
             self.ended = true;
             return Ok(Poll::end());
         }
-        let mut poll = Poll::idle();
-        let mut touched: BTreeMap<Tp, i64> = BTreeMap::new();
         let max = max_records.max(1);
-        let mut rows = EnvelopeBuilder::with_capacity(max.min(100_000), self.avg_bytes);
-        let mut payload = 0usize;
-        let deadline = Instant::now() + timeout;
+        let mut fill = Fill {
+            poll: Poll::idle(),
+            touched: BTreeMap::new(),
+            rows: EnvelopeBuilder::with_capacity(max.min(100_000), self.avg_bytes),
+            payload: 0,
+            current: None,
+        };
         let consumer = self
             .consumer
             .take()
             .ok_or_else(|| Error::fatal("kafka source polled before open"))?;
-        let mut current: Option<Tp> = None;
-        let result = (|| -> Result<(), Error> {
-            while rows.len() < max {
-                // Wait for the first record; after that take only what is already fetched.
-                let wait = if rows.len() == 0 {
-                    deadline.saturating_duration_since(Instant::now())
-                } else {
-                    Duration::ZERO
-                };
-                let Some(next) = consumer.poll(wait) else {
-                    if self.apply_changes(&mut poll, &mut touched) {
-                        break;
-                    }
-                    if rows.len() > 0 || Instant::now() >= deadline {
-                        break;
-                    }
-                    continue;
-                };
-                let m = match next {
-                    Ok(m) => m,
-                    Err(e) => {
-                        // librdkafka reconnects by itself; a transport error is news, not a failure.
-                        match e.rdkafka_error_code() {
-                            Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
-                                return Err(Error::config(
-                                    self.err("a subscribed topic went away", &e),
-                                ))
-                            }
-                            _ => {
-                                warn!(error = %self.cfg.redact(&e.to_string()), "kafka consumer error (librdkafka retries by itself)")
-                            }
-                        }
-                        if rows.len() > 0 {
-                            break;
-                        }
-                        continue;
-                    }
-                };
-                // Messages come in runs of one partition: its key is made once per run.
-                if !current
-                    .as_ref()
-                    .is_some_and(|(t, p)| t == m.topic() && *p == m.partition())
-                {
-                    current = Some((m.topic().to_string(), m.partition()));
-                }
-                let Some(tp) = current.as_ref() else { continue };
-                let Some(part) = self.assigned.get_mut(tp) else {
-                    // A record of a partition taken away before we saw it.
-                    continue;
-                };
-                if let Some(end) = self.ends.get(tp) {
-                    if m.offset() >= *end {
-                        continue;
-                    }
-                }
-                let value = m.payload();
-                payload += value.map_or(0, <[u8]>::len);
-                rows.push(
-                    Row {
-                        key: m.key(),
-                        value,
-                        topic: m.topic(),
-                        partition: m.partition(),
-                        offset: m.offset(),
-                        timestamp_ms: m.timestamp().to_millis(),
-                    },
-                    m.headers()
-                        .into_iter()
-                        .flat_map(|h| h.iter().map(|h| (h.key, h.value))),
-                )
-                .map_err(|e| Error::fatal(format!("cannot build the batch: {e}")))?;
-                part.next = Some(m.offset() + 1);
-                match touched.get_mut(tp) {
-                    Some(n) => *n = m.offset() + 1,
-                    None => {
-                        touched.insert(tp.clone(), m.offset() + 1);
-                    }
-                }
-            }
-            Ok(())
-        })();
-        if self.apply_changes(&mut poll, &mut touched) {
+        let result = self.fill(&consumer, &mut fill, max, Instant::now() + timeout);
+        if self.apply_changes(&mut fill.poll, &mut fill.touched) {
             debug!("assignment changed during a poll");
         }
         // Records of partitions revoked in this poll are dropped by the host.
-        let n = rows.len();
-        if let Some(avg) = payload.checked_div(n) {
+        let n = fill.rows.len();
+        if let Some(avg) = fill.payload.checked_div(n) {
             self.avg_bytes = avg.clamp(16, 1 << 20);
         }
         self.consumer = Some(consumer);
         result?;
+        let Fill {
+            mut poll,
+            touched,
+            rows,
+            ..
+        } = fill;
         if self.cfg.run_in_loop {
             self.refresh_backlog();
             poll.backlog = self.backlog.clone();
@@ -525,8 +499,11 @@ impl Source for KafkaSource {
             if !self.assigned.contains_key(&tp) {
                 continue;
             }
+            // Past a retention gap the partition starts later: seek there, whatever
+            // `auto.offset.reset` would do with an offset out of range.
+            let next = self.after_retention_gap(&tp, p);
             self.consumer()?
-                .seek(&tp.0, tp.1, Offset::Offset(p.next), timeout)
+                .seek(&tp.0, tp.1, Offset::Offset(next), timeout)
                 .map_err(|e| {
                     Error::retriable(self.err(
                         &format!(
@@ -538,7 +515,7 @@ impl Source for KafkaSource {
                 })?;
             info!(position = %p, "resuming at the sink's stored position");
             if let Some(part) = self.assigned.get_mut(&tp) {
-                part.next = Some(p.next);
+                part.next = Some(next);
                 part.sought = true;
             }
         }

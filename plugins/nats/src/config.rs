@@ -217,6 +217,14 @@ mod tests {
         .unwrap();
         assert_eq!(c.server, "nats://nats.local:4222");
         assert_eq!(c.auth, Auth::UserPassword("u".into(), Secret::new("p@ss")));
+        // A raw `@` in the password works too: the user info ends at the last `@`.
+        let raw = NatsConfig::from_source(&cfg(
+            "nats+jetstream://u:p@ss@nats.local?subject=events.>",
+            serde_json::json!({"source_table": "EVENTS"}),
+        ))
+        .unwrap();
+        assert_eq!(raw.auth, c.auth);
+        assert_eq!(raw.server, "nats://nats.local:4222");
         assert_eq!(c.stream, "EVENTS");
         assert_eq!(c.subject, "events.>");
         assert_eq!(c.durable.as_deref(), Some("weir"));

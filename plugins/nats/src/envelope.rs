@@ -9,6 +9,7 @@ use weir_sdk::arrow::array::{
 };
 use weir_sdk::arrow::error::ArrowError;
 use weir_sdk::arrow::record_batch::RecordBatch;
+use weir_sdk::envelope::Layout;
 
 /// Accumulates the rows of one poll.
 pub(crate) struct EnvelopeBuilder {
@@ -73,19 +74,19 @@ impl EnvelopeBuilder {
         Ok(())
     }
 
+    /// The batch, with the schema of [`Layout::Nats`] (its layout named in the metadata).
     pub(crate) fn finish(mut self) -> Result<RecordBatch, ArrowError> {
-        RecordBatch::try_from_iter_with_nullable(vec![
-            ("value", Arc::new(self.value.finish()) as _, false),
-            ("headers", Arc::new(self.headers.finish()) as _, true),
-            ("subject", Arc::new(self.subject.finish()) as _, false),
-            ("sequence", Arc::new(self.sequence.finish()) as _, false),
-            ("timestamp", Arc::new(self.timestamp.finish()) as _, false),
-            (
-                "delivery_count",
+        RecordBatch::try_new(
+            Arc::new(Layout::Nats.schema()),
+            vec![
+                Arc::new(self.value.finish()) as _,
+                Arc::new(self.headers.finish()) as _,
+                Arc::new(self.subject.finish()) as _,
+                Arc::new(self.sequence.finish()) as _,
+                Arc::new(self.timestamp.finish()) as _,
                 Arc::new(self.delivery_count.finish()) as _,
-                false,
-            ),
-        ])
+            ],
+        )
     }
 }
 
@@ -112,6 +113,7 @@ mod tests {
         let batch = b.finish().unwrap();
         assert_eq!(batch.num_rows(), 2);
         assert_eq!(batch.schema().field(0).name(), "value");
+        assert_eq!(Layout::of(batch.schema().metadata()), Some(Layout::Nats));
         let seqs = batch.column(3).as_primitive::<Int64Type>();
         assert_eq!(seqs.values(), &[7, 8]);
         assert_eq!(batch.column(1).as_map().value(0).len(), 1);

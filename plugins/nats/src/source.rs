@@ -17,6 +17,23 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 use weir_sdk::{Context, Error, Poll, Position, PositionKey, Source, SourceConfig};
 
+/// A pull, sorted (see `NatsSource::take`).
+struct Taken {
+    rows: EnvelopeBuilder,
+    /// Replies of the rows, acked once the sink has committed them (durable consumers).
+    replies: Vec<Subject>,
+    /// Messages past the end seen at open.
+    beyond: Vec<Subject>,
+    /// Redeliveries of messages the sink already holds.
+    again: Vec<Subject>,
+    /// Stream sequences of the rows (durable consumers).
+    sequences: Vec<u64>,
+    /// The end seen at open is reached.
+    caught_up: bool,
+    /// Messages the server still holds for this consumer after the last one.
+    pending: u64,
+}
+
 /// The messages of one poll, waiting for their batch's commit.
 struct Unacked {
     position: i64,
@@ -170,6 +187,110 @@ impl NatsSource {
         Ok(consumer)
     }
 
+    /// The client reconnects by itself and a pull meanwhile just returns nothing: say so, so
+    /// the host retries with backoff and reports not ready while the server is away.
+    fn check_connected(&self) -> Result<(), Error> {
+        if let Some(conn) = &self.conn {
+            let state = conn.client.connection_state();
+            if state != async_nats::connection::State::Connected {
+                return Err(Error::connection(format!(
+                    "not connected to the NATS server {} ({state}); the client reconnects by itself",
+                    self.cfg.server
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// One pull of up to `want` messages, waiting at most `timeout` (at least 50 ms); an
+    /// error after the first message ends the pull with what came.
+    fn fetch(
+        &self,
+        consumer: &mut PullConsumer,
+        want: usize,
+        timeout: Duration,
+    ) -> Result<Vec<jetstream::Message>, Error> {
+        let expires = timeout.max(Duration::from_millis(50));
+        self.rt.block_on(async {
+            let mut batch = consumer
+                .batch()
+                .max_messages(want)
+                .expires(expires)
+                .messages()
+                .await
+                .map_err(|e| Error::connection(format!("pull from `{}`: {e}", self.cfg.stream)))?;
+            let mut out = Vec::with_capacity(want);
+            while let Some(m) = batch.next().await {
+                match m {
+                    Ok(m) => out.push(m),
+                    Err(e) if out.is_empty() => {
+                        return Err(Error::connection(format!(
+                            "pull from `{}`: {e}",
+                            self.cfg.stream
+                        )))
+                    }
+                    Err(_) => break,
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Sorts a pull: rows for the batch, messages past the end seen at open (to NAK), and
+    /// redeliveries of messages the sink already holds (to ack again).
+    fn take(&mut self, fetched: &[jetstream::Message]) -> Result<Taken, Error> {
+        let mut t = Taken {
+            rows: EnvelopeBuilder::with_capacity(fetched.len()),
+            replies: Vec::with_capacity(fetched.len()),
+            beyond: Vec::new(),
+            again: Vec::new(),
+            sequences: Vec::new(),
+            caught_up: false,
+            pending: 0,
+        };
+        for m in fetched {
+            let info = m
+                .info()
+                .map_err(|e| Error::fatal(format!("a message without JetStream metadata: {e}")))?;
+            let seq = info.stream_sequence;
+            t.pending = info.pending;
+            if let Some(end) = self.end_seq {
+                if seq > end {
+                    // Past the end seen at open: leave it for the next run.
+                    t.beyond.extend(m.reply.clone());
+                    t.caught_up = true;
+                    continue;
+                }
+                if seq >= end || info.pending == 0 {
+                    t.caught_up = true;
+                }
+            }
+            if info.delivered > 1 && self.committed.contains(&seq) {
+                // A redelivery of a message the sink already holds (its ack was lost).
+                t.again.extend(m.reply.clone());
+                continue;
+            }
+            t.rows
+                .push(Row {
+                    value: &m.payload,
+                    headers: headers_of(m),
+                    subject: m.subject.as_str(),
+                    sequence: seq,
+                    timestamp_us: (info.published.unix_timestamp_nanos() / 1000) as i64,
+                    delivery_count: info.delivered,
+                })
+                .map_err(|e| Error::fatal(format!("cannot build the batch: {e}")))?;
+            self.next = self
+                .next
+                .max(i64::try_from(seq).unwrap_or(i64::MAX - 1) + 1);
+            if self.cfg.durable.is_some() {
+                t.replies.extend(m.reply.clone());
+                t.sequences.push(seq);
+            }
+        }
+        Ok(t)
+    }
+
     /// Sends `payload` (`+ACK` or `-NAK`) to each reply subject, then flushes.
     fn reply_all(&self, replies: Vec<Subject>, payload: &'static [u8]) -> Result<(), Error> {
         let Some(conn) = &self.conn else {
@@ -250,7 +371,7 @@ impl Source for NatsSource {
             server = %self.cfg.server,
             stream = %self.cfg.stream,
             subject = %self.cfg.subject,
-            durable = ?self.cfg.durable,
+            durable = self.cfg.durable.as_deref(),
             last_sequence = last,
             "nats source open"
         );
@@ -262,129 +383,47 @@ impl Source for NatsSource {
             self.ended = true;
             return Ok(Poll::end());
         }
-        // The client reconnects by itself and a pull meanwhile just returns nothing: say so,
-        // so the host retries with backoff and reports not ready while the server is away.
-        if let Some(conn) = &self.conn {
-            let state = conn.client.connection_state();
-            if state != async_nats::connection::State::Connected {
-                return Err(Error::connection(format!(
-                    "not connected to the NATS server {} ({state}); the client reconnects by itself",
-                    self.cfg.server
-                )));
-            }
-        }
+        self.check_connected()?;
         let mut consumer = self.consumer()?;
-        let want = max_records.clamp(1, 10_000);
-        let expires = timeout.max(Duration::from_millis(50));
-        let fetched = self.rt.block_on(async {
-            let mut batch = consumer
-                .batch()
-                .max_messages(want)
-                .expires(expires)
-                .messages()
-                .await
-                .map_err(|e| Error::connection(format!("pull from `{}`: {e}", self.cfg.stream)))?;
-            let mut out = Vec::with_capacity(want);
-            while let Some(m) = batch.next().await {
-                match m {
-                    Ok(m) => out.push(m),
-                    Err(e) => {
-                        if out.is_empty() {
-                            return Err(Error::connection(format!(
-                                "pull from `{}`: {e}",
-                                self.cfg.stream
-                            )));
-                        }
-                        break;
-                    }
-                }
-            }
-            Ok(out)
-        })?;
-
-        let mut rows = EnvelopeBuilder::with_capacity(fetched.len());
-        let mut replies = Vec::with_capacity(fetched.len());
-        let mut beyond = Vec::new();
-        let mut again = Vec::new();
-        let mut sequences = Vec::new();
-        let mut caught_up = false;
-        let mut pending = 0u64;
-        for m in &fetched {
-            let info = m
-                .info()
-                .map_err(|e| Error::fatal(format!("a message without JetStream metadata: {e}")))?;
-            let seq = info.stream_sequence;
-            pending = info.pending;
-            if let Some(end) = self.end_seq {
-                if seq > end {
-                    // Past the end seen at open: leave it for the next run.
-                    beyond.extend(m.reply.clone());
-                    caught_up = true;
-                    continue;
-                }
-                if seq >= end || info.pending == 0 {
-                    caught_up = true;
-                }
-            }
-            if info.delivered > 1 && self.committed.contains(&seq) {
-                // A redelivery of a message the sink already holds (its ack was lost).
-                again.extend(m.reply.clone());
-                continue;
-            }
-            let headers = headers_of(m);
-            rows.push(Row {
-                value: &m.payload,
-                headers,
-                subject: m.subject.as_str(),
-                sequence: seq,
-                timestamp_us: (info.published.unix_timestamp_nanos() / 1000) as i64,
-                delivery_count: info.delivered,
-            })
-            .map_err(|e| Error::fatal(format!("cannot build the batch: {e}")))?;
-            self.next = self
-                .next
-                .max(i64::try_from(seq).unwrap_or(i64::MAX - 1) + 1);
-            if self.cfg.durable.is_some() {
-                replies.extend(m.reply.clone());
-                sequences.push(seq);
-            }
+        let fetched = self.fetch(&mut consumer, max_records.clamp(1, 10_000), timeout)?;
+        let mut taken = self.take(&fetched)?;
+        if !taken.beyond.is_empty() {
+            self.reply_all(std::mem::take(&mut taken.beyond), b"-NAK")?;
         }
-        if !beyond.is_empty() {
-            self.reply_all(beyond, b"-NAK")?;
-        }
-        self.ack_again(again)?;
+        self.ack_again(std::mem::take(&mut taken.again))?;
         if fetched.is_empty() && self.end_seq.is_some() && self.drained(&mut consumer)? {
-            caught_up = true;
+            taken.caught_up = true;
         }
-        self.ended = caught_up;
+        self.ended = taken.caught_up;
         // Lag: not yet delivered (the server's count after the last message) plus delivered
         // and not yet acked by this instance. An empty fetch means nothing is pending.
         let unacked: usize = self.unacked.iter().map(|u| u.replies.len()).sum::<usize>()
             + if self.cfg.durable.is_some() {
-                replies.len()
+                taken.replies.len()
             } else {
                 0
             };
-        let lag = if fetched.is_empty() { 0 } else { pending } + unacked as u64;
+        let lag = if fetched.is_empty() { 0 } else { taken.pending } + unacked as u64;
         let backlog = vec![Position::new(
             self.key(),
             i64::try_from(lag).unwrap_or(i64::MAX),
         )];
-        if rows.len() == 0 {
+        if taken.rows.len() == 0 {
             return Ok(Poll {
                 end: self.ended,
                 backlog,
                 ..Poll::idle()
             });
         }
-        let batch = rows
+        let batch = taken
+            .rows
             .finish()
             .map_err(|e| Error::fatal(format!("cannot build the batch: {e}")))?;
         if self.cfg.durable.is_some() {
             self.unacked.push_back(Unacked {
                 position: self.next,
-                replies,
-                sequences,
+                replies: taken.replies,
+                sequences: taken.sequences,
             });
         }
         let mut poll = Poll::records(batch, vec![Position::new(self.key(), self.next)]);

@@ -1,21 +1,28 @@
-//! Record batches through the Arrow C Data Interface, without copying buffers.
+//! Record batches through the Arrow C Data Interface, without copying buffers. The schema
+//! crosses beside the array as the struct's field, carrying the batch's schema-level metadata
+//! (an importer of sdk 0.1.2 or older ignores it; an exporter of those sends none).
 
 use super::FfiBatch;
 use crate::Error;
 use arrow::array::{Array, StructArray};
-use arrow::ffi::{from_ffi, to_ffi};
+use arrow::datatypes::{DataType, Field};
+use arrow::ffi::{from_ffi, FFI_ArrowArray, FFI_ArrowSchema};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use std::sync::Arc;
 
 /// Exports a batch as a struct array. The buffers stay where they are; the receiver's
 /// release of the [`FfiBatch`] drops this side's references.
 pub(crate) fn export(batch: RecordBatch) -> Result<FfiBatch, Error> {
+    let metadata = batch.schema().metadata().clone();
     let array = StructArray::from(batch);
-    let (array, schema) = to_ffi(&array.to_data()).map_err(|e| {
+    let field =
+        Field::new("", DataType::Struct(array.fields().clone()), false).with_metadata(metadata);
+    let schema = FFI_ArrowSchema::try_from(&field).map_err(|e| {
         Error::fatal(format!(
-            "cannot export a batch through the C Data Interface: {e}"
+            "cannot export a batch's schema through the C Data Interface: {e}"
         ))
     })?;
+    let array = FFI_ArrowArray::new(&array.to_data());
     Ok(FfiBatch { array, schema })
 }
 
@@ -26,6 +33,9 @@ pub(crate) fn export(batch: RecordBatch) -> Result<FfiBatch, Error> {
 /// buffers must be valid for the lifetime of the returned batch.
 pub(crate) unsafe fn import(batch: FfiBatch) -> Result<RecordBatch, Error> {
     let FfiBatch { array, schema } = batch;
+    let metadata = Field::try_from(&schema)
+        .map(|f| f.metadata().clone())
+        .unwrap_or_default();
     // SAFETY: the caller guarantees a valid exported array; `from_ffi` takes ownership and
     // calls its release callback when the last buffer reference drops.
     let data = unsafe { from_ffi(array, &schema) }.map_err(|e| {
@@ -44,7 +54,9 @@ pub(crate) unsafe fn import(batch: FfiBatch) -> Result<RecordBatch, Error> {
         ));
     }
     let (fields, columns, _nulls) = array.into_parts();
-    let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+    let schema = Arc::new(arrow::datatypes::Schema::new_with_metadata(
+        fields, metadata,
+    ));
     RecordBatch::try_new_with_options(
         schema,
         columns,
@@ -73,5 +85,26 @@ mod tests {
         let back = unsafe { import(export(batch.clone()).unwrap()) }.unwrap();
         assert_eq!(back, batch);
         assert_eq!(back.column(0).to_data().buffers()[0].as_ptr(), before);
+    }
+
+    #[test]
+    fn schema_metadata_in_is_schema_metadata_out() {
+        let metadata: std::collections::HashMap<String, String> = [
+            ("weir.envelope".to_string(), "kafka".to_string()),
+            ("origin".to_string(), "a test".to_string()),
+        ]
+        .into();
+        let field_meta: std::collections::HashMap<String, String> =
+            [("unit".to_string(), "ms".to_string())].into();
+        let schema = Arc::new(Schema::new_with_metadata(
+            vec![Field::new("id", DataType::Int64, false).with_metadata(field_meta.clone())],
+            metadata.clone(),
+        ));
+        let batch =
+            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2]))]).unwrap();
+        let back = unsafe { import(export(batch.clone()).unwrap()) }.unwrap();
+        assert_eq!(back.schema().metadata(), &metadata);
+        assert_eq!(back.schema().field(0).metadata(), &field_meta);
+        assert_eq!(back, batch);
     }
 }

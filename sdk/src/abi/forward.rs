@@ -102,10 +102,30 @@ pub(super) fn with_pipeline<R>(pipeline: &str, f: impl FnOnce() -> R) -> R {
 
 struct Forward;
 
+/// Separates an event's message from its other fields (a JSON object) in
+/// [`FfiLogRecord::message`]: the host makes them fields of its own event again. A host of
+/// sdk 0.1.2 or older prints the whole text.
+pub(crate) const FIELDS_SEPARATOR: char = '\u{1e}';
+
 #[derive(Default)]
 struct Fields {
     message: String,
-    rest: String,
+    rest: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Fields {
+    fn put(&mut self, field: &Field, value: serde_json::Value) {
+        self.rest.insert(field.name().to_string(), value);
+    }
+
+    /// The message, then the separator and the other fields when there are any.
+    fn into_text(self) -> String {
+        if self.rest.is_empty() {
+            return self.message;
+        }
+        let fields = serde_json::Value::Object(self.rest);
+        format!("{}{FIELDS_SEPARATOR}{fields}", self.message)
+    }
 }
 
 impl Visit for Fields {
@@ -113,15 +133,31 @@ impl Visit for Fields {
         if field.name() == "message" {
             self.message.push_str(value);
         } else {
-            let _ = write!(self.rest, " {}={}", field.name(), value);
+            self.put(field, value.into());
         }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, value.into());
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, value.into());
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, value.into());
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, value.into());
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if field.name() == "message" {
             let _ = write!(self.message, "{value:?}");
         } else {
-            let _ = write!(self.rest, " {}={:?}", field.name(), value);
+            self.put(field, format!("{value:?}").into());
         }
     }
 }
@@ -131,7 +167,6 @@ impl<S: Subscriber> Layer<S> for Forward {
         let Some(host) = HOST.get() else { return };
         let mut fields = Fields::default();
         event.record(&mut fields);
-        fields.message.push_str(&fields.rest);
         let mut level = *event.metadata().level();
         if level <= tracing::Level::WARN && benign(event.metadata().target(), &fields.message) {
             level = tracing::Level::DEBUG;
@@ -140,6 +175,7 @@ impl<S: Subscriber> Layer<S> for Forward {
             }
         }
         let level: FfiLevel = LogLevel::from_tracing(&level).into();
+        let message = fields.into_text();
         PIPELINE.with(|p| {
             let pipeline = p.borrow();
             let record = FfiLogRecord {
@@ -147,7 +183,7 @@ impl<S: Subscriber> Layer<S> for Forward {
                 pipeline: pipeline.as_str().into(),
                 level,
                 target: event.metadata().target().into(),
-                message: fields.message.as_str().into(),
+                message: message.as_str().into(),
             };
             (host.log)(&record);
         });
@@ -156,6 +192,25 @@ impl<S: Subscriber> Layer<S> for Forward {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn fields_travel_as_json_after_the_message() {
+        let mut f = super::Fields::default();
+        f.message.push_str("batch committed");
+        assert_eq!(f.into_text(), "batch committed");
+        let mut f = super::Fields::default();
+        f.message.push_str("batch committed");
+        f.rest.insert("version".into(), 7.into());
+        f.rest.insert("table".into(), "/lake/t".into());
+        let text = f.into_text();
+        let (message, fields) = text.split_once(super::FIELDS_SEPARATOR).unwrap();
+        assert_eq!(message, "batch committed");
+        let fields: serde_json::Value = serde_json::from_str(fields).unwrap();
+        assert_eq!(
+            fields,
+            serde_json::json!({"version": 7, "table": "/lake/t"})
+        );
+    }
+
     #[test]
     fn healthy_operation_warnings_are_recognised_and_others_are_not() {
         assert!(super::benign(

@@ -217,6 +217,28 @@ pub fn on_records_skipped(hook: SkippedHook) {
     let _ = SKIPPED_HOOK.set(hook);
 }
 
+static FIELDS_AS_JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// How plugin events' own fields reach the host's events: `true`, as one `plugin_fields`
+/// field holding a JSON object (for a host writing JSON lines, which makes them keys of the
+/// line); `false` (the default), as ` key=value` after the message, for text logs.
+pub fn set_fields_as_json(json: bool) {
+    FIELDS_AS_JSON.store(json, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A JSON object of fields as ` key=value` pairs (text values without quotes).
+fn as_pairs(fields: &str) -> String {
+    let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(fields) else {
+        return format!(" {fields}");
+    };
+    m.iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!(" {k}={s}"),
+            other => format!(" {k}={other}"),
+        })
+        .collect()
+}
+
 /// The host's log callback: plugin events become host `tracing` events.
 extern "C" fn host_log(record: &FfiLogRecord<'_>) {
     let _ = std::panic::catch_unwind(|| {
@@ -239,13 +261,23 @@ extern "C" fn host_log(record: &FfiLogRecord<'_>) {
             }
         }
         // Events from a plugin's own worker threads have no pipeline; leave the field out.
+        let pipeline = (!pipeline.is_empty()).then_some(pipeline);
+        // The plugin's event fields, a JSON object after the separator (sdk 0.1.3 on): one
+        // `plugin_fields` field for a JSON log, ` key=value` after the message for text.
+        let joined;
+        let (message, fields) = match message.split_once(super::forward::FIELDS_SEPARATOR) {
+            Some((m, f)) if FIELDS_AS_JSON.load(std::sync::atomic::Ordering::Relaxed) => {
+                (m, Some(f))
+            }
+            Some((m, f)) => {
+                joined = format!("{m}{}", as_pairs(f));
+                (joined.as_str(), None)
+            }
+            None => (message, None),
+        };
         macro_rules! emit {
             ($lvl:expr) => {
-                if pipeline.is_empty() {
-                    tracing::event!(target: "weir::plugin", $lvl, plugin, module = target, "{message}")
-                } else {
-                    tracing::event!(target: "weir::plugin", $lvl, plugin, pipeline, module = target, "{message}")
-                }
+                tracing::event!(target: "weir::plugin", $lvl, plugin, pipeline, module = target, plugin_fields = fields, "{message}")
             };
         }
         match record.level {

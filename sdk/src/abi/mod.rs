@@ -252,13 +252,15 @@ impl RootModule for PluginModRef {
 }
 
 impl From<crate::ErrorKind> for FfiErrorKind {
+    /// [`PositionsMoved`](crate::ErrorKind::PositionsMoved) crosses as `Fatal`; the message
+    /// carries the marker (see [`From<crate::Error> for FfiError`](FfiError)).
     fn from(k: crate::ErrorKind) -> Self {
         use crate::ErrorKind as K;
         match k {
             K::Config => Self::Config,
             K::Connection => Self::Connection,
             K::Retriable => Self::Retriable,
-            K::Fatal => Self::Fatal,
+            K::Fatal | K::PositionsMoved => Self::Fatal,
             K::Data => Self::Data,
         }
     }
@@ -291,22 +293,45 @@ impl From<FfiPosition> for crate::Position {
     }
 }
 
+/// What a positions-moved error's message begins with on the wire (sdk 0.1.2 wrote it so).
+fn moved_prefix() -> String {
+    format!("{}: ", crate::POSITIONS_MOVED)
+}
+
 impl From<crate::Error> for FfiError {
     fn from(e: crate::Error) -> Self {
+        let message = if e.kind == crate::ErrorKind::PositionsMoved {
+            format!("{}{}", moved_prefix(), e.message)
+        } else {
+            e.message
+        };
         Self {
             kind: e.kind.into(),
-            message: e.message.into(),
+            message: message.into(),
             position: e.position.as_ref().map(FfiPosition::from).into(),
         }
     }
 }
 
 impl From<FfiError> for crate::Error {
+    /// A fatal error whose message carries the positions-moved marker is
+    /// [`PositionsMoved`](crate::ErrorKind::PositionsMoved), whichever sdk 0.1.* made it.
     fn from(e: FfiError) -> Self {
+        let position = e.position.into_option().map(Into::into);
+        let message = e.message.into_string();
+        if e.kind == FfiErrorKind::Fatal {
+            if let Some(detail) = message.strip_prefix(&moved_prefix()) {
+                return crate::Error {
+                    kind: crate::ErrorKind::PositionsMoved,
+                    message: detail.to_string(),
+                    position,
+                };
+            }
+        }
         crate::Error {
             kind: e.kind.into(),
-            message: e.message.into(),
-            position: e.position.into_option().map(Into::into),
+            message,
+            position,
         }
     }
 }
@@ -361,5 +386,61 @@ mod tests {
             super::ROOT_MODULE_SYMBOL,
             abi_stable::library::ROOT_MODULE_LOADER_NAME
         );
+    }
+
+    use super::{FfiError, FfiErrorKind, FfiPosition};
+    use crate::{Error, ErrorKind, Position};
+
+    /// What a plugin of sdk 0.1.0 to 0.1.2 puts on the wire for each of its errors.
+    fn wire(kind: FfiErrorKind, message: &str) -> FfiError {
+        FfiError {
+            kind,
+            message: message.into(),
+            position: abi_stable::std_types::ROption::RSome(FfiPosition {
+                key: "orders/3".into(),
+                next: 120,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_previous_sdks_errors_map_to_the_same_kinds() {
+        for (ffi, kind) in [
+            (FfiErrorKind::Config, ErrorKind::Config),
+            (FfiErrorKind::Connection, ErrorKind::Connection),
+            (FfiErrorKind::Retriable, ErrorKind::Retriable),
+            (FfiErrorKind::Fatal, ErrorKind::Fatal),
+            (FfiErrorKind::Data, ErrorKind::Data),
+        ] {
+            let e = Error::from(wire(ffi, "it broke"));
+            assert_eq!(e.kind, kind);
+            assert_eq!(e.message, "it broke");
+            assert_eq!(e.position, Some(Position::new("orders/3", 120)));
+        }
+        // sdk 0.1.2's `positions_moved` was a fatal error with the marker in front.
+        let e = Error::from(wire(
+            FfiErrorKind::Fatal,
+            "positions moved by another writer: orders/3 is at 120, expected 100",
+        ));
+        assert_eq!(e.kind, ErrorKind::PositionsMoved);
+        assert_eq!(e.message, "orders/3 is at 120, expected 100");
+        // The marker alone does not make another kind positions-moved.
+        let e = Error::from(wire(
+            FfiErrorKind::Data,
+            "positions moved by another writer: x",
+        ));
+        assert_eq!(e.kind, ErrorKind::Data);
+    }
+
+    #[test]
+    fn positions_moved_crosses_as_the_fatal_error_older_hosts_know() {
+        let e = Error::positions_moved("orders/3 is at 120, expected 100");
+        let ffi = FfiError::from(e.clone());
+        assert_eq!(ffi.kind, FfiErrorKind::Fatal);
+        assert_eq!(
+            ffi.message.as_str(),
+            "positions moved by another writer: orders/3 is at 120, expected 100"
+        );
+        assert_eq!(Error::from(ffi), e);
     }
 }

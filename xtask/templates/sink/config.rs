@@ -3,12 +3,15 @@
 //! nothing here opens a file or connects anywhere.
 
 use std::path::PathBuf;
+use weir_sdk::options::{self, Side};
+use weir_sdk::schemars::JsonSchema;
 use weir_sdk::serde::Deserialize;
 use weir_sdk::{Error, SinkConfig};
 
 /// The options of a `{{name}}://` sink.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(crate = "weir_sdk::serde", deny_unknown_fields)]
+#[schemars(crate = "weir_sdk::schemars")]
 pub struct {{Name}}Config {
     /// The JSON-lines file rows are appended to (created if missing). Required. Example:
     /// `/var/lib/weir/events.jsonl`.
@@ -23,23 +26,17 @@ fn default_sync() -> bool {
     true
 }
 
-/// The options' JSON schema, shown by `weir plugins --json`.
+/// The options' JSON schema, derived from the struct (its `///` docs become the
+/// descriptions); shown by `weir plugins --json` and used by `weir validate`.
 pub fn schema() -> weir_sdk::serde_json::Value {
-    weir_sdk::serde_json::json!({
-        "type": "object",
-        "required": ["path"],
-        "properties": {
-            "path": {"type": "string", "description": "JSON-lines file rows are appended to"},
-            "sync": {"type": "boolean", "default": true, "description": "fsync at every commit"}
-        },
-        "additionalProperties": false
-    })
+    options::schema::<{{Name}}Config>()
 }
 
 impl {{Name}}Config {
     /// Reads and checks the options; the error lists every problem.
     pub fn from_sink(cfg: &SinkConfig) -> Result<Self, Error> {
-        let config: Self = cfg.options_as()?;
+        // Unknown keys get "did you mean"; text is read as each field's type.
+        let config: Self = options::read(Side::Sink, None, &cfg.options)?;
         let mut problems = Vec::new();
         if config.path.as_os_str().is_empty() {
             problems.push("spec.sink.options.path: must not be empty".to_string());
@@ -84,5 +81,12 @@ mod tests {
         let dir = std::env::temp_dir();
         let e = {{Name}}Config::from_sink(&cfg(json!({"path": dir}))).unwrap_err();
         assert!(e.message.contains("is a directory"), "{e}");
+    }
+
+    #[test]
+    fn the_readme_lists_every_option() {
+        // WEIR_UPDATE_README=1 cargo test rewrites the table after an option changed.
+        let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        options::check_readme(readme, &options::table::<{{Name}}Config>()).unwrap();
     }
 }

@@ -2,12 +2,15 @@
 //! Checking happens in the constructor, so `weir validate` reports every problem at once;
 //! nothing here connects anywhere.
 
+use weir_sdk::options::{self, Side};
+use weir_sdk::schemars::JsonSchema;
 use weir_sdk::serde::Deserialize;
 use weir_sdk::{Error, SourceConfig};
 
 /// The options of a `{{name}}://` source.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(crate = "weir_sdk::serde", deny_unknown_fields)]
+#[schemars(crate = "weir_sdk::schemars")]
 pub struct {{Name}}Config {
     /// Records in all, ids `0..count`. Required unless `run_in_loop: true` (then absent means
     /// endless). Example: `1000`.
@@ -22,22 +25,17 @@ fn default_max_per_poll() -> usize {
     1000
 }
 
-/// The options' JSON schema, shown by `weir plugins --json`.
+/// The options' JSON schema, derived from the struct (its `///` docs become the
+/// descriptions); shown by `weir plugins --json` and used by `weir validate`.
 pub fn schema() -> weir_sdk::serde_json::Value {
-    weir_sdk::serde_json::json!({
-        "type": "object",
-        "properties": {
-            "count": {"type": "integer", "minimum": 0, "description": "records in all; absent = endless (run_in_loop only)"},
-            "max_per_poll": {"type": "integer", "minimum": 1, "default": 1000, "description": "records per poll at most"}
-        },
-        "additionalProperties": false
-    })
+    options::schema::<{{Name}}Config>()
 }
 
 impl {{Name}}Config {
     /// Reads and checks the options; the error lists every problem.
     pub fn from_source(cfg: &SourceConfig) -> Result<Self, Error> {
-        let config: Self = cfg.options_as()?;
+        // Unknown keys get "did you mean"; text is read as each field's type.
+        let config: Self = options::read(Side::Source, None, &cfg.options)?;
         let mut problems = Vec::new();
         match config.count {
             Some(n) if n < 0 => {
@@ -98,5 +96,12 @@ mod tests {
         let e = {{Name}}Config::from_source(&cfg(json!({"count": 1, "colour": 2}), false))
             .unwrap_err();
         assert!(e.message.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn the_readme_lists_every_option() {
+        // WEIR_UPDATE_README=1 cargo test rewrites the table after an option changed.
+        let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        options::check_readme(readme, &options::table::<{{Name}}Config>()).unwrap();
     }
 }

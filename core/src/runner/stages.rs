@@ -1,0 +1,179 @@
+//! The threads after the batcher: shaping (decode, shape, mask) and the sink (dead letters,
+//! then the batch, each written and committed with the batch's positions). Both report back
+//! to the run in batch order; a failure ends the thread and so the run.
+
+use super::{retry, BatchReport, Observer, RunConfig, StopSignal};
+use crate::batcher::MicroBatch;
+use crate::connector::{ConnectorError, Position, PositionKey, Sink};
+use crate::transform::{Transform, TransformError};
+use arrow::datatypes::Schema;
+use arrow::record_batch::RecordBatch;
+use std::sync::mpsc::{Receiver, Sender, SyncSender};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the batcher sends down the pipe: a micro-batch, or a request for stored positions.
+pub(super) enum ToSink {
+    Batch(MicroBatch),
+    Stored(
+        Vec<PositionKey>,
+        Sender<Result<Vec<Position>, ConnectorError>>,
+    ),
+}
+
+/// What comes back from the shaping and sink threads, in batch order.
+pub(super) enum FromSink {
+    Committed(BatchReport),
+    Failed { seq: u64, error: ConnectorError },
+    DeadLetterFailed { seq: u64, error: ConnectorError },
+    TransformFailed(TransformError),
+}
+
+/// The shaping thread: decodes, shapes and masks each batch in order, then passes it on. A
+/// failure is reported and ends the thread (and so the run), before the batch reaches the sink.
+pub(super) fn shape_loop(
+    mut transform: Transform,
+    batches: Receiver<ToSink>,
+    to_sink: SyncSender<ToSink>,
+    acks: Sender<FromSink>,
+) {
+    for msg in batches.iter() {
+        let msg = match msg {
+            ToSink::Batch(mut b) => match transform.apply(b.batch) {
+                Ok(decoded) => {
+                    b.batch = decoded
+                        .batch
+                        .unwrap_or_else(|| RecordBatch::new_empty(Arc::new(Schema::empty())));
+                    b.dead = decoded.dead;
+                    ToSink::Batch(b)
+                }
+                Err(e) => {
+                    let _ = acks.send(FromSink::TransformFailed(e));
+                    return;
+                }
+            },
+            other => other,
+        };
+        if to_sink.send(msg).is_err() {
+            return;
+        }
+    }
+}
+
+/// What the sink thread needs besides its sinks and channels.
+pub(super) struct SinkCtx<'a> {
+    pub(super) cfg: &'a RunConfig,
+    pub(super) stop: &'a StopSignal,
+    pub(super) observer: &'a dyn Observer,
+}
+
+/// The sink thread: dead letters, then the batch, each written and committed with the batch's
+/// positions under the retry policy; every outcome reported back in order.
+pub(super) fn sink_loop(
+    mut sink: Box<dyn Sink>,
+    mut dead_letter: Option<Box<dyn Sink>>,
+    batches: Receiver<ToSink>,
+    acks: Sender<FromSink>,
+    ctx: &SinkCtx<'_>,
+) {
+    let (cfg, stop, observer) = (ctx.cfg, ctx.stop, ctx.observer);
+    for msg in batches.iter() {
+        match msg {
+            ToSink::Stored(keys, reply) => {
+                let _ = reply.send(retry(cfg, stop, observer, "sink stored positions", || {
+                    sink.stored_positions(&keys)
+                }));
+            }
+            ToSink::Batch(b) => {
+                let started = Instant::now();
+                let positions = b.positions.to_vec();
+                let dead_rows = b.dead.as_ref().map_or(0, RecordBatch::num_rows);
+                // Dead letters first: once the table holds the batch, its positions move on.
+                if let Some(dead) = &b.dead {
+                    let written = match dead_letter.as_mut() {
+                        Some(d) => retry(cfg, stop, observer, "dead-letter write", || {
+                            // A batch replayed after a restart (its rows all dead, so the
+                            // table did not move) finds its dead letters already there.
+                            if holds(d.as_mut(), &positions)? {
+                                return Ok(());
+                            }
+                            d.write(dead.clone())?;
+                            d.commit(&positions)
+                        }),
+                        None => {
+                            log_dead_letters(dead);
+                            Ok(())
+                        }
+                    };
+                    if let Err(error) = written {
+                        let _ = acks.send(FromSink::DeadLetterFailed { seq: b.seq, error });
+                        break;
+                    }
+                }
+                let written = if b.batch.num_rows() == 0 {
+                    Ok(())
+                } else {
+                    retry(cfg, stop, observer, "sink write", || {
+                        sink.write(b.batch.clone())?;
+                        sink.commit(&positions)
+                    })
+                };
+                let msg = match written {
+                    Ok(()) => FromSink::Committed(BatchReport {
+                        seq: b.seq,
+                        records: b.batch.num_rows(),
+                        bytes: b.bytes,
+                        bytes_out: b.batch.get_array_memory_size(),
+                        commit_time: started.elapsed(),
+                        dead_letters: dead_rows,
+                        positions: b.positions,
+                    }),
+                    Err(error) => FromSink::Failed { seq: b.seq, error },
+                };
+                let failed = matches!(msg, FromSink::Failed { .. });
+                if acks.send(msg).is_err() || failed {
+                    break;
+                }
+            }
+        }
+    }
+    for s in std::iter::once(&mut sink).chain(dead_letter.as_mut()) {
+        if let Err(e) = s.close() {
+            tracing::warn!(error = %e, "sink close failed");
+        }
+    }
+}
+
+/// Whether a transactional sink already holds every position of a batch (each stored `next`
+/// at or past the batch's): its data landed before.
+fn holds(sink: &mut dyn Sink, positions: &[Position]) -> Result<bool, ConnectorError> {
+    if positions.is_empty() {
+        return Ok(false);
+    }
+    let keys: Vec<PositionKey> = positions.iter().map(|p| p.key.clone()).collect();
+    let stored = sink.stored_positions(&keys)?;
+    Ok(positions
+        .iter()
+        .all(|p| stored.iter().any(|s| s.key == p.key && s.next >= p.next)))
+}
+
+/// Without a dead-letter destination, each undecodable row is logged with its position and
+/// reason: never dropped silently.
+fn log_dead_letters(dead: &RecordBatch) {
+    let col = |name: &str| {
+        dead.column_by_name(name).and_then(|c| {
+            c.as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .cloned()
+        })
+    };
+    if let (Some(pos), Some(err)) = (col("_position"), col("_error")) {
+        for i in 0..dead.num_rows() {
+            tracing::warn!(
+                position = pos.value(i),
+                reason = err.value(i),
+                "dead letter (set source.options.dead_letter to keep them)"
+            );
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The Delta sink's exactly-once decision for one batch, as a pure function: given the
+//! batch's positions, what the table stores for their keys, what this sink last read or wrote
+//! for them, and whether this is the retry of an attempt that reported a failure, the batch is
+//! written, skipped (it already landed), or dropped (another writer moved a key).
+
+use std::collections::HashMap;
+use weir_sdk::{Position, PositionKey};
+
+/// What to do with a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Write it: the table is where this sink left it.
+    Write,
+    /// Do not write it again: this is a retry and the table already holds every position of
+    /// the batch, so the attempt that reported a failure landed.
+    Landed,
+    /// Drop it: another writer moved these keys since this sink last read or wrote them; each
+    /// entry names the key and both versions.
+    Moved(Vec<String>),
+}
+
+/// Decides for a batch with `positions`; `stored` is the table's version per key (in the order
+/// of `positions`), `seen` what this sink last read or wrote per key.
+pub(crate) fn decide(
+    positions: &[Position],
+    stored: &[(PositionKey, Option<i64>)],
+    seen: &HashMap<String, Option<i64>>,
+    retry: bool,
+) -> Decision {
+    // Only a retry can find its own batch landed: positions of a first attempt may be behind
+    // the table's without the rows being there (a NATS durable redelivers out of order).
+    let landed = !positions.is_empty()
+        && positions
+            .iter()
+            .zip(stored)
+            .all(|(p, (_, v))| v.is_some_and(|v| v >= p.next));
+    if retry && landed {
+        return Decision::Landed;
+    }
+    let show = |v: &Option<i64>| v.map_or("none".to_string(), |v| v.to_string());
+    let moved: Vec<String> = stored
+        .iter()
+        .filter_map(|(k, v)| match seen.get(k.as_str()) {
+            Some(last) if last != v => Some(format!(
+                "{} (this process last saw {}, the table has {})",
+                k.as_str(),
+                show(last),
+                show(v)
+            )),
+            _ => None,
+        })
+        .collect();
+    if moved.is_empty() {
+        Decision::Write
+    } else {
+        Decision::Moved(moved)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(v: &[(&str, Option<i64>)]) -> Vec<(PositionKey, Option<i64>)> {
+        v.iter().map(|(k, v)| (PositionKey::new(*k), *v)).collect()
+    }
+
+    fn seen(v: &[(&str, Option<i64>)]) -> HashMap<String, Option<i64>> {
+        v.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn a_table_where_this_sink_left_it_is_written() {
+        let p = [Position::new("orders/0", 200)];
+        let d = decide(
+            &p,
+            &stored(&[("orders/0", Some(100))]),
+            &seen(&[("orders/0", Some(100))]),
+            false,
+        );
+        assert_eq!(d, Decision::Write);
+        // A key this sink never stored and nobody else did either.
+        let d = decide(
+            &p,
+            &stored(&[("orders/0", None)]),
+            &seen(&[("orders/0", None)]),
+            false,
+        );
+        assert_eq!(d, Decision::Write);
+        // A key this sink has not read yet (assigned mid-run) is not a conflict.
+        let d = decide(&p, &stored(&[("orders/0", Some(100))]), &seen(&[]), false);
+        assert_eq!(d, Decision::Write);
+    }
+
+    #[test]
+    fn a_key_another_writer_moved_drops_the_batch_naming_both_versions() {
+        let p = [
+            Position::new("orders/0", 200),
+            Position::new("orders/1", 50),
+        ];
+        let d = decide(
+            &p,
+            &stored(&[("orders/0", Some(120)), ("orders/1", Some(10))]),
+            &seen(&[("orders/0", Some(100)), ("orders/1", Some(10))]),
+            false,
+        );
+        assert_eq!(
+            d,
+            Decision::Moved(vec![
+                "orders/0 (this process last saw 100, the table has 120)".into()
+            ])
+        );
+        // Moved from nothing: another writer created the key.
+        let d = decide(
+            &p[..1],
+            &stored(&[("orders/0", Some(5))]),
+            &seen(&[("orders/0", None)]),
+            false,
+        );
+        assert!(matches!(d, Decision::Moved(m) if m[0].contains("last saw none")));
+    }
+
+    #[test]
+    fn a_retry_whose_attempt_landed_is_not_written_twice() {
+        let p = [Position::new("orders/0", 200)];
+        let table = stored(&[("orders/0", Some(200))]);
+        let last = seen(&[("orders/0", Some(100))]);
+        assert_eq!(decide(&p, &table, &last, true), Decision::Landed);
+        // The same table state on a first attempt is another writer's doing.
+        assert!(matches!(
+            decide(&p, &table, &last, false),
+            Decision::Moved(_)
+        ));
+        // A retry whose attempt did not land is written.
+        let behind = stored(&[("orders/0", Some(100))]);
+        assert_eq!(decide(&p, &behind, &last, true), Decision::Write);
+        // A batch without positions never counts as landed.
+        assert_eq!(decide(&[], &[], &last, true), Decision::Write);
+    }
+}
