@@ -150,22 +150,14 @@ fn a_second_writer_of_the_same_positions_is_detected_and_nothing_is_doubled() {
     assert_eq!(t["missing_below_max"], 0, "{t}");
 }
 
-fn file_manifest(
-    s: &Scratch,
-    name: &str,
-    inbox: &Path,
-    batch: usize,
-    source_extra: &str,
-    sink_extra: &str,
-) -> std::path::PathBuf {
-    s.manifest(
-        &format!("{name}.yaml"),
-        &format!(
-            "name: {name}\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: file://{}/*.jsonl\n    options:\n      batch_size: {batch}\n      batch_timeout: 1\n{source_extra}  sink:\n    address: {}\n    options:\n      dest_table: events\n{sink_extra}",
-            inbox.display(),
-            s.join("lake").display()
-        ),
-    )
+/// A file -> Delta manifest into `<scratch>/lake/events`; the caller adds options.
+fn file_manifest(s: &Scratch, name: &str, inbox: &Path, batch: usize) -> Manifest {
+    Manifest::new(name)
+        .source(format!("file://{}/*.jsonl", inbox.display()))
+        .source_option("batch_size", batch)
+        .source_option("batch_timeout", 1)
+        .sink(s.join("lake"))
+        .sink_option("dest_table", "events")
 }
 
 #[test]
@@ -185,13 +177,10 @@ fn merge_keeps_one_row_per_key_with_the_latest_value() {
         latest.insert(key, i);
     }
     append_text(&inbox.join("updates.jsonl"), &text);
-    let m = file_manifest(
-        &s,
-        "upserts",
-        &inbox,
-        2500,
-        "      primary_key: key\n",
-        "      incremental_strategy: merge\n",
+    let m = s.write(
+        &file_manifest(&s, "upserts", &inbox, 2500)
+            .source_option("primary_key", "key")
+            .sink_option("incremental_strategy", "merge"),
     );
     let out = output(weir(&plugins).arg("run").arg(&m));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -225,7 +214,7 @@ fn added_omitted_and_retyped_columns_all_land() {
     let plugins = s.plugin_dir("plugins", &shipped_plugins());
     let inbox = s.join("inbox");
     std::fs::create_dir_all(&inbox).expect("inbox");
-    let m = file_manifest(&s, "evolve", &inbox, 100, "", "");
+    let m = s.write(&file_manifest(&s, "evolve", &inbox, 100));
     let file = inbox.join("events.jsonl");
     for line in [
         r#"{"id":1,"a":10,"b":"x"}"#,
@@ -381,12 +370,14 @@ fn s3_table_with_two_concurrent_writers() {
     let plugins = s.plugin_dir("plugins", &shipped_plugins());
     let manifest = |name: &str, seed: u32| {
         // Endpoint and region from the options, credentials from the environment.
-        s.manifest(
-            &format!("{name}.yaml"),
-            &format!(
-                "name: {name}\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: generator://?count=20000&seed={seed}\n    options:\n      batch_size: 1000\n  sink:\n    address: s3://lake/warehouse\n    options:\n      dest_table: events\n      aws_endpoint: {}\n      aws_region: us-east-1\n",
-                server.endpoint()
-            ),
+        s.write(
+            &Manifest::new(name)
+                .source(format!("generator://?count=20000&seed={seed}"))
+                .source_option("batch_size", 1000)
+                .sink("s3://lake/warehouse")
+                .sink_option("dest_table", "events")
+                .sink_option("aws_endpoint", server.endpoint())
+                .sink_option("aws_region", "us-east-1"),
         )
     };
     let run = |m: &Path, log: &Path| {

@@ -283,12 +283,11 @@ fn bad_input_gets_one_clear_error() {
     let f = Fixture::new(0);
     let lake = &f.lake;
     let write = |name: &str, address: &str, topic: &str| {
-        f.scratch.manifest(
-            &format!("{name}.yaml"),
-            &format!(
-                "name: {name}\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: \"{address}\"\n    options:\n      source_table: {topic}\n  sink:\n    address: {}\n",
-                lake.display()
-            ),
+        f.scratch.write(
+            &Manifest::new(name)
+                .source(address)
+                .source_option("source_table", topic)
+                .sink(lake),
         )
     };
     let bs = f.broker.bootstrap();

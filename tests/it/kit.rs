@@ -2,6 +2,7 @@
 //! temporary directory outside the workspace gives a crate that builds with one `cargo build`,
 //! whose own test passes, and that the host runs a pipeline through.
 
+use weir_tests::manifest::Manifest;
 use weir_tests::*;
 
 /// `xtask new-plugin NAME --kind KIND --path DIR/weir-plugin-NAME` with the built xtask.
@@ -77,12 +78,12 @@ fn a_generated_sink_builds_passes_its_test_and_runs_in_the_host() {
     assert!(list.stdout.contains("jsonl://"), "{}", list.stdout);
 
     let out = s.join("events.jsonl");
-    let manifest = s.manifest(
-        "m.yaml",
-        &format!(
-            "name: to-jsonl\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: generator://?count=3000\n    options:\n      batch_size: 1000\n  sink:\n    address: jsonl://\n    options:\n      path: {}\n",
-            out.display()
-        ),
+    let manifest = s.write(
+        &Manifest::new("to-jsonl")
+            .source("generator://?count=3000")
+            .source_option("batch_size", 1000)
+            .sink("jsonl://")
+            .sink_option("path", out.display().to_string()),
     );
     let run = output(weir(&plugins).arg("run").arg(&manifest));
     assert_eq!(run.code, Some(0), "{}", run.stderr);
@@ -143,12 +144,13 @@ fn a_generated_source_builds_passes_its_test_and_runs_in_the_host() {
     let s = Scratch::new();
     let plugins = s.plugin_dir("plugins", &[library("weir_plugin_delta"), lib]);
     let lake = s.join("lake");
-    let manifest = s.manifest(
-        "m.yaml",
-        &format!(
-            "name: from-counter\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: counter://\n    options:\n      count: 2500\n      max_per_poll: 300\n  sink:\n    address: {}\n    options:\n      dest_table: ids\n",
-            lake.display()
-        ),
+    let manifest = s.write(
+        &Manifest::new("from-counter")
+            .source("counter://")
+            .source_option("count", 2500)
+            .source_option("max_per_poll", 300)
+            .sink(&lake)
+            .sink_option("dest_table", "ids"),
     );
     // Twice: the second run seeks to the table's stored position and adds nothing.
     for _ in 0..2 {

@@ -2,9 +2,16 @@
 //! 3 for a library that is not a plugin or was built for another ABI; exit code 2 for a scheme
 //! no plugin serves.
 
+use weir_tests::manifest::Manifest;
 use weir_tests::*;
 
-const DEMO: &str = "name: d\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: generator://?count=10\n  sink:\n    address: console://\n";
+/// Ten generator events to the console, from `source`.
+fn demo(source: &str) -> String {
+    Manifest::new("d")
+        .source(source)
+        .sink("console://")
+        .to_yaml()
+}
 
 #[test]
 fn plugins_lists_names_versions_and_schemes() {
@@ -56,7 +63,7 @@ fn refused(lib: &str) -> (Outcome, std::path::PathBuf) {
     let mut libs = shipped_plugins();
     libs.push(library(lib));
     let plugins = s.plugin_dir("plugins", &libs);
-    let manifest = s.manifest("m.yaml", DEMO);
+    let manifest = s.manifest("m.yaml", &demo("generator://?count=10"));
     let run = output(weir(&plugins).arg("run").arg(&manifest));
     let list = output(weir(&plugins).arg("plugins"));
     assert_eq!(list.code, Some(3), "{}", list.stderr);
@@ -101,7 +108,7 @@ fn a_plugin_of_another_abi_is_refused_naming_both_versions() {
 fn an_unserved_scheme_lists_the_installed_ones() {
     let s = Scratch::new();
     let plugins = s.plugin_dir("plugins", &shipped_plugins());
-    let manifest = s.manifest("m.yaml", &DEMO.replace("generator://", "mqtt://"));
+    let manifest = s.manifest("m.yaml", &demo("mqtt://?count=10"));
     for cmd in ["run", "validate"] {
         let out = output(weir(&plugins).arg(cmd).arg(&manifest));
         assert_eq!(out.code, Some(2), "{}", out.stderr);
@@ -129,10 +136,7 @@ fn validate_accepts_the_demo_and_reports_plugin_config_errors() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(out.stdout.contains("valid"), "{}", out.stdout);
     // The generator needs a count unless it runs in a loop.
-    let endless = s.manifest(
-        "m.yaml",
-        &DEMO.replace("generator://?count=10", "generator://"),
-    );
+    let endless = s.manifest("m.yaml", &demo("generator://"));
     let out = output(weir(&plugins).arg("validate").arg(&endless));
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(
@@ -145,7 +149,7 @@ fn validate_accepts_the_demo_and_reports_plugin_config_errors() {
 #[test]
 fn no_plugin_directory_is_a_load_failure_that_says_what_to_do() {
     let s = Scratch::new();
-    let manifest = s.manifest("m.yaml", DEMO);
+    let manifest = s.manifest("m.yaml", &demo("generator://?count=10"));
     let out = output(weir(&s.join("missing")).arg("run").arg(&manifest));
     assert_eq!(out.code, Some(3), "{}", out.stderr);
     assert!(out.stderr.contains("plugin directory"), "{}", out.stderr);

@@ -271,12 +271,11 @@ fn bad_input_gets_one_clear_error_naming_the_key() {
     let f = Fixture::new(NatsServer::start_with_user("weir", "right"), 0);
     let (plugins, lake) = (&f.plugins, &f.lake);
     let write = |name: &str, address: &str, table: &str| {
-        f.scratch.manifest(
-            &format!("{name}.yaml"),
-            &format!(
-                "name: {name}\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: {address}\n    options:\n      source_table: {table}\n  sink:\n    address: {}\n",
-                lake.display()
-            ),
+        f.scratch.write(
+            &Manifest::new(name)
+                .source(address)
+                .source_option("source_table", table)
+                .sink(lake),
         )
     };
     let hp = f.server.host_port();
@@ -396,14 +395,16 @@ fn records_the_streams_limits_removed_are_a_warning_and_a_metric() {
     let s = Scratch::new();
     let plugins = s.plugin_dir("plugins", &shipped_plugins());
     let lake = s.join("lake");
-    let m = s.manifest(
-        "limited.yaml",
-        &format!(
-            "name: limited\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: nats+jetstream://{}?subject=limited.>\n    options:\n      source_table: LIMITED\n      batch_size: 50\n  sink:\n    address: {}\n    options:\n      dest_table: events\n",
-            server.host_port(),
-            lake.display()
-        ),
-    );
+    let limited = Manifest::new("limited")
+        .source(format!(
+            "nats+jetstream://{}?subject=limited.>",
+            server.host_port()
+        ))
+        .source_option("source_table", "LIMITED")
+        .source_option("batch_size", 50)
+        .sink(&lake)
+        .sink_option("dest_table", "events");
+    let m = s.write(&limited);
     let out = server.tool(&["publish", "limited", "0", "100"]);
     assert_eq!(out["published"], 100);
     run_ok(&plugins, &m);
@@ -411,12 +412,9 @@ fn records_the_streams_limits_removed_are_a_warning_and_a_metric() {
     let out = server.tool(&["publish", "limited", "100", "1000"]);
     assert_eq!(out["published"], 1000);
     let port = free_port();
-    let looped = s.manifest(
-        "limited-loop.yaml",
-        &std::fs::read_to_string(&m)
-            .expect("manifest")
-            .replace("batch_size: 50", "batch_size: 50\n      run_in_loop: true"),
-    );
+    let looped = s.join("loop");
+    std::fs::create_dir_all(&looped).expect("a directory for the looping manifest");
+    let looped = limited.source_option("run_in_loop", true).write_in(&looped);
     let child = spawn(
         weir(&plugins)
             .arg("run")

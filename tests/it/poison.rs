@@ -51,7 +51,7 @@ fn round(base: u64, kind: &str) -> (Vec<String>, Vec<String>) {
         format!(
             r#"{{"id":{},"blob":"{}"}}"#,
             base + 501,
-            "y".repeat(5 << 20)
+            "y".repeat((8 << 20) - 64)
         ),
         format!(r#"{{"id":{},"deep":{}}}"#, base + 502, nested(2_000)),
         format!(r#"{{"id":{},"customer":"ann {SSN}"}}"#, base + 503),
@@ -93,14 +93,19 @@ fn no_message_corrupts_the_table_crashes_the_host_or_stalls_the_pipeline() {
     let s = Scratch::new();
     let plugins = s.plugin_dir("plugins", &shipped_plugins());
     let (table, dead) = (s.join("lake/events"), s.join("lake/dead"));
-    let m = s.manifest(
-        "poison.yaml",
-        &format!(
-            "name: poison\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: nats+jetstream://{}?subject=events.>&durable=weir\n    options:\n      source_table: EVENTS\n      batch_size: 4\n      max_message_bytes: {MAX_BYTES}\n      dead_letter: {}\n      mask:\n        customer.ssn: redact\n  sink:\n    address: {}\n    options:\n      dest_table: events\n",
-            server.host_port(),
-            dead.display(),
-            s.join("lake").display()
-        ),
+    let m = s.write(
+        &weir_tests::manifest::Manifest::new("poison")
+            .source(format!(
+                "nats+jetstream://{}?subject=events.>&durable=weir",
+                server.host_port()
+            ))
+            .source_option("source_table", "EVENTS")
+            .source_option("batch_size", 4)
+            .source_option("max_message_bytes", MAX_BYTES as u64)
+            .source_option("dead_letter", dead.display().to_string())
+            .source_option("mask", serde_json::json!({"customer.ssn": "redact"}))
+            .sink(s.join("lake"))
+            .sink_option("dest_table", "events"),
     );
     let (mut goods, mut bads) = (0u64, 0u64);
     for (r, kind) in KINDS.iter().enumerate() {

@@ -209,16 +209,21 @@ fn a_second_signal_during_a_slow_write_exits_at_once_and_a_restart_loses_nothing
     let s = Scratch::new();
     let plugins = s.plugin_dir("plugins", &[library("weir_fixture_probe")]);
     let out_file = s.join("committed.jsonl");
-    let write = |name: &str, slow: u64| {
-        s.manifest(
-            name,
-            &format!(
-                "name: slow\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: probe://?rows=100&batches=40\n    options: {{batch_size: 100, run_in_loop: true}}\n  sink:\n    address: probe://?out={}&slow_write_ms={slow}\n",
+    // The same pipeline twice (its positions are the probe sink's), slow and then fast.
+    let write = |dir: &str, slow: u64| {
+        let dir = s.join(dir);
+        std::fs::create_dir_all(&dir).expect("manifest directory");
+        Manifest::new("slow")
+            .source("probe://?rows=100&batches=40")
+            .source_option("batch_size", 100)
+            .source_option("run_in_loop", true)
+            .sink(format!(
+                "probe://?out={}&slow_write_ms={slow}",
                 out_file.display()
-            ),
-        )
+            ))
+            .write_in(&dir)
     };
-    let slow = write("slow.yaml", 1500);
+    let slow = write("slow", 1500);
     let mut child = Running::start(weir(&plugins).arg("run").arg(&slow), &s.join("slow.log"));
     wait_for("a first commit", Duration::from_secs(30), || {
         committed_lines(&out_file) >= 1
@@ -240,7 +245,7 @@ fn a_second_signal_during_a_slow_write_exits_at_once_and_a_restart_loses_nothing
     );
 
     // A restart resumes after the last committed batch and loses nothing.
-    let fast = write("fast.yaml", 0);
+    let fast = write("fast", 0);
     let again = output(weir(&plugins).arg("run").arg(&fast));
     assert_eq!(again.code, Some(0), "{}", again.stderr);
     let firsts: Vec<i64> = std::fs::read_to_string(&out_file)
@@ -266,13 +271,16 @@ fn json_logs_name_the_pipeline_on_every_line_and_never_show_a_password() {
     let plugins = s.plugin_dir("plugins", &shipped_plugins());
     let lake = s.join("lake");
     for (name, password, code) in [("json-good", SECRET, 0), ("json-bad", "wrong-pa55", 2)] {
-        let m = s.manifest(
-            &format!("{name}.yaml"),
-            &format!(
-                "name: {name}\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: nats+jetstream://weir:{password}@{}?subject=events.>&durable={name}\n    options:\n      source_table: EVENTS\n      batch_size: 500\n  sink:\n    address: {}\n    options:\n      dest_table: {name}\n",
-                server.host_port(),
-                lake.display()
-            ),
+        let m = s.write(
+            &Manifest::new(name)
+                .source(format!(
+                    "nats+jetstream://weir:{password}@{}?subject=events.>&durable={name}",
+                    server.host_port()
+                ))
+                .source_option("source_table", "EVENTS")
+                .source_option("batch_size", 500)
+                .sink(&lake)
+                .sink_option("dest_table", name),
         );
         let out: Outcome = Command::new(weir_bin())
             .args(["--log-format", "json", "--plugin-dir"])
@@ -343,10 +351,14 @@ fn sighup_applies_a_changed_batch_size_and_refuses_a_broken_manifest() {
     let lake = s.join("lake");
     let table = lake.join("events");
     let text = |batch: u32| {
-        format!(
-            "name: reloaded\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: generator://?rate=4000&seed=8\n    options:\n      run_in_loop: true\n      batch_size: {batch}\n      batch_timeout: 5\n  sink:\n    address: {}\n    options:\n      dest_table: events\n",
-            lake.display()
-        )
+        Manifest::new("reloaded")
+            .source("generator://?rate=4000&seed=8")
+            .source_option("run_in_loop", true)
+            .source_option("batch_size", batch)
+            .source_option("batch_timeout", 5)
+            .sink(&lake)
+            .sink_option("dest_table", "events")
+            .to_yaml()
     };
     let m = s.manifest("reloaded.yaml", &text(500));
     let child = spawn(weir(&plugins).arg("run").arg(&m));
@@ -425,18 +437,19 @@ fn two_pipelines_in_one_process_one_failing_the_other_completes() {
     let plugins = s.plugin_dir("plugins", &libs);
     let lake = s.join("lake");
     let good = |name: &str, source: &str| {
-        s.manifest(
-            &format!("{name}.yaml"),
-            &format!(
-                "name: {name}\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: {source}\n    options: {{batch_size: 1000}}\n  sink:\n    address: {}\n    options: {{dest_table: {name}}}\n",
-                lake.display()
-            ),
+        s.write(
+            &Manifest::new(name)
+                .source(source)
+                .source_option("batch_size", 1000)
+                .sink(&lake)
+                .sink_option("dest_table", name),
         )
     };
     let a = good("healthy", "generator://?count=5000&seed=1");
-    let b = s.manifest(
-        "broken.yaml",
-        "name: broken\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: probe://?rows=100&batches=10\n  sink:\n    address: probe://?panic_in_write=0\n",
+    let b = s.write(
+        &Manifest::new("broken")
+            .source("probe://?rows=100&batches=10")
+            .sink("probe://?panic_in_write=0"),
     );
     let out = output(weir(&plugins).arg("run").arg(&a).arg(&b));
     assert_eq!(out.code, Some(1), "{}", out.stderr);
@@ -480,9 +493,11 @@ fn a_failed_pipeline_is_failed_on_health_and_metrics_logged_and_restarted() {
     let plugins = s.plugin_dir("plugins", &libs);
     let lake = s.join("lake");
     let healthy = manifest(&s, "healthy", "generator://?rate=500&seed=2", &lake);
-    let broken = s.manifest(
-        "broken.yaml",
-        "name: broken\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: probe://?rows=10&batches=1\n    options: {run_in_loop: true}\n  sink:\n    address: probe://?panic_in_write=0\n",
+    let broken = s.write(
+        &Manifest::new("broken")
+            .source("probe://?rows=10&batches=1")
+            .source_option("run_in_loop", true)
+            .sink("probe://?panic_in_write=0"),
     );
     let port = free_port();
     let child = spawn(
@@ -534,12 +549,12 @@ fn a_failed_pipeline_is_failed_on_health_and_metrics_logged_and_restarted() {
 fn progress_redraws_on_a_terminal_and_stays_out_of_pipes() {
     let s = Scratch::new();
     let plugins = s.plugin_dir("plugins", &shipped_plugins());
-    let m = s.manifest(
-        "progress.yaml",
-        &format!(
-            "name: progress\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: generator://?count=6000&rate=3000&seed=2\n    options: {{batch_size: 500, batch_timeout: 1}}\n  sink:\n    address: {}\n",
-            s.join("lake").display()
-        ),
+    let m = s.write(
+        &Manifest::new("progress")
+            .source("generator://?count=6000&rate=3000&seed=2")
+            .source_option("batch_size", 500)
+            .source_option("batch_timeout", 1)
+            .sink(s.join("lake")),
     );
     // Under a pseudo-terminal (util-linux `script`).
     let cmd = format!(
@@ -578,12 +593,15 @@ fn a_drain_longer_than_the_grace_period_exits_without_committing() {
     let s = Scratch::new();
     let plugins = s.plugin_dir("plugins", &[library("weir_fixture_probe")]);
     let out_file = s.join("committed.jsonl");
-    let m = s.manifest(
-        "grace.yaml",
-        &format!(
-            "name: grace\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: probe://?rows=100&batches=40\n    options: {{batch_size: 100, run_in_loop: true}}\n  sink:\n    address: probe://?out={}&slow_write_ms=4000\n",
-            out_file.display()
-        ),
+    let m = s.write(
+        &Manifest::new("grace")
+            .source("probe://?rows=100&batches=40")
+            .source_option("batch_size", 100)
+            .source_option("run_in_loop", true)
+            .sink(format!(
+                "probe://?out={}&slow_write_ms=4000",
+                out_file.display()
+            )),
     );
     let child = spawn(weir(&plugins).args(["run", "--grace-period", "1"]).arg(&m));
     wait_for("a first commit", Duration::from_secs(30), || {
@@ -606,13 +624,17 @@ fn nats_consumer_lag_is_exported_and_drains_to_zero() {
     server.tool(&["publish", "events", "0", "50000"]);
     let s = Scratch::new();
     let plugins = s.plugin_dir("plugins", &shipped_plugins());
-    let m = s.manifest(
-        "lagging.yaml",
-        &format!(
-            "name: lagging\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: nats+jetstream://{}?subject=events.>&durable=lag\n    options:\n      source_table: EVENTS\n      run_in_loop: true\n      batch_size: 500\n      batch_timeout: 1\n  sink:\n    address: {}\n",
-            server.host_port(),
-            s.join("lake").display()
-        ),
+    let m = s.write(
+        &Manifest::new("lagging")
+            .source(format!(
+                "nats+jetstream://{}?subject=events.>&durable=lag",
+                server.host_port()
+            ))
+            .source_option("source_table", "EVENTS")
+            .source_option("run_in_loop", true)
+            .source_option("batch_size", 500)
+            .source_option("batch_timeout", 1)
+            .sink(s.join("lake")),
     );
     let port = free_port();
     let child = spawn(
@@ -660,13 +682,17 @@ fn kafka_consumer_lag_is_exported_per_partition_and_drains_to_zero() {
     broker.produce("orders", 0, 40_000);
     let s = Scratch::new();
     let plugins = s.plugin_dir("plugins", &shipped_plugins());
-    let m = s.manifest(
-        "kafka-lag.yaml",
-        &format!(
-            "name: kafka-lag\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: kafka://?bootstrap_servers={}&group_id=lag\n    options:\n      source_table: orders\n      run_in_loop: true\n      batch_size: 500\n      batch_timeout: 1\n  sink:\n    address: {}\n",
-            broker.bootstrap(),
-            s.join("lake").display()
-        ),
+    let m = s.write(
+        &Manifest::new("kafka-lag")
+            .source(format!(
+                "kafka://?bootstrap_servers={}&group_id=lag",
+                broker.bootstrap()
+            ))
+            .source_option("source_table", "orders")
+            .source_option("run_in_loop", true)
+            .source_option("batch_size", 500)
+            .source_option("batch_timeout", 1)
+            .sink(s.join("lake")),
     );
     let port = free_port();
     let child = spawn(

@@ -102,14 +102,17 @@ fn nats_values_that_are_not_json_go_to_the_dead_letter_table_and_the_run_goes_on
     let plugins = s.plugin_dir("plugins", &shipped_plugins());
     let lake = s.join("lake");
     let dlq = s.join("dead");
-    let m = s.manifest(
-        "dlq.yaml",
-        &format!(
-            "name: dlq\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: nats+jetstream://{}?subject=events.>&durable=weir\n    options:\n      source_table: EVENTS\n      batch_size: 300\n      dead_letter: {}\n  sink:\n    address: {}\n    options:\n      dest_table: events\n",
-            server.host_port(),
-            dlq.display(),
-            lake.display()
-        ),
+    let m = s.write(
+        &Manifest::new("dlq")
+            .source(format!(
+                "nats+jetstream://{}?subject=events.>&durable=weir",
+                server.host_port()
+            ))
+            .source_option("source_table", "EVENTS")
+            .source_option("batch_size", 300)
+            .source_option("dead_letter", dlq.display().to_string())
+            .sink(&lake)
+            .sink_option("dest_table", "events"),
     );
     let out = output(weir(&plugins).arg("run").arg(&m));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -153,13 +156,16 @@ fn nats_values_that_are_not_json_go_to_the_dead_letter_table_and_the_run_goes_on
     // on_error: fail stops instead, before the bad batch, naming the position.
     let s2 = Scratch::new();
     let lake2 = s2.join("lake");
-    let m2 = s2.manifest(
-        "fail.yaml",
-        &format!(
-            "name: fail\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: nats+jetstream://{}?subject=events.>\n    options:\n      source_table: EVENTS\n      batch_size: 300\n      on_error: fail\n  sink:\n    address: {}\n",
-            server.host_port(),
-            lake2.display()
-        ),
+    let m2 = s2.write(
+        &Manifest::new("fail")
+            .source(format!(
+                "nats+jetstream://{}?subject=events.>",
+                server.host_port()
+            ))
+            .source_option("source_table", "EVENTS")
+            .source_option("batch_size", 300)
+            .source_option("on_error", "fail")
+            .sink(&lake2),
     );
     let out = output(weir(&plugins).arg("run").arg(&m2));
     assert_eq!(out.code, Some(1), "{}", out.stderr);

@@ -4,7 +4,7 @@
 //! aside with the reason; nothing else is dropped.
 
 use super::bounds::Bounds;
-use super::infer::{is_nested, merge_fields, widen};
+use super::infer::{is_nested, merge_fields};
 use super::TypeHint;
 use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, StringBuilder};
 use arrow::compute::cast;
@@ -90,6 +90,21 @@ fn is_object(v: &[u8]) -> Result<(), String> {
     }
 }
 
+/// Whether two inferred types disagree on a nested shape anywhere inside: a struct or a list
+/// against a scalar, at any depth (two scalars just widen, to float or text).
+fn shapes_conflict(a: &DataType, b: &DataType) -> bool {
+    match (a, b) {
+        (x, y) if x == y => false,
+        (DataType::Null, _) | (_, DataType::Null) => false,
+        (DataType::Struct(x), DataType::Struct(y)) => x.iter().any(|xf| {
+            y.find(xf.name())
+                .is_some_and(|(_, yf)| shapes_conflict(xf.data_type(), yf.data_type()))
+        }),
+        (DataType::List(x), DataType::List(y)) => shapes_conflict(x.data_type(), y.data_type()),
+        (x, y) => is_nested(x) || is_nested(y),
+    }
+}
+
 /// The fields kept as text, each row parsed once for all of them: JSON text for nested
 /// values, the plain string for strings.
 fn text_columns(values: &[&[u8]], names: &[&str]) -> HashMap<String, ArrayRef> {
@@ -161,18 +176,23 @@ impl JsonDecoder {
         let parsed = values
             .iter()
             .filter_map(|v| serde_json::from_slice::<serde_json::Value>(v).ok());
-        let mut nested_seen: HashSet<String> = HashSet::new();
+        // Fields whose records disagree on a nested shape (an object here, a number there, at
+        // any depth): kept whole as JSON text.
+        let mut mixed: HashSet<String> = HashSet::new();
         let batch_fields = match infer_json_schema_from_iterator(parsed.map(Ok)) {
             Ok(s) => s.fields().clone(),
             Err(_) => {
-                // Conflicting shapes inside the batch (an object here, a number there):
-                // infer value by value and widen.
+                // Conflicting shapes inside the batch: infer value by value and widen.
                 let mut acc = Fields::empty();
                 for v in values {
                     if let Ok(val) = serde_json::from_slice::<serde_json::Value>(v) {
                         if let Ok(s) = infer_json_schema_from_iterator(std::iter::once(Ok(val))) {
-                            for f in s.fields().iter().filter(|f| is_nested(f.data_type())) {
-                                nested_seen.insert(f.name().clone());
+                            for f in s.fields().iter() {
+                                if acc.find(f.name()).is_some_and(|(_, a)| {
+                                    shapes_conflict(a.data_type(), f.data_type())
+                                }) {
+                                    mixed.insert(f.name().clone());
+                                }
                             }
                             acc = merge_fields(&acc, s.fields());
                         }
@@ -187,11 +207,10 @@ impl JsonDecoder {
                 .fields
                 .find(f.name())
                 .map(|(_, o)| o.data_type().clone());
-            let conflict = old.as_ref().is_some_and(|o| {
-                (is_nested(o) || is_nested(f.data_type()))
-                    && widen(o, f.data_type()) == DataType::Utf8
-            });
-            let mixed = nested_seen.contains(f.name()) && f.data_type() == &DataType::Utf8;
+            let conflict = old
+                .as_ref()
+                .is_some_and(|o| shapes_conflict(o, f.data_type()));
+            let mixed = mixed.contains(f.name());
             if !hinted && (conflict || mixed || (self.nested_as_text && is_nested(f.data_type()))) {
                 self.text.insert(f.name().clone());
             }

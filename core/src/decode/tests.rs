@@ -416,6 +416,34 @@ fn a_field_that_is_an_object_in_one_record_and_a_scalar_in_another_is_kept_as_te
         let parsed: serde_json::Value = serde_json::from_str(text[i]).expect("JSON text");
         assert!(parsed.to_string().contains(needle), "{i}: {}", text[i]);
     }
+    // The same conflict inside a struct: the whole top-level field is text, no row is lost.
+    let mut d = Decoder::new(DecodeConfig::default());
+    let out = d
+        .decode(nats(
+            &[
+                r#"{"id": 1, "s": {"a": {"b": 1}, "k": "x"}}"#,
+                r#"{"id": 2, "s": {"a": 5, "k": "y"}}"#,
+            ],
+            1,
+        ))
+        .unwrap();
+    assert!(out.dead.is_none(), "{:?}", out.dead);
+    let b = out.batch.unwrap();
+    assert_eq!(b.num_rows(), 2);
+    let s = b.column_by_name("s").expect("column s").as_string::<i32>();
+    let s: Vec<serde_json::Value> = (0..2)
+        .map(|i| serde_json::from_str(s.value(i)).expect("JSON text"))
+        .collect();
+    assert_eq!(s[0]["a"]["b"], 1);
+    assert_eq!(s[1]["a"], 5);
+    // And across batches: a struct column, then a batch where its sub-field is a scalar.
+    let mut d = Decoder::new(DecodeConfig::default());
+    d.decode(nats(&[r#"{"id": 1, "s": {"a": {"b": 1}}}"#], 1))
+        .unwrap();
+    let out = d.decode(nats(&[r#"{"id": 2, "s": {"a": 5}}"#], 2)).unwrap();
+    assert!(out.dead.is_none(), "{:?}", out.dead);
+    let b = out.batch.unwrap();
+    assert_eq!(b.column_by_name("s").unwrap().data_type(), &DataType::Utf8);
 }
 
 #[test]
