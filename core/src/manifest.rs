@@ -93,6 +93,7 @@ const CORE_SOURCE_KEYS: &[&str] = &[
     "batch_size",
     "batch_timeout",
     "max_batch_bytes",
+    "max_retry_time",
     "primary_key",
 ];
 

@@ -12,6 +12,9 @@ pub struct RetryPolicy {
     pub max: Duration,
     /// Attempts in all (the first call included) before the error is final.
     pub attempts: u32,
+    /// `max_retry_time`: the most one call may wait between its attempts in all; past it the
+    /// error is final whatever `attempts` says. `None`: no bound beyond `attempts`.
+    pub max_wait: Option<Duration>,
 }
 
 impl Default for RetryPolicy {
@@ -20,6 +23,7 @@ impl Default for RetryPolicy {
             initial: Duration::from_millis(200),
             max: Duration::from_secs(10),
             attempts: 10,
+            max_wait: None,
         }
     }
 }
@@ -41,15 +45,23 @@ impl RetryPolicy {
         sleep: impl Fn(Duration),
     ) -> Result<T, ConnectorError> {
         let mut attempt = 1;
+        let mut waited = Duration::ZERO;
         loop {
             match f() {
                 Ok(v) => return Ok(v),
                 Err(e) if e.kind.is_retriable() && attempt < self.attempts => {
-                    let wait = self.backoff(attempt);
+                    let mut wait = self.backoff(attempt);
+                    if let Some(max) = self.max_wait {
+                        if waited >= max {
+                            return Err(e);
+                        }
+                        wait = wait.min(max - waited);
+                    }
                     if !on_retry(attempt, &e, wait) {
                         return Err(e);
                     }
                     sleep(wait);
+                    waited += wait;
                     attempt += 1;
                 }
                 Err(e) => return Err(e),
@@ -69,6 +81,7 @@ mod tests {
             initial: Duration::from_millis(100),
             max: Duration::from_millis(500),
             attempts: 10,
+            max_wait: None,
         };
         let waits: Vec<u128> = (1..6).map(|n| p.backoff(n).as_millis()).collect();
         assert_eq!(waits, vec![100, 200, 400, 500, 500]);
@@ -80,6 +93,7 @@ mod tests {
             initial: Duration::ZERO,
             max: Duration::ZERO,
             attempts: 3,
+            max_wait: None,
         };
         let mut calls = 0;
         let r: Result<(), _> = p.run(
@@ -104,5 +118,29 @@ mod tests {
         );
         assert!(r.is_err());
         assert_eq!(calls, 1, "fatal errors are not retried");
+    }
+
+    #[test]
+    fn max_wait_bounds_the_waiting_of_one_call() {
+        let p = RetryPolicy {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(10),
+            attempts: u32::MAX,
+            max_wait: Some(Duration::from_secs(5)),
+        };
+        let waits = std::cell::RefCell::new(Vec::new());
+        let mut calls = 0;
+        let r: Result<(), _> = p.run(
+            || {
+                calls += 1;
+                Err(ConnectorError::new(ErrorKind::Connection, "down"))
+            },
+            |_, _, _| true,
+            |w| waits.borrow_mut().push(w.as_secs()),
+        );
+        assert!(r.is_err());
+        // 1 + 2 + 2 (cut to the 5 s bound), then the error is final.
+        assert_eq!(*waits.borrow(), vec![1, 2, 2]);
+        assert_eq!(calls, 4);
     }
 }

@@ -446,3 +446,27 @@ fn records_the_streams_limits_removed_are_a_warning_and_a_metric() {
         .unwrap_or_else(|| panic!("no warning: {}", out.stderr));
     assert!(warn.contains("WARN"), "{warn}");
 }
+
+#[test]
+fn max_retry_time_bounds_the_wait_for_an_absent_server_in_run_in_loop_mode() {
+    let mut f = Fixture::new(NatsServer::start(), 0);
+    f.server.stop();
+    let m = f.manifest(
+        "bounded",
+        "&durable=weir",
+        &[("run_in_loop", json!(true)), ("max_retry_time", json!(1.5))],
+    );
+    let out = output(
+        weir(&f.plugins)
+            .args(["run", "--restart-failed", "never"])
+            .arg(&m),
+    );
+    // Without the bound a looping pipeline retries until the server is back.
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("retrying"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("pipeline `bounded` failed"),
+        "{}",
+        out.stderr
+    );
+}

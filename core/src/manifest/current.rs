@@ -49,7 +49,7 @@ pub(super) fn parse(
             problems,
         });
     }
-    let (Some(mut source), Some(mut sink), Some((run_in_loop, limits, transform))) =
+    let (Some(mut source), Some(mut sink), Some((run_in_loop, limits, transform, retry))) =
         (source, sink, settings)
     else {
         return Err(single("spec", "source and sink are required"));
@@ -67,7 +67,7 @@ pub(super) fn parse(
         sink,
         run_in_loop,
         limits,
-        retry: RetryPolicy::default(),
+        retry,
         transform,
     })
 }
@@ -141,14 +141,14 @@ fn header<'a>(
     (name, spec)
 }
 
-/// What the engine reads from `source.options`: `run_in_loop`, the batch limits and the
-/// shaping (decoding, masks, dead letters).
+/// What the engine reads from `source.options`: `run_in_loop`, the batch limits, the
+/// shaping (decoding, masks, dead letters) and the retry policy.
 fn engine_settings(
     src: &Endpoint,
     name: &str,
     env: &dyn Fn(&str) -> Option<String>,
     problems: &mut Vec<Problem>,
-) -> (bool, BatchLimits, TransformSpec) {
+) -> (bool, BatchLimits, TransformSpec, RetryPolicy) {
     let run_in_loop = match src.options.get("run_in_loop") {
         Some(v) => as_bool(v).unwrap_or_else(|| {
             problems.push(problem(
@@ -163,7 +163,22 @@ fn engine_settings(
         },
     };
     let transform = shaping::parse(name, &src.options, env, problems);
-    (run_in_loop, batch_limits(src, problems), transform)
+    let mut retry = RetryPolicy::default();
+    if let Some(t) = src.options.get("max_retry_time") {
+        match as_f64(t) {
+            Some(s) if s > 0.0 && s.is_finite() => {
+                retry.max_wait = Some(Duration::from_secs_f64(s));
+            }
+            _ => problems.push(problem(
+                "spec.source.options.max_retry_time",
+                format!(
+                    "`{}`: must be a positive number of seconds (the longest one call waits between its retries)",
+                    shown(t)
+                ),
+            )),
+        }
+    }
+    (run_in_loop, batch_limits(src, problems), transform, retry)
 }
 
 /// `batch_size`, `batch_timeout` (or `timeout`) and `max_batch_bytes`, from the address query

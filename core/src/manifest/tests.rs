@@ -397,3 +397,18 @@ workflow:
         "{hint}"
     );
 }
+
+#[test]
+fn max_retry_time_bounds_the_retries_and_stays_with_the_engine() {
+    let text = GOOD.replace(
+        "      batch_size: 500\n",
+        "      batch_size: 500\n      max_retry_time: 30\n",
+    );
+    let p = parse(&text, &env).unwrap();
+    assert_eq!(p.retry.max_wait, Some(Duration::from_secs(30)));
+    assert!(!p.source.options.contains_key("max_retry_time"));
+    assert_eq!(parse(GOOD, &env).unwrap().retry.max_wait, None);
+    let bad = GOOD.replace("      batch_size: 500\n", "      max_retry_time: -1\n");
+    let e = parse(&bad, &env).unwrap_err().to_string();
+    assert!(e.contains("spec.source.options.max_retry_time"), "{e}");
+}

@@ -144,6 +144,7 @@ fn cfg(batch: usize) -> RunConfig {
             initial: Duration::from_millis(1),
             max: Duration::from_millis(2),
             attempts: 4,
+            max_wait: None,
         },
         queue: 1,
         max_poll_wait: Duration::from_millis(10),
@@ -404,6 +405,7 @@ fn a_stop_request_ends_retrying_and_keeps_positions() {
         initial: Duration::from_secs(5),
         max: Duration::from_secs(60),
         attempts: 100,
+        max_wait: None,
     };
     let stop = StopSignal::new();
     let stopper = {
