@@ -9,6 +9,7 @@ use arrow::datatypes::{Field, Schema};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use std::sync::Arc;
+use weir_envelope::dead_letter;
 
 /// What to do with a value that does not decode.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -179,7 +180,7 @@ impl Transform {
             return Ok(());
         };
         let why = dead
-            .column_by_name("_error")
+            .column_by_name(dead_letter::ERROR)
             .and_then(|c| {
                 c.as_any()
                     .downcast_ref::<arrow::array::StringArray>()

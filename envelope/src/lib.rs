@@ -39,6 +39,8 @@ pub mod dead_letter {
     pub const VALUE_SHA256: &str = "_value_sha256";
     /// The payload's size in bytes, beside its digest.
     pub const VALUE_BYTES: &str = "_value_bytes";
+    /// The key's SHA-256 (hex), kept instead of the key when the pipeline masks.
+    pub const KEY_SHA256: &str = "_key_sha256";
 }
 
 /// Which envelope a batch is.

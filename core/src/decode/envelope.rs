@@ -11,6 +11,7 @@ use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use std::sync::Arc;
+use weir_envelope::dead_letter;
 
 pub use weir_envelope::Layout as Broker;
 
@@ -139,10 +140,10 @@ pub(crate) fn dead_letters(
         .iter()
         .map(|&r| Some(positions[r as usize].clone()))
         .collect();
-    fields.push(Field::new("_position", DataType::Utf8, false));
+    fields.push(Field::new(dead_letter::POSITION, DataType::Utf8, false));
     arrays.push(Arc::new(pos));
     let err: StringArray = reasons.iter().map(|r| Some(r.clone())).collect();
-    fields.push(Field::new("_error", DataType::Utf8, false));
+    fields.push(Field::new(dead_letter::ERROR, DataType::Utf8, false));
     arrays.push(Arc::new(err));
     for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
         let c = take(c.as_ref(), &idx, None)?;
@@ -178,15 +179,15 @@ pub(crate) fn without_payload(dead: &RecordBatch) -> Result<RecordBatch, ArrowEr
     }
     if let Some(key) = binary("key")? {
         let sha: StringArray = key.iter().map(|k| k.map(hex)).collect();
-        fields.push(Field::new("_key_sha256", DataType::Utf8, true));
+        fields.push(Field::new(dead_letter::KEY_SHA256, DataType::Utf8, true));
         arrays.push(Arc::new(sha));
     }
     if let Some(value) = binary("value")? {
         let sha: StringArray = value.iter().map(|v| v.map(hex)).collect();
         let size: Int64Array = value.iter().map(|v| v.map(|v| v.len() as i64)).collect();
-        fields.push(Field::new("_value_sha256", DataType::Utf8, true));
+        fields.push(Field::new(dead_letter::VALUE_SHA256, DataType::Utf8, true));
         arrays.push(Arc::new(sha));
-        fields.push(Field::new("_value_bytes", DataType::Int64, true));
+        fields.push(Field::new(dead_letter::VALUE_BYTES, DataType::Int64, true));
         arrays.push(Arc::new(size));
     }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)

@@ -11,6 +11,7 @@ use arrow::record_batch::RecordBatch;
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::sync::Arc;
 use std::time::Instant;
+use weir_envelope::dead_letter;
 
 /// What the batcher sends down the pipe: a micro-batch, or a request for stored positions.
 pub(super) enum ToSink {
@@ -167,7 +168,7 @@ fn log_dead_letters(dead: &RecordBatch) {
                 .cloned()
         })
     };
-    if let (Some(pos), Some(err)) = (col("_position"), col("_error")) {
+    if let (Some(pos), Some(err)) = (col(dead_letter::POSITION), col(dead_letter::ERROR)) {
         for i in 0..dead.num_rows() {
             tracing::warn!(
                 position = pos.value(i),
