@@ -24,6 +24,7 @@
 pub mod batcher;
 pub mod connector;
 pub mod decode;
+pub mod depots;
 pub mod manifest;
 pub mod mask;
 pub mod retry;

@@ -52,6 +52,11 @@ struct Cli {
     )]
     listen: String,
 
+    /// A Nilus depots file: `dataos://NAME?purpose=rw` addresses resolve through it (YAML
+    /// `depots: {NAME: {type: postgresql|kafka|nats|lakehouse, ...}}`; see the README).
+    #[arg(long, global = true, env = "WEIR_DEPOTS", value_name = "FILE")]
+    depots: Option<PathBuf>,
+
     /// Log lines as human-readable text or JSON; `auto` is text on a terminal, JSON otherwise.
     #[arg(long, global = true, value_enum, default_value = "auto")]
     log_format: logging::LogFormat,
@@ -127,6 +132,9 @@ fn registry(flag: Option<&Path>) -> Result<Registry, Failure> {
 static LOG_JSON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 fn go(cli: Cli) -> Result<(), Failure> {
+    if let Some(depots) = &cli.depots {
+        manifests::use_depots(depots);
+    }
     match cli.command {
         Command::Plugins { json } => {
             let registry = registry(cli.plugin_dir.as_deref())?;

@@ -27,7 +27,8 @@ fn unserved(registry: &Registry, kind: ConnectorKind, endpoint: &Endpoint) -> Fa
     let side = kind.as_str();
     if endpoint.scheme == "dataos" {
         return Failure::manifest(format!(
-            "spec.{side}.address: `dataos://` depot addresses resolve through a depots file, which this weir does not read yet; write the depot's own address instead (kafka://..., nats+jetstream://..., a path)"
+            "spec.{side}.address: `{}` is a depot address without a depot name (dataos://NAME?purpose=rw); name the depot of your depots file",
+            endpoint.address
         ));
     }
     let list = |k| {

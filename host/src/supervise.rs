@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use weir_core::manifest::{self, Pipeline};
+use weir_core::manifest::Pipeline;
 use weir_core::runner::StopSignal;
 
 /// Process-wide signal state.
@@ -111,12 +111,7 @@ fn reload(
     path: &std::path::Path,
     registry: &Registry,
 ) -> Result<(Pipeline, Instances), Vec<String>> {
-    let p = manifest::load(path).map_err(|e| {
-        e.to_string()
-            .lines()
-            .map(str::to_string)
-            .collect::<Vec<_>>()
-    })?;
+    let p = crate::manifests::load(path).map_err(Failure::into_lines)?;
     let i = pipeline::instantiate(&p, registry).map_err(Failure::into_lines)?;
     Ok((p, i))
 }

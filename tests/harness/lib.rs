@@ -225,7 +225,8 @@ pub fn weir(plugin_dir: &Path) -> Command {
         .env("WEIR_LISTEN", "off")
         .env_remove("RUST_LOG")
         .env_remove("WEIR_LOG")
-        .env_remove("RUN_IN_LOOP");
+        .env_remove("RUN_IN_LOOP")
+        .env_remove("WEIR_DEPOTS");
     c
 }
 

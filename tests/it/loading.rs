@@ -244,3 +244,74 @@ fn validate_a_directory_reports_every_broken_manifest_in_it_at_once() {
         out.stderr
     );
 }
+
+#[test]
+fn dataos_depot_addresses_resolve_through_the_depots_file() {
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let lake = s.join("lake");
+    let depots = s.join("depots.yaml");
+    std::fs::write(
+        &depots,
+        "depots:\n  lakehouse: {type: lakehouse, format: delta, warehouse: \"{LAKE_ROOT}\"}\n  other: {address: console://}\n",
+    )
+    .expect("depots file");
+    let manifest = |sink: &str| {
+        s.write(
+            &Manifest::new("via-depot")
+                .source("generator://?count=1500")
+                .sink(sink)
+                .sink_option("dest_table", "events"),
+        )
+    };
+    let m = manifest("dataos://lakehouse?purpose=rw");
+    let run = output(
+        weir(&plugins)
+            .arg("--depots")
+            .arg(&depots)
+            .env("LAKE_ROOT", &lake)
+            .arg("run")
+            .arg(&m),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(delta_summary(&lake.join("events"))["rows"], 1500);
+
+    // No depots file: one error saying how to give it.
+    let out = output(weir(&plugins).arg("validate").arg(&m));
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--depots FILE (or WEIR_DEPOTS)"),
+        "{}",
+        out.stderr
+    );
+    // An unknown depot: the error names the file and the depots it has.
+    let unknown = manifest("dataos://pgdepot?purpose=rw");
+    let out = output(
+        weir(&plugins)
+            .env("WEIR_DEPOTS", &depots)
+            .env("LAKE_ROOT", &lake)
+            .arg("validate")
+            .arg(&unknown),
+    );
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    let line = out.error_lines().join("\n");
+    assert!(
+        line.contains("spec.sink.address: depot `pgdepot` is not in")
+            && line.contains("lakehouse, other"),
+        "{line}"
+    );
+    // A depots file that needs a variable nobody set.
+    let out = output(
+        weir(&plugins)
+            .arg("--depots")
+            .arg(&depots)
+            .arg("validate")
+            .arg(&m),
+    );
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("`LAKE_ROOT` is not set"),
+        "{}",
+        out.stderr
+    );
+}
