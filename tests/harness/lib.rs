@@ -141,8 +141,10 @@ impl Scratch {
     /// A fresh directory.
     pub fn new() -> Self {
         Self {
+            // `WEIR_TEST_KEEP=1` leaves every scratch directory behind for a post-mortem.
             dir: tempfile::Builder::new()
                 .prefix("weir-it-")
+                .disable_cleanup(std::env::var_os("WEIR_TEST_KEEP").is_some())
                 .tempdir()
                 .expect("temp dir"),
         }

@@ -125,7 +125,7 @@ fn to_delta_exactly_the_produced_messages_then_resume() {
 }
 
 #[test]
-fn sigkill_under_flow_loses_nothing_and_duplicates_at_most_the_batch_in_flight() {
+fn sigkill_under_flow_loses_nothing_and_duplicates_nothing() {
     const TOTAL: u64 = 100_000;
     const BATCH: u64 = 5_000;
     let f = Fixture::new(0);
@@ -170,6 +170,11 @@ fn sigkill_under_flow_loses_nothing_and_duplicates_at_most_the_batch_in_flight()
         std::thread::sleep(Duration::from_millis(wait_ms));
         signal(&child, libc::SIGKILL);
         let out = wait_exit(child);
+        // Each round's log stays beside the table for a post-mortem (`WEIR_TEST_KEEP=1`).
+        let _ = std::fs::write(
+            f.scratch.path().join(format!("round-{round}.log")),
+            &out.stderr,
+        );
         assert_eq!(
             out.code, None,
             "round {round}: weir was not killed: {}",
@@ -189,11 +194,10 @@ fn sigkill_under_flow_loses_nothing_and_duplicates_at_most_the_batch_in_flight()
     let ids = json_ids(&table);
     assert_eq!(ids["distinct"], TOTAL, "{ids}");
     assert_eq!(ids["missing_count"], 0, "{ids}");
-    let dups = ids["duplicates"].as_u64().expect("duplicates");
-    // The Delta sink stores positions with the data and the source resumes there, so a kill
-    // can duplicate at most the one batch in flight (in fact none).
-    assert!(dups <= 5 * BATCH, "{dups} duplicates: {ids}");
-    eprintln!("duplicates after 5 kills: {dups}");
+    // The Delta sink stores positions with the data and every partition starts exactly there,
+    // so no kill duplicates anything: a batch in flight was never committed. (A seek racing
+    // librdkafka's own offset lookup once restarted a partition at offset 0: 28 258 duplicates.)
+    assert_eq!(ids["duplicates"], 0, "{ids}");
 }
 
 #[test]

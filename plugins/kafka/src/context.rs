@@ -1,14 +1,19 @@
 //! The consumer's context: what librdkafka's callbacks (served inside `poll`, on the host's
-//! thread) leave for the source. Rebalances only record the partitions assigned and revoked;
-//! statistics keep each partition's consumer lag.
+//! thread) leave for the source. Rebalances record the partitions assigned and revoked; a
+//! revocation is carried out at once, an assignment is not: the source starts the new
+//! partitions itself at explicit offsets once the host has said where they resume
+//! (`start.rs`; librdkafka allows `assign` after the callback, within the session timeout).
+//! Statistics keep each partition's consumer lag.
 
 use crate::source::Tp;
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use weir_sdk::tracing::warn;
+use weir_sdk::tracing::{debug, warn};
 
 /// An assignment change seen in a rebalance callback.
 pub(crate) enum Change {
@@ -73,17 +78,42 @@ impl ClientContext for WeirContext {
 }
 
 impl ConsumerContext for WeirContext {
-    fn pre_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            self.changes.push(Change::Revoked(partitions(tpl)));
+    /// Replaces rdkafka's default, which assigns at once with logical offsets.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.changes.push(Change::Assigned(partitions(tpl)));
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.changes.push(Change::Revoked(partitions(tpl)));
+                unassign(consumer, tpl, cooperative);
+            }
+            _ => {
+                warn!(error = %RDKafkaErrorCode::from(err), "kafka rebalance failed");
+                unassign(consumer, tpl, cooperative);
+            }
         }
     }
+}
 
-    fn post_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(tpl) => self.changes.push(Change::Assigned(partitions(tpl))),
-            Rebalance::Error(e) => warn!(error = %e, "kafka rebalance failed"),
-            Rebalance::Revoke(_) => {}
-        }
+/// Gives up `tpl` (cooperative) or the whole assignment (eager), as rdkafka's default does.
+fn unassign(consumer: &BaseConsumer<WeirContext>, tpl: &TopicPartitionList, cooperative: bool) {
+    let done = if cooperative {
+        consumer.incremental_unassign(tpl)
+    } else {
+        consumer.unassign()
+    };
+    if let Err(e) = done {
+        // Partitions revoked before the source started them were never assigned.
+        debug!(error = %e, "unassign after a revocation");
     }
 }

@@ -24,6 +24,7 @@ mod config;
 mod context;
 mod envelope;
 mod source;
+mod start;
 
 use weir_sdk::{Connector, Plugin};
 

@@ -6,15 +6,16 @@
 //! - Rebalances are served inside `poll`. Revoked partitions are reported (the host drops
 //!   their records from the batch being built) and no longer committed; newly assigned ones
 //!   are reported too, the poll ends there, and the host seeks them to the sink's stored
-//!   positions before the next poll. Assigned partitions the host did not seek start at the
-//!   group's committed offset, else at `start_from`.
+//!   positions. The next poll starts them, all in one assignment with explicit offsets
+//!   (`start.rs`): the sought position, else the group's committed offset, else `start_from`.
 //! - `run_in_loop: false` reads up to the high watermarks seen at open, then ends.
 //! - Consumer lag (`Poll::backlog`) comes from librdkafka's statistics: per partition, the high
 //!   watermark minus the group's committed offset, as Kafka's own tools show it.
 
-use crate::config::{KafkaConfig, StartFrom};
+use crate::config::KafkaConfig;
 use crate::context::{Change, Changes, WeirContext};
 use crate::envelope::{EnvelopeBuilder, Row};
+use crate::start;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -47,6 +48,8 @@ struct Part {
     next: Option<i64>,
     /// The host sought it since it was assigned.
     sought: bool,
+    /// librdkafka fetches it (assigned at an explicit offset by `start_assigned`).
+    started: bool,
 }
 
 pub(crate) struct KafkaSource {
@@ -54,9 +57,9 @@ pub(crate) struct KafkaSource {
     changes: Arc<Changes>,
     lag: Arc<Mutex<HashMap<Tp, i64>>>,
     consumer: Option<BaseConsumer<WeirContext>>,
+    /// Partitions the group gave this member; those not yet `started` wait for the host's
+    /// seek and the next poll.
     assigned: BTreeMap<Tp, Part>,
-    /// Partitions assigned in the last poll whose start the host may still set by seeking.
-    unresolved: Vec<Tp>,
     /// `run_in_loop: false`: each partition's high watermark at open.
     ends: HashMap<Tp, i64>,
     ended: bool,
@@ -85,7 +88,6 @@ impl KafkaSource {
             lag: Arc::default(),
             consumer: None,
             assigned: BTreeMap::new(),
-            unresolved: Vec::new(),
             ends: HashMap::new(),
             ended: false,
             last_lag: None,
@@ -219,76 +221,57 @@ impl KafkaSource {
         ))
     }
 
-    /// Where each newly assigned partition the host did not seek starts: the group's committed
-    /// offset, else `start_from` (earliest, latest, or the first offset at a time).
-    fn resolve_starts(&mut self) -> Result<(), Error> {
-        let todo: Vec<Tp> = std::mem::take(&mut self.unresolved)
-            .into_iter()
-            .filter(|tp| self.assigned.get(tp).is_some_and(|p| !p.sought))
+    /// Starts the assigned partitions not yet fetching, in one assignment with explicit
+    /// offsets: where the host sought them, else the group's committed offset, else
+    /// `start_from`. On an error nothing starts, and the next poll tries again.
+    fn start_assigned(&mut self) -> Result<(), Error> {
+        let pending: Vec<Tp> = self
+            .assigned
+            .iter()
+            .filter(|(_, p)| !p.started)
+            .map(|(tp, _)| tp.clone())
             .collect();
-        if todo.is_empty() {
+        if pending.is_empty() {
             return Ok(());
         }
-        let timeout = self.cfg.call_timeout();
-        let consumer = self.consumer()?;
-        let mut tpl = TopicPartitionList::new();
-        for (t, p) in &todo {
-            tpl.add_partition(t, *p);
-        }
-        let committed = consumer.committed_offsets(tpl, timeout).map_err(|e| {
-            Error::retriable(self.err("cannot read the group's committed offsets", &e))
-        })?;
-        let mut by_time = TopicPartitionList::new();
-        let mut starts = Vec::new();
-        for e in committed.elements() {
-            let tp = (e.topic().to_string(), e.partition());
-            match e.offset() {
-                Offset::Offset(n) => starts.push((tp, n)),
-                _ => match self.cfg.start_from {
-                    StartFrom::Time(ms) => {
-                        let _ = by_time.add_partition_offset(&tp.0, tp.1, Offset::Offset(ms));
-                    }
-                    StartFrom::Earliest | StartFrom::Latest => {
-                        let (low, high) =
-                            consumer
-                                .fetch_watermarks(&tp.0, tp.1, timeout)
-                                .map_err(|e| {
-                                    Error::retriable(self.err("cannot read watermarks", &e))
-                                })?;
-                        let n = if self.cfg.start_from == StartFrom::Latest {
-                            high
-                        } else {
-                            low
-                        };
-                        starts.push((tp, n));
-                    }
-                },
-            }
-        }
-        if by_time.count() > 0 {
-            let found = consumer
-                .offsets_for_times(by_time, timeout)
-                .map_err(|e| Error::retriable(self.err("cannot look up offsets by time", &e)))?;
-            for e in found.elements() {
-                let tp = (e.topic().to_string(), e.partition());
-                let n = match e.offset() {
-                    Offset::Offset(n) => n,
-                    // No message at or after the time: start at the end.
-                    _ => consumer
-                        .fetch_watermarks(&tp.0, tp.1, timeout)
-                        .map(|(_, h)| h)
-                        .map_err(|e| Error::retriable(self.err("cannot read watermarks", &e)))?,
-                };
-                consumer
-                    .seek(&tp.0, tp.1, Offset::Offset(n), timeout)
-                    .map_err(|e| Error::retriable(self.err("cannot seek to start_from", &e)))?;
-                info!(topic = %tp.0, partition = tp.1, offset = n, "no committed offset: starting at start_from");
-                starts.push((tp, n));
-            }
-        }
-        for (tp, n) in starts {
+        let todo: Vec<Tp> = pending
+            .iter()
+            .filter(|tp| self.assigned.get(*tp).is_some_and(|p| !p.sought))
+            .cloned()
+            .collect();
+        let found = start::unsought(self.consumer()?, &self.cfg, &todo)
+            .map_err(|(what, e)| Error::retriable(self.err(what, &e)))?;
+        for (tp, n) in found {
             if let Some(p) = self.assigned.get_mut(&tp) {
                 p.next.get_or_insert(n);
+            }
+        }
+        let mut starting = Vec::new();
+        let mut running = Vec::new();
+        for (tp, p) in &self.assigned {
+            match (p.started, p.next) {
+                (false, Some(n)) => starting.push((tp.clone(), n)),
+                (true, Some(n)) => running.push((tp.clone(), n)),
+                (false, None) => {
+                    return Err(Error::retriable(format!(
+                        "no start offset found for {}/{} ({} at {}); retrying",
+                        tp.0, tp.1, self.cfg.group_id, self.cfg.brokers
+                    )))
+                }
+                (true, None) => {}
+            }
+        }
+        start::assign(self.consumer()?, &starting, &running)
+            .map_err(|e| Error::retriable(self.err("cannot start the assigned partitions", &e)))?;
+        for (tp, n) in &starting {
+            let from = if self.assigned.get(tp).is_some_and(|p| p.sought) {
+                "the sink's stored position"
+            } else {
+                "the group's offset or start_from"
+            };
+            info!(topic = %tp.0, partition = tp.1, offset = n, from, "partition started");
+            if let Some(p) = self.assigned.get_mut(tp) {
+                p.started = true;
             }
         }
         Ok(())
@@ -296,7 +279,10 @@ impl KafkaSource {
 
     /// `run_in_loop: false`: whether every assigned partition has reached its end.
     fn drained(&self) -> bool {
-        if self.cfg.run_in_loop || self.assigned.is_empty() || !self.unresolved.is_empty() {
+        if self.cfg.run_in_loop
+            || self.assigned.is_empty()
+            || self.assigned.values().any(|p| !p.started)
+        {
             return false;
         }
         let position = self.consumer.as_ref().and_then(|c| c.position().ok());
@@ -343,7 +329,6 @@ impl KafkaSource {
                     for tp in list {
                         info!(topic = %tp.0, partition = tp.1, "partition revoked: its records not yet committed are dropped");
                         self.assigned.remove(&tp);
-                        self.unresolved.retain(|u| *u != tp);
                         touched.remove(&tp);
                         poll.revoked.push(key_of(&tp));
                     }
@@ -352,7 +337,6 @@ impl KafkaSource {
                     for tp in list {
                         info!(topic = %tp.0, partition = tp.1, "partition assigned");
                         self.assigned.insert(tp.clone(), Part::default());
-                        self.unresolved.push(tp.clone());
                         poll.assigned.push(key_of(&tp));
                     }
                 }
@@ -439,7 +423,7 @@ impl Source for KafkaSource {
     }
 
     fn poll(&mut self, max_records: usize, timeout: Duration) -> Result<Poll, Error> {
-        self.resolve_starts()?;
+        self.start_assigned()?;
         if self.ended || self.drained() {
             self.ended = true;
             return Ok(Poll::end());
@@ -490,29 +474,33 @@ impl Source for KafkaSource {
         Ok(poll)
     }
 
+    /// Sets where newly assigned partitions start (the next poll starts them there); a
+    /// partition already fetching is sought at once.
     fn seek(&mut self, positions: &[Position]) -> Result<(), Error> {
         let timeout = self.cfg.call_timeout();
         for p in positions {
             let Some(tp) = parse_key(&p.key) else {
                 continue;
             };
-            if !self.assigned.contains_key(&tp) {
+            let Some(started) = self.assigned.get(&tp).map(|part| part.started) else {
                 continue;
-            }
-            // Past a retention gap the partition starts later: seek there, whatever
+            };
+            // Past a retention gap the partition starts later: start there, whatever
             // `auto.offset.reset` would do with an offset out of range.
             let next = self.after_retention_gap(&tp, p);
-            self.consumer()?
-                .seek(&tp.0, tp.1, Offset::Offset(next), timeout)
-                .map_err(|e| {
-                    Error::retriable(self.err(
-                        &format!(
-                            "cannot seek {} to the sink's stored position {}",
-                            p.key, p.next
-                        ),
-                        &e,
-                    ))
-                })?;
+            if started {
+                self.consumer()?
+                    .seek(&tp.0, tp.1, Offset::Offset(next), timeout)
+                    .map_err(|e| {
+                        Error::retriable(self.err(
+                            &format!(
+                                "cannot seek {} to the sink's stored position {}",
+                                p.key, p.next
+                            ),
+                            &e,
+                        ))
+                    })?;
+            }
             info!(position = %p, "resuming at the sink's stored position");
             if let Some(part) = self.assigned.get_mut(&tp) {
                 part.next = Some(next);
