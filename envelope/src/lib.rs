@@ -11,6 +11,9 @@
 //! guesses from column names (it still recognises a batch of a plugin built before the tag
 //! existed). Plain definitions only: no dynamic-library code, no arrow compute.
 //!
+//! [`naming`] is the other shared rule: how field and table names are normalised (Nilus's
+//! snake_case, or `SCHEMA_NAMING=direct`), applied by core to columns and by sinks to tables.
+//!
 //! ```
 //! use weir_envelope::Layout;
 //! let schema = Layout::Kafka.schema();
@@ -18,6 +21,8 @@
 //! assert_eq!(Layout::of(schema.metadata()), Some(Layout::Kafka));
 //! assert_eq!(Layout::Nats.metadata_columns()[0], ("subject", "_nats_subject"));
 //! ```
+
+pub mod naming;
 
 use arrow_schema::{DataType, Field, Fields, Schema, TimeUnit};
 use std::collections::HashMap;

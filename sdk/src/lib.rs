@@ -85,6 +85,7 @@ pub mod abi;
 mod connector;
 mod context;
 mod error;
+pub mod exactly_once;
 mod log;
 pub mod options;
 mod position;

@@ -6,8 +6,10 @@
 //! directory holding `weir` and the libraries) and `WEIR_TEST_PYTHON` (the venv's python).
 
 pub mod kafka;
+pub mod kills;
 pub mod manifest;
 pub mod nats;
+pub mod postgres;
 pub mod running;
 pub mod s3;
 pub mod server;
@@ -57,6 +59,7 @@ pub fn shipped_plugins() -> Vec<PathBuf> {
         "weir_plugin_nats",
         "weir_plugin_kafka",
         "weir_plugin_file",
+        "weir_plugin_postgres",
     ]
     .into_iter()
     .map(library)
@@ -230,6 +233,19 @@ pub fn weir(plugin_dir: &Path) -> Command {
         .env_remove("RUN_IN_LOOP")
         .env_remove("WEIR_DEPOTS");
     c
+}
+
+/// `weir run MANIFEST` in the background with its log going to the file `log` (a pipe
+/// nobody reads would fill up and stall it).
+pub fn spawn_run(plugin_dir: &Path, manifest: &Path, log: &Path) -> std::process::Child {
+    let f = std::fs::File::create(log).expect("log file");
+    weir(plugin_dir)
+        .arg("run")
+        .arg(manifest)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(f))
+        .spawn()
+        .expect("start weir")
 }
 
 /// Runs a command to completion.

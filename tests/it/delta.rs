@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use weir_tests::kills::KillClock;
 use weir_tests::manifest::Manifest;
 use weir_tests::*;
 
@@ -15,36 +16,12 @@ fn inspect(table: &Path, app_ids: &[&str]) -> serde_json::Value {
     delta_inspect(&table.display().to_string(), NONE, app_ids)
 }
 
-/// `weir run MANIFEST` with its log going to a file (a pipe nobody reads would fill up).
-fn start(plugins: &Path, manifest: &Path, log: &Path) -> std::process::Child {
-    let f = std::fs::File::create(log).expect("log file");
-    weir(plugins)
-        .arg("run")
-        .arg(manifest)
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(f))
-        .spawn()
-        .expect("start weir")
-}
-
 /// A generator -> Delta manifest into `<lake>/events`; the caller adds options.
 fn generator_manifest(name: &str, source: &str, lake: &Path) -> Manifest {
     Manifest::new(name)
         .source(source)
         .sink(lake)
         .sink_option("dest_table", "events")
-}
-
-/// A small deterministic generator of kill delays (the seed is printed).
-struct Lcg(u64);
-impl Lcg {
-    fn next_ms(&mut self, max: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % max
-    }
 }
 
 #[test]
@@ -59,37 +36,23 @@ fn twenty_sigkills_leave_each_id_exactly_once() {
             .source_option("batch_size", 2000)
             .source_option("batch_timeout", 1),
     );
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(1);
-    eprintln!("kill delays seeded with {seed}");
-    let mut rng = Lcg(seed);
+    let mut clock = KillClock::new();
     for kill in 0..20 {
         let before = delta_commits(&table);
         let log = s.join(&format!("run-{kill}.log"));
-        let mut child = start(&plugins, &manifest, &log);
+        let mut child = spawn_run(&plugins, &manifest, &log);
         // Kill at a random moment once this process has written, so every restart resumes.
         wait_for(
             "a commit by the restarted process",
             Duration::from_secs(60),
             || delta_commits(&table) > before,
         );
-        // Not synchronisation: the random moment of the kill is what the test varies.
-        std::thread::sleep(Duration::from_millis(rng.next_ms(900)));
-        signal(&child, libc::SIGKILL);
-        let status = child.wait().expect("wait");
-        assert_eq!(
-            status.code(),
-            None,
-            "kill {kill}: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
+        clock.kill(&mut child, 900, &log, &format!("kill {kill}"));
     }
     // A last run, drained by SIGTERM.
     let before = delta_commits(&table);
     let log = s.join("final.log");
-    let child = start(&plugins, &manifest, &log);
+    let child = spawn_run(&plugins, &manifest, &log);
     wait_for("a commit by the final run", Duration::from_secs(60), || {
         delta_commits(&table) > before
     });
@@ -129,8 +92,8 @@ fn a_second_writer_of_the_same_positions_is_detected_and_nothing_is_doubled() {
             .source_option("batch_timeout", 1),
     );
     let (la, lb) = (s.join("a.log"), s.join("b.log"));
-    let a = start(&plugins, &manifest, &la);
-    let b = start(&plugins, &manifest, &lb);
+    let a = spawn_run(&plugins, &manifest, &la);
+    let b = spawn_run(&plugins, &manifest, &lb);
     let (oa, ob) = (wait_exit(a), wait_exit(b));
     let (ta, tb) = (
         std::fs::read_to_string(&la).unwrap_or_default(),

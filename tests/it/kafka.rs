@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use weir_tests::kafka::KafkaBroker;
+use weir_tests::kills::KillClock;
 use weir_tests::manifest::Manifest;
 use weir_tests::nats::{json_ids, try_json_ids};
 use weir_tests::running::Running;
@@ -148,11 +149,7 @@ fn sigkill_under_flow_loses_nothing_and_duplicates_nothing() {
     };
     let mut producer = f.broker.produce_in_background(TOPIC, 0, TOTAL, 2_500);
     // Pseudo-random moments from a seed printed for reproduction.
-    let mut seed: u64 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(7);
-    eprintln!("kill schedule seed: {seed}");
+    let mut clock = KillClock::new();
     for round in 0..5 {
         let before = delta_commits(&table);
         let m = manifest(&format!("kill-{round}"));
@@ -162,10 +159,7 @@ fn sigkill_under_flow_loses_nothing_and_duplicates_nothing() {
         // commit, and the kill comes anyway (the final run's deadline catches a member that
         // never joins).
         eventually(Duration::from_secs(30), || delta_commits(&table) > before);
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let wait_ms = 100 + (seed >> 33) % 3_000;
+        let wait_ms = 100 + clock.next_ms(3_000);
         // Not synchronisation: the random moment of the kill is what the test varies.
         std::thread::sleep(Duration::from_millis(wait_ms));
         signal(&child, libc::SIGKILL);

@@ -12,6 +12,7 @@ mod loading;
 mod nats;
 mod panics;
 mod poison;
+mod postgres;
 mod service;
 mod shaping;
 mod signals;

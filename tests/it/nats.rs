@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use weir_tests::kills::KillClock;
 use weir_tests::manifest::Manifest;
 use weir_tests::nats::{json_ids, try_json_ids, NatsServer};
 use weir_tests::*;
@@ -156,13 +157,10 @@ fn sigkill_under_flow_loses_nothing_and_duplicates_at_most_the_batch_in_flight()
     );
     let mut publisher = f.server.publish_in_background("events", 0, TOTAL, 3_000);
     // Deterministic "random" moments, spread over the publishing time.
-    let mut seed: u64 = 0x5eed;
+    let mut clock = KillClock::with_seed(0x5eed);
     for round in 0..5 {
         let child = spawn(weir(plugins).arg("run").arg(&m));
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let wait_ms = 800 + (seed >> 33) % 1500;
+        let wait_ms = 800 + clock.next_ms(1500);
         // Not synchronisation: the random moment of the kill is what the test varies.
         std::thread::sleep(Duration::from_millis(wait_ms));
         signal(&child, libc::SIGKILL);

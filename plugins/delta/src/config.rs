@@ -11,42 +11,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use url::Url;
-use weir_sdk::options::{self, Secret, Side};
+pub(crate) use weir_sdk::options::Strategy;
+use weir_sdk::options::{self, KeyColumns, Secret, Side};
 use weir_sdk::schemars::JsonSchema;
-use weir_sdk::serde::{Deserialize, Serialize};
+use weir_sdk::serde::Deserialize;
 use weir_sdk::{Error, SinkConfig};
-
-/// How batches land in the table (`incremental_strategy`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(crate = "weir_sdk::serde", rename_all = "lowercase")]
-#[schemars(crate = "weir_sdk::schemars")]
-pub(crate) enum Strategy {
-    /// Every row is added.
-    #[default]
-    Append,
-    /// Rows upsert on the primary key.
-    Merge,
-}
-
-impl fmt::Display for Strategy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Append => "append",
-            Self::Merge => "merge",
-        })
-    }
-}
-
-/// A merge key: one column, `a,b`, or a list of columns.
-#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
-#[serde(crate = "weir_sdk::serde", untagged)]
-#[schemars(crate = "weir_sdk::schemars")]
-pub(crate) enum KeyColumns {
-    /// `id` or `a,b`.
-    Text(String),
-    /// `[a, b]`.
-    List(Vec<String>),
-}
 
 /// `spec.sink.options` of a Delta sink.
 #[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
@@ -214,7 +183,7 @@ impl DeltaConfig {
         let location = table_location(location, o.dest_table.as_deref(), &mut problems);
         let primary_key = match &o.primary_key {
             None => Vec::new(),
-            Some(k) => key_columns(k).unwrap_or_else(|| {
+            Some(k) => k.columns().unwrap_or_else(|| {
                 problems.push("spec.sink.options.primary_key: must be a column name, `a,b`, or a list of column names".into());
                 Vec::new()
             }),
@@ -442,15 +411,6 @@ fn base_location(address: &str, problems: &mut Vec<String>) -> Location {
             Location::Local(PathBuf::new())
         }
     }
-}
-
-/// `id`, `a,b` or `["a", "b"]`.
-fn key_columns(k: &KeyColumns) -> Option<Vec<String>> {
-    let cols: Vec<String> = match k {
-        KeyColumns::Text(s) => s.split(',').map(|c| c.trim().to_string()).collect(),
-        KeyColumns::List(a) => a.iter().map(|c| c.trim().to_string()).collect(),
-    };
-    (!cols.is_empty() && cols.iter().all(|c| !c.is_empty())).then_some(cols)
 }
 
 /// `7 days`, `12 hours`, `30 minutes` (singular too) to Delta's `interval N unit`.

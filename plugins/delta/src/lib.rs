@@ -18,7 +18,6 @@
 
 mod config;
 mod evolve;
-mod exactly_once;
 #[cfg(feature = "datafusion")]
 mod merge;
 mod partition;

@@ -8,7 +8,6 @@
 //! checker, which also refuses a commit whose keys a concurrent commit moved.
 
 use crate::config::{DeltaConfig, Location, Strategy};
-use crate::exactly_once::{self, Decision};
 use crate::{evolve, partition, readable};
 use deltalake::arrow::datatypes::Schema as ArrowSchema;
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
@@ -20,6 +19,7 @@ use std::collections::HashMap;
 use std::future::IntoFuture;
 use tokio::runtime::Runtime;
 use weir_sdk::arrow::record_batch::RecordBatch;
+use weir_sdk::exactly_once::{self, Decision};
 use weir_sdk::{Context, Error, Position, PositionKey, Sink, SinkConfig};
 
 pub(crate) struct DeltaSink {

@@ -31,11 +31,13 @@
 //! assert!(e.message.contains("did you mean `page`"), "{e}");
 //! ```
 
+mod common;
 mod read;
 mod secret;
 mod suggest;
 mod table;
 
+pub use common::{KeyColumns, Strategy};
 pub use read::{read, Side};
 pub use secret::Secret;
 pub use suggest::suggest;

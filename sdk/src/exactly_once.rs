@@ -1,14 +1,30 @@
-//! The Delta sink's exactly-once decision for one batch, as a pure function: given the
-//! batch's positions, what the table stores for their keys, what this sink last read or wrote
-//! for them, and whether this is the retry of an attempt that reported a failure, the batch is
-//! written, skipped (it already landed), or dropped (another writer moved a key).
+//! The exactly-once decision of a sink that stores positions with its data (Delta's `txn`
+//! actions, a PostgreSQL positions table), as a pure function shared by every such sink:
+//! given the batch's positions, what the destination stores for their keys, what this sink
+//! last read or wrote for them, and whether this is the retry of an attempt that reported a
+//! failure, the batch is written, skipped (it already landed), or dropped (another writer
+//! moved a key: return [`Error::positions_moved`](crate::Error::positions_moved)).
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use weir_sdk::exactly_once::{decide, Decision};
+//! use weir_sdk::{Position, PositionKey};
+//!
+//! let batch = [Position::new("orders/0", 200)];
+//! let stored = [(PositionKey::new("orders/0"), Some(100))];
+//! let mut seen = HashMap::new();
+//! seen.insert("orders/0".to_string(), Some(100));
+//! assert_eq!(decide(&batch, &stored, &seen, false), Decision::Write);
+//! seen.insert("orders/0".to_string(), Some(90));
+//! assert!(matches!(decide(&batch, &stored, &seen, false), Decision::Moved(_)));
+//! ```
 
+use crate::{Position, PositionKey};
 use std::collections::HashMap;
-use weir_sdk::{Position, PositionKey};
 
 /// What to do with a batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Decision {
+pub enum Decision {
     /// Write it: the table is where this sink left it.
     Write,
     /// Do not write it again: this is a retry and the table already holds every position of
@@ -19,9 +35,10 @@ pub(crate) enum Decision {
     Moved(Vec<String>),
 }
 
-/// Decides for a batch with `positions`; `stored` is the table's version per key (in the order
-/// of `positions`), `seen` what this sink last read or wrote per key.
-pub(crate) fn decide(
+/// Decides for a batch with `positions`; `stored` is the destination's position per key (in the
+/// order of `positions`, `None` where it has none), `seen` what this sink last read or wrote per
+/// key (a key absent from `seen` was never read: not a conflict).
+pub fn decide(
     positions: &[Position],
     stored: &[(PositionKey, Option<i64>)],
     seen: &HashMap<String, Option<i64>>,
