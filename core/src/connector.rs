@@ -164,6 +164,16 @@ impl ConnectorError {
             position: None,
         }
     }
+
+    /// From a sink's commit: the rows of the staged batch its destination refuses, `(row
+    /// index, reason)` (a data error in `weir_envelope::rejected`'s form); nothing of the
+    /// batch was committed.
+    pub fn rejected_rows(&self) -> Option<Vec<(usize, String)>> {
+        if self.kind != ErrorKind::Data {
+            return None;
+        }
+        weir_envelope::rejected::decode(&self.message)
+    }
 }
 
 /// What one poll returned.

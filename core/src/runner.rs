@@ -9,6 +9,7 @@
 //! A sink failure (after retries) stops the pipeline with the source's positions at the end
 //! of the last batch the sink committed: nothing is lost, the next run resumes there.
 
+mod rejected;
 mod stages;
 
 use crate::batcher::{BatchLimits, Batcher, MicroBatch};

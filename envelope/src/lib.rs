@@ -12,7 +12,8 @@
 //! existed). Plain definitions only: no dynamic-library code, no arrow compute.
 //!
 //! [`naming`] is the other shared rule: how field and table names are normalised (Nilus's
-//! snake_case, or `SCHEMA_NAMING=direct`), applied by core to columns and by sinks to tables.
+//! snake_case, or `SCHEMA_NAMING=direct`), applied by core to columns and by sinks to tables;
+//! [`rejected`] is how a sink reports rows its destination refused.
 //!
 //! ```
 //! use weir_envelope::Layout;
@@ -23,6 +24,7 @@
 //! ```
 
 pub mod naming;
+pub mod rejected;
 
 use arrow_schema::{DataType, Field, Fields, Schema, TimeUnit};
 use std::collections::HashMap;

@@ -158,9 +158,63 @@ impl Error {
         self.kind == ErrorKind::PositionsMoved
     }
 
+    /// From a sink's `commit`: the destination refuses these rows of the staged batch (a NOT
+    /// NULL or CHECK constraint of an existing table, a value out of range), and nothing of
+    /// the batch was committed. The host sets the rows aside as dead letters (or, without a
+    /// dead-letter destination, stops before committing the batch's positions, naming the
+    /// first row) and calls `write` and `commit` again with the other rows.
+    ///
+    /// Each reason should name the table and column, as the destination's message does. An
+    /// error of kind [`ErrorKind::Data`] whose message is [`weir_envelope::rejected`]'s form,
+    /// so hosts and plugins of every sdk `0.1.*` read it alike.
+    ///
+    /// ```
+    /// use weir_sdk::{Error, RejectedRow};
+    /// let e = Error::rows_rejected(vec![RejectedRow::new(4, "shop.t: null value in column \"name\"")]);
+    /// assert_eq!(e.kind, weir_sdk::ErrorKind::Data);
+    /// assert_eq!(e.rejected_rows().unwrap()[0].row, 4);
+    /// assert!(Error::data("not JSON").rejected_rows().is_none());
+    /// ```
+    pub fn rows_rejected(rows: Vec<RejectedRow>) -> Self {
+        let rows: Vec<(usize, String)> = rows.into_iter().map(|r| (r.row, r.reason)).collect();
+        Self::data(weir_envelope::rejected::encode(&rows))
+    }
+
+    /// The rows of a [`rows_rejected`](Self::rows_rejected) error, in the order reported.
+    pub fn rejected_rows(&self) -> Option<Vec<RejectedRow>> {
+        if self.kind != ErrorKind::Data {
+            return None;
+        }
+        let rows = weir_envelope::rejected::decode(&self.message)?;
+        Some(
+            rows.into_iter()
+                .map(|(row, reason)| RejectedRow { row, reason })
+                .collect(),
+        )
+    }
+
     /// The same error, naming the position it concerns.
     pub fn at(mut self, position: Position) -> Self {
         self.position = Some(position);
         self
+    }
+}
+
+/// One row of a staged batch that the destination refuses: see [`Error::rows_rejected`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RejectedRow {
+    /// Its index in the batch handed to `write`.
+    pub row: usize,
+    /// The destination's reason, naming the table and column.
+    pub reason: String,
+}
+
+impl RejectedRow {
+    /// Row `row` of the batch, refused for `reason`.
+    pub fn new(row: usize, reason: impl Into<String>) -> Self {
+        Self {
+            row,
+            reason: reason.into(),
+        }
     }
 }

@@ -99,7 +99,7 @@ pub use connector::{
     SourceFactory,
 };
 pub use context::Context;
-pub use error::{Error, ErrorKind, POSITIONS_MOVED};
+pub use error::{Error, ErrorKind, RejectedRow, POSITIONS_MOVED};
 pub use log::LogLevel;
 pub use position::{Position, PositionKey};
 pub use schemars;

@@ -12,7 +12,7 @@
 //! Typed batches (sources that say so, such as the generator) pass through untouched.
 
 pub mod bounds;
-mod envelope;
+pub(crate) mod envelope;
 mod infer;
 mod json;
 pub mod naming;

@@ -2,9 +2,10 @@
 //! then the batch, each written and committed with the batch's positions). Both report back
 //! to the run in batch order; a failure ends the thread and so the run.
 
+use super::rejected;
 use super::{retry, BatchReport, Observer, RunConfig, StopSignal};
 use crate::batcher::MicroBatch;
-use crate::connector::{ConnectorError, Position, PositionKey, Sink};
+use crate::connector::{ConnectorError, ErrorKind, Position, PositionKey, Sink};
 use crate::transform::{Transform, TransformError};
 use arrow::datatypes::Schema;
 use arrow::record_batch::RecordBatch;
@@ -91,47 +92,34 @@ pub(super) fn sink_loop(
                 let dead_rows = b.dead.as_ref().map_or(0, RecordBatch::num_rows);
                 // Dead letters first: once the table holds the batch, its positions move on.
                 if let Some(dead) = &b.dead {
-                    let written = match dead_letter.as_mut() {
-                        Some(d) => retry(cfg, stop, observer, "dead-letter write", || {
-                            // A batch replayed after a restart (its rows all dead, so the
-                            // table did not move) finds its dead letters already there.
-                            if holds(d.as_mut(), &positions)? {
-                                return Ok(());
-                            }
-                            d.write(dead.clone())?;
-                            d.commit(&positions)
-                        }),
-                        None => {
-                            log_dead_letters(dead);
-                            Ok(())
-                        }
-                    };
-                    if let Err(error) = written {
+                    if let Err(error) = set_aside(dead_letter.as_deref_mut(), dead, &positions, ctx)
+                    {
                         let _ = acks.send(FromSink::DeadLetterFailed { seq: b.seq, error });
                         break;
                     }
                 }
-                let written = if b.batch.num_rows() == 0 {
-                    Ok(())
-                } else {
-                    retry(cfg, stop, observer, "sink write", || {
-                        sink.write(b.batch.clone())?;
-                        sink.commit(&positions)
-                    })
-                };
-                let msg = match written {
-                    Ok(()) => FromSink::Committed(BatchReport {
+                let msg = match write_all(
+                    sink.as_mut(),
+                    dead_letter.as_deref_mut(),
+                    b.batch,
+                    &positions,
+                    ctx,
+                ) {
+                    Ok(w) => FromSink::Committed(BatchReport {
                         seq: b.seq,
-                        records: b.batch.num_rows(),
+                        records: w.records,
                         bytes: b.bytes,
-                        bytes_out: b.batch.get_array_memory_size(),
+                        bytes_out: w.bytes_out,
                         commit_time: started.elapsed(),
-                        dead_letters: dead_rows,
+                        dead_letters: dead_rows + w.refused,
                         positions: b.positions,
                     }),
-                    Err(error) => FromSink::Failed { seq: b.seq, error },
+                    Err(Stop::Sink(error)) => FromSink::Failed { seq: b.seq, error },
+                    Err(Stop::DeadLetter(error)) => {
+                        FromSink::DeadLetterFailed { seq: b.seq, error }
+                    }
                 };
-                let failed = matches!(msg, FromSink::Failed { .. });
+                let failed = !matches!(msg, FromSink::Committed(_));
                 if acks.send(msg).is_err() || failed {
                     break;
                 }
@@ -143,6 +131,126 @@ pub(super) fn sink_loop(
             tracing::warn!(error = %e, "sink close failed");
         }
     }
+}
+
+/// Decode's dead letters to the dead-letter destination, or to the log without one.
+fn set_aside(
+    dead_letter: Option<&mut (dyn Sink + 'static)>,
+    dead: &RecordBatch,
+    positions: &[Position],
+    ctx: &SinkCtx<'_>,
+) -> Result<(), ConnectorError> {
+    let Some(d) = dead_letter else {
+        log_dead_letters(dead);
+        return Ok(());
+    };
+    retry(ctx.cfg, ctx.stop, ctx.observer, "dead-letter write", || {
+        // A batch replayed after a restart (its rows all dead, so the table did not move)
+        // finds its dead letters already there.
+        if holds(d, positions)? {
+            return Ok(());
+        }
+        d.write(dead.clone())?;
+        d.commit(positions)
+    })
+}
+
+/// What [`write_all`] wrote.
+struct Written {
+    records: usize,
+    bytes_out: usize,
+    refused: usize,
+}
+
+/// Why [`write_all`] stopped.
+enum Stop {
+    Sink(ConnectorError),
+    DeadLetter(ConnectorError),
+}
+
+/// The batch written and committed with its positions under the retry policy. Rows the sink
+/// refuses go to the dead-letter destination (committed first, under keys of their own so a
+/// replay finds them there) and the rest is written again; without a dead-letter destination
+/// the first refusal stops the pipeline before the batch's positions are committed.
+fn write_all(
+    sink: &mut dyn Sink,
+    mut dead_letter: Option<&mut (dyn Sink + 'static)>,
+    mut batch: RecordBatch,
+    positions: &[Position],
+    ctx: &SinkCtx<'_>,
+) -> Result<Written, Stop> {
+    let mut refused = 0;
+    for round in 0.. {
+        if batch.num_rows() == 0 {
+            break;
+        }
+        let error = match retry(ctx.cfg, ctx.stop, ctx.observer, "sink write", || {
+            sink.write(batch.clone())?;
+            sink.commit(positions)
+        }) {
+            Ok(()) => break,
+            Err(e) => e,
+        };
+        let Some(mut rows) = error.rejected_rows() else {
+            return Err(Stop::Sink(error));
+        };
+        rows.sort_by_key(|(r, _)| *r);
+        rows.dedup_by_key(|(r, _)| *r);
+        let arrow = |e: arrow::error::ArrowError| {
+            Stop::Sink(ConnectorError::new(ErrorKind::Fatal, e.to_string()))
+        };
+        let Some(d) = dead_letter.as_deref_mut() else {
+            let at = rejected::row_positions(&batch, positions).map_err(arrow)?;
+            let (row, why) = &rows[0];
+            return Err(Stop::Sink(ConnectorError::new(
+                ErrorKind::Data,
+                format!(
+                    "the sink refused {} row(s) of the batch ending at {}; the first, at {}: {why}. \
+                     Nothing of the batch was committed and its positions stay where they were; \
+                     set source.options.dead_letter to set refused rows aside and commit the rest",
+                    rows.len(),
+                    positions.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                    at.get(*row).map_or("?", String::as_str),
+                ),
+            )));
+        };
+        let dead = rejected::dead_letters(&batch, &rows, positions).map_err(arrow)?;
+        let keys = refused_keys(positions, round);
+        retry(ctx.cfg, ctx.stop, ctx.observer, "dead-letter write", || {
+            if holds(d, &keys)? {
+                return Ok(());
+            }
+            d.write(dead.clone())?;
+            d.commit(&keys)
+        })
+        .map_err(Stop::DeadLetter)?;
+        tracing::warn!(
+            rows = rows.len(),
+            first = %rows[0].1,
+            "the sink refused rows; they went to the dead-letter destination"
+        );
+        refused += rows.len();
+        batch = rejected::without(&batch, &rows).map_err(arrow)?;
+    }
+    Ok(Written {
+        records: batch.num_rows(),
+        bytes_out: batch.get_array_memory_size(),
+        refused,
+    })
+}
+
+/// The positions under which round `round` of a batch's refused rows is stored in the
+/// dead-letter destination: `<key>#refused`, `<key>#refused.1`, ...
+fn refused_keys(positions: &[Position], round: usize) -> Vec<Position> {
+    let suffix = if round == 0 {
+        "#refused".to_string()
+    } else {
+        format!("#refused.{round}")
+    };
+    positions
+        .iter()
+        .map(|p| Position::new(format!("{}{suffix}", p.key), p.next))
+        .collect()
 }
 
 /// Whether a transactional sink already holds every position of a batch (each stored `next`

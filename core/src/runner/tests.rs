@@ -72,6 +72,8 @@ struct MemSink {
     batches_seen: u64,
     /// Fail the write of the batch with this index (counting distinct batches) `times` times.
     fail: Option<(u64, ErrorKind, u32)>,
+    /// Refuse, at commit, the rows whose id this picks (as a CHECK constraint would).
+    refuse: Option<fn(i64) -> bool>,
 }
 
 impl MemSink {
@@ -81,6 +83,7 @@ impl MemSink {
             staged: Vec::new(),
             batches_seen: 0,
             fail: None,
+            refuse: None,
         }
     }
 }
@@ -116,6 +119,22 @@ impl Sink for MemSink {
         Ok(())
     }
     fn commit(&mut self, positions: &[Position]) -> Result<(), ConnectorError> {
+        if let Some(refused) = self.refuse {
+            let bad: Vec<(usize, String)> = (self.staged.iter().enumerate())
+                .filter(|(_, id)| refused(**id))
+                .map(|(i, id)| {
+                    (
+                        i,
+                        format!("t: id {id} violates check constraint \"t_id_check\""),
+                    )
+                })
+                .collect();
+            if !bad.is_empty() {
+                self.staged.clear();
+                let msg = weir_envelope::rejected::encode(&bad);
+                return Err(ConnectorError::new(ErrorKind::Data, msg));
+            }
+        }
         let mut t = self.table.lock().unwrap();
         t.rows.append(&mut self.staged);
         t.stored = positions
@@ -438,4 +457,115 @@ fn a_stop_request_ends_retrying_and_keeps_positions() {
     assert_eq!(t.stored, Some(100));
     assert_eq!(t.rows, (0..100).collect::<Vec<_>>());
     assert_eq!(*commits.lock().unwrap(), vec![100]);
+}
+
+/// A dead-letter destination that keeps each row's `_error` and the positions of each commit.
+#[derive(Default)]
+struct DeadTable {
+    errors: Vec<String>,
+    stored: std::collections::HashMap<String, i64>,
+}
+
+struct DeadSink(Arc<Mutex<DeadTable>>, Vec<String>);
+
+impl Sink for DeadSink {
+    fn open(&mut self) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+    fn stored_positions(&mut self, keys: &[PositionKey]) -> Result<Vec<Position>, ConnectorError> {
+        let t = self.0.lock().unwrap();
+        Ok(keys
+            .iter()
+            .filter_map(|k| t.stored.get(k).map(|n| Position::new(k.clone(), *n)))
+            .collect())
+    }
+    fn write(&mut self, batch: RecordBatch) -> Result<(), ConnectorError> {
+        let errors = batch.column_by_name("_error").expect("_error");
+        let errors = errors
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .expect("text");
+        self.1 = errors.iter().map(|e| e.unwrap_or("").to_string()).collect();
+        Ok(())
+    }
+    fn commit(&mut self, positions: &[Position]) -> Result<(), ConnectorError> {
+        let mut t = self.0.lock().unwrap();
+        t.errors.append(&mut self.1);
+        for p in positions {
+            t.stored.insert(p.key.clone(), p.next);
+        }
+        Ok(())
+    }
+    fn close(&mut self) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn rows_the_sink_refuses_go_to_the_dead_letters_and_the_rest_commits() {
+    let commits = Arc::new(Mutex::new(Vec::new()));
+    let table = Arc::new(Mutex::new(Table::default()));
+    let dead = Arc::new(Mutex::new(DeadTable::default()));
+    let mut sink = MemSink::new(&table);
+    sink.refuse = Some(|id| id % 7 == 3);
+    let stages = Stages {
+        transform: None,
+        dead_letter: Some(Box::new(DeadSink(dead.clone(), Vec::new()))),
+    };
+    let s = run_with(
+        counter(Some(1000), &commits),
+        Box::new(sink),
+        stages,
+        &cfg(100),
+        &StopSignal::new(),
+        Arc::new(NoObserver),
+    )
+    .unwrap();
+    let refused: Vec<i64> = (0..1000).filter(|i| i % 7 == 3).collect();
+    assert_eq!(s.dead_letters, refused.len() as u64);
+    assert_eq!(s.records, 1000 - refused.len() as u64);
+    assert_eq!(s.committed.get("ids"), Some(1000));
+    let rows = table.lock().unwrap().rows.clone();
+    assert_eq!(rows, (0..1000).filter(|i| i % 7 != 3).collect::<Vec<_>>());
+    let dead = dead.lock().unwrap();
+    assert_eq!(dead.errors.len(), refused.len());
+    assert!(
+        dead.errors[0].contains("row 3 of the batch ending at ids@100"),
+        "{}",
+        dead.errors[0]
+    );
+    assert!(dead.errors[0].contains("t_id_check"), "{}", dead.errors[0]);
+    assert_eq!(dead.stored.get("ids#refused"), Some(&1000));
+    assert_eq!(*commits.lock().unwrap().last().unwrap(), 1000);
+}
+
+#[test]
+fn without_a_dead_letter_destination_a_refused_row_stops_the_run_before_its_positions() {
+    let commits = Arc::new(Mutex::new(Vec::new()));
+    let table = Arc::new(Mutex::new(Table::default()));
+    let mut sink = MemSink::new(&table);
+    sink.refuse = Some(|id| id == 153);
+    let f = run(
+        counter(Some(1000), &commits),
+        Box::new(sink),
+        &cfg(100),
+        &StopSignal::new(),
+        Arc::new(NoObserver),
+    )
+    .unwrap_err();
+    let RunError::Sink { seq: 1, error } = &f.error else {
+        panic!("{:?}", f.error);
+    };
+    assert_eq!(error.kind, ErrorKind::Data);
+    assert!(
+        error
+            .message
+            .contains("refused 1 row(s) of the batch ending at ids@200"),
+        "{error}"
+    );
+    assert!(error.message.contains("t_id_check"), "{error}");
+    assert!(error.message.contains("dead_letter"), "{error}");
+    assert_eq!(f.summary.committed.get("ids"), Some(100));
+    assert_eq!(table.lock().unwrap().rows, (0..100).collect::<Vec<_>>());
+    assert_eq!(commits.lock().unwrap().last(), Some(&100));
 }

@@ -443,4 +443,19 @@ mod tests {
         );
         assert_eq!(Error::from(ffi), e);
     }
+
+    #[test]
+    fn rejected_rows_cross_as_the_data_error_older_hosts_know() {
+        let rows = vec![
+            crate::RejectedRow::new(2, "shop.t: null value in column \"name\"\nof relation"),
+            crate::RejectedRow::new(9, "shop.t: violates check constraint \"t_qty_check\""),
+        ];
+        let ffi = FfiError::from(Error::rows_rejected(rows));
+        assert_eq!(ffi.kind, FfiErrorKind::Data);
+        assert!(ffi.message.as_str().starts_with(weir_envelope::rejected::MARKER));
+        let back = Error::from(ffi).rejected_rows().expect("rows");
+        assert_eq!(back.len(), 2);
+        assert_eq!((back[0].row, back[1].row), (2, 9));
+        assert_eq!(back[0].reason, "shop.t: null value in column \"name\" of relation");
+    }
 }
