@@ -26,6 +26,8 @@ fn plugins_lists_names_versions_and_schemes() {
         "kafka 0.1.0",
         "kafka://",
         "delta 0.1.0",
+        "postgres 0.1.0",
+        "postgresql://",
         "console 0.1.0",
         "file 0.1.0",
         "generator://",
@@ -42,8 +44,8 @@ fn plugins_lists_names_versions_and_schemes() {
     }
     let json = output(weir(&plugins).args(["plugins", "--json"]));
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("plugins --json");
-    // generator, delta, console, nats, kafka, file
-    assert_eq!(doc["plugins"].as_array().map(Vec::len), Some(6));
+    // generator, delta, console, nats, kafka, file, postgres
+    assert_eq!(doc["plugins"].as_array().map(Vec::len), Some(7));
 }
 
 #[test]

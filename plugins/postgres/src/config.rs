@@ -178,38 +178,7 @@ impl PostgresConfig {
             "" => user.clone(),
             db => decode(db),
         };
-        let table = table_name(&o.dest_table, "public", naming).unwrap_or_else(|| {
-            problems.push(format!(
-                "spec.sink.options.dest_table: `{}` is not `table` or `schema.table`",
-                o.dest_table
-            ));
-            TableName {
-                schema: String::new(),
-                table: String::new(),
-            }
-        });
-        let positions = match &o.positions_table {
-            None => TableName {
-                schema: table.schema.clone(),
-                table: "weir_positions".into(),
-            },
-            Some(p) => table_name(p, &table.schema, naming).unwrap_or_else(|| {
-                problems.push(format!(
-                    "spec.sink.options.positions_table: `{p}` is not `table` or `schema.table`"
-                ));
-                table.clone()
-            }),
-        };
-        let primary_key = match &o.primary_key {
-            None => Vec::new(),
-            Some(k) => k
-                .columns()
-                .map(|c| c.iter().map(|c| naming.apply(c)).collect())
-                .unwrap_or_else(|| {
-                    problems.push("spec.sink.options.primary_key: must be a column name, `a,b`, or a list of column names".into());
-                    Vec::new()
-                }),
-        };
+        let (table, positions, primary_key) = tables_and_key(&o, naming, &mut problems);
         if o.incremental_strategy == Strategy::Merge && primary_key.is_empty() {
             problems.push("spec.sink.options.incremental_strategy: merge needs spec.source.options.primary_key (the column or columns to upsert on)".into());
         }
@@ -279,6 +248,47 @@ fn table_name(s: &str, default_schema: &str, naming: Naming) -> Option<TableName
         _ => return None,
     };
     Some(TableName { schema, table })
+}
+
+/// The table, the positions table and the merge key of the options, problems noted.
+fn tables_and_key(
+    o: &PostgresOptions,
+    naming: Naming,
+    problems: &mut Vec<String>,
+) -> (TableName, TableName, Vec<String>) {
+    let table = table_name(&o.dest_table, "public", naming).unwrap_or_else(|| {
+        problems.push(format!(
+            "spec.sink.options.dest_table: `{}` is not `table` or `schema.table`",
+            o.dest_table
+        ));
+        TableName {
+            schema: String::new(),
+            table: String::new(),
+        }
+    });
+    let positions = match &o.positions_table {
+        None => TableName {
+            schema: table.schema.clone(),
+            table: "weir_positions".into(),
+        },
+        Some(p) => table_name(p, &table.schema, naming).unwrap_or_else(|| {
+            problems.push(format!(
+                "spec.sink.options.positions_table: `{p}` is not `table` or `schema.table`"
+            ));
+            table.clone()
+        }),
+    };
+    let primary_key = match &o.primary_key {
+            None => Vec::new(),
+            Some(k) => k
+                .columns()
+                .map(|c| c.iter().map(|c| naming.apply(c)).collect())
+                .unwrap_or_else(|| {
+                    problems.push("spec.sink.options.primary_key: must be a column name, `a,b`, or a list of column names".into());
+                    Vec::new()
+                }),
+        };
+    (table, positions, primary_key)
 }
 
 #[cfg(test)]

@@ -260,32 +260,14 @@ struct Job<'a> {
 async fn transaction(client: &mut Client, job: &Job<'_>) -> Result<Done, Failed> {
     let cfg = job.cfg;
     let tx = client.transaction().await.map_err(|e| ("begin", e))?;
-    tx.execute(sql::LOCK, &[&job.lock])
-        .await
-        .map_err(|e| ("lock", e))?;
+    if let Some(done) = lock_and_decide(&tx, job).await? {
+        return Ok(done);
+    }
     let keys: Vec<String> = job
         .positions
         .iter()
         .map(|p| p.key.as_str().to_string())
         .collect();
-    let rows = tx
-        .query(
-            &sql::lock_positions(&cfg.positions),
-            &[&job.pipeline, &keys],
-        )
-        .await
-        .map_err(|e| ("lock the positions", e))?;
-    let found: HashMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-    let stored: Vec<(PositionKey, Option<i64>)> = job
-        .positions
-        .iter()
-        .map(|p| (p.key.clone(), found.get(p.key.as_str()).copied()))
-        .collect();
-    match exactly_once::decide(job.positions, &stored, job.seen, job.retry) {
-        Decision::Write => {}
-        Decision::Landed => return Ok(Done::Landed),
-        Decision::Moved(m) => return Err(Failed::Moved(m)),
-    }
     let table = sql::table(&cfg.table);
     let columns: Vec<(String, String)> = tx
         .query(sql::COLUMNS, &[&table])
@@ -348,6 +330,39 @@ async fn transaction(client: &mut Client, job: &Job<'_>) -> Result<Done, Failed>
     .map_err(|e| ("store the positions", e))?;
     tx.commit().await.map_err(|e| ("commit", e))?;
     Ok(Done::Written { rows, direct })
+}
+
+/// Takes the pipeline's lock and its position rows, and decides whether to write
+/// ([`exactly_once::decide`]): `Some` when the batch already landed.
+async fn lock_and_decide(tx: &Transaction<'_>, job: &Job<'_>) -> Result<Option<Done>, Failed> {
+    let cfg = job.cfg;
+    tx.execute(sql::LOCK, &[&job.lock])
+        .await
+        .map_err(|e| ("lock", e))?;
+    let keys: Vec<String> = job
+        .positions
+        .iter()
+        .map(|p| p.key.as_str().to_string())
+        .collect();
+    let rows = tx
+        .query(
+            &sql::lock_positions(&cfg.positions),
+            &[&job.pipeline, &keys],
+        )
+        .await
+        .map_err(|e| ("lock the positions", e))?;
+    let found: HashMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let stored: Vec<(PositionKey, Option<i64>)> = job
+        .positions
+        .iter()
+        .map(|p| (p.key.clone(), found.get(p.key.as_str()).copied()))
+        .collect();
+    match exactly_once::decide(job.positions, &stored, job.seen, job.retry) {
+        Decision::Write => {}
+        Decision::Landed => return Ok(Some(Done::Landed)),
+        Decision::Moved(m) => return Err(Failed::Moved(m)),
+    }
+    Ok(None)
 }
 
 /// Creates the table (with the merge key's unique index) or applies the plan's changes.
