@@ -452,10 +452,16 @@ mod tests {
         ];
         let ffi = FfiError::from(Error::rows_rejected(rows));
         assert_eq!(ffi.kind, FfiErrorKind::Data);
-        assert!(ffi.message.as_str().starts_with(weir_envelope::rejected::MARKER));
+        assert!(ffi
+            .message
+            .as_str()
+            .starts_with(weir_envelope::rejected::MARKER));
         let back = Error::from(ffi).rejected_rows().expect("rows");
         assert_eq!(back.len(), 2);
         assert_eq!((back[0].row, back[1].row), (2, 9));
-        assert_eq!(back[0].reason, "shop.t: null value in column \"name\" of relation");
+        assert_eq!(
+            back[0].reason,
+            "shop.t: null value in column \"name\" of relation"
+        );
     }
 }
