@@ -314,3 +314,76 @@ fn bad_input_gets_one_clear_error_and_never_the_password() {
         "{out:?}"
     );
 }
+
+#[test]
+fn rows_the_table_refuses_go_to_the_dead_letters_and_the_rest_commits() {
+    let f = Fixture::new();
+    f.pg.psql(
+        "weir",
+        "CREATE SCHEMA shop; CREATE TABLE shop.orders (id bigint, name text NOT NULL, qty integer CHECK (qty >= 0))",
+    );
+    let inbox = f.scratch.join("inbox");
+    // 1 000 orders: every 100th has no name, every 250th a negative quantity.
+    lines(
+        &inbox,
+        "orders",
+        (0..1000).map(|i| {
+            let qty = if i % 250 == 7 { -1 } else { i % 10 };
+            if i % 100 == 3 {
+                json!({"id": i, "qty": qty})
+            } else {
+                json!({"id": i, "name": format!("n{i}"), "qty": qty})
+            }
+        }),
+    );
+    let refused = (0..1000).filter(|i| i % 100 == 3 || i % 250 == 7).count() as i64;
+    let manifest = |name: &str, dead: Option<&Path>| {
+        let mut m = Manifest::new(name)
+            .source(format!("file://{}/*.jsonl", inbox.display()))
+            .source_option("batch_size", 400)
+            .sink(f.pg.url("weir"))
+            .sink_option("dest_table", "shop.orders");
+        if let Some(d) = dead {
+            m = m.source_option("dead_letter", d.display().to_string());
+        }
+        f.scratch.write(&m)
+    };
+    // Without a dead letter: the run stops on the first batch, nothing of it committed.
+    let out = output(weir(&f.plugins).arg("run").arg(manifest("strict", None)));
+    assert_ne!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stderr.contains("refused"), "{}", out.stderr);
+    assert!(out.stderr.contains("orders.jsonl@"), "{}", out.stderr);
+    assert!(out.stderr.contains("23502"), "{}", out.stderr);
+    assert_eq!(f.count("SELECT count(*) FROM shop.orders"), 0);
+    assert_eq!(
+        f.count("SELECT count(*) FROM shop.weir_positions WHERE pipeline = 'strict'"),
+        0
+    );
+    // With one: the refused rows are dead letters with the server's reason, the rest lands.
+    let dead = f.scratch.join("dead");
+    run_ok(&f.plugins, &manifest("kept", Some(&dead)));
+    assert_eq!(f.count("SELECT count(*) FROM shop.orders"), 1000 - refused);
+    assert_eq!(
+        f.count("SELECT count(*) FROM shop.orders WHERE id % 100 = 3 OR id % 250 = 7"),
+        0
+    );
+    let rows = delta_rows(&dead, &f.scratch);
+    assert_eq!(rows.len() as i64, refused, "{rows:?}");
+    let errors: Vec<&str> = rows.iter().filter_map(|r| r["_error"].as_str()).collect();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("23502") && e.contains("name")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("23514") && e.contains("qty")),
+        "{errors:?}"
+    );
+    assert!(rows.iter().all(|r| r["_position"]
+        .as_str()
+        .is_some_and(|p| p.contains("orders.jsonl@"))));
+    assert!(!errors.iter().any(|e| e.contains(PASSWORD)));
+}

@@ -21,7 +21,7 @@ use weir_sdk::arrow::record_batch::RecordBatch;
 use weir_sdk::exactly_once::{self, Decision};
 use weir_sdk::options::Strategy;
 use weir_sdk::tracing::{debug, info, warn};
-use weir_sdk::{Context, Error, Position, PositionKey, Sink, SinkConfig};
+use weir_sdk::{Context, Error, Position, PositionKey, RejectedRow, Sink, SinkConfig};
 
 /// COPY data is sent in chunks of about this many bytes.
 const CHUNK: usize = 1 << 20;
@@ -268,6 +268,26 @@ async fn transaction(client: &mut Client, job: &Job<'_>) -> Result<Done, Failed>
         .iter()
         .map(|p| p.key.as_str().to_string())
         .collect();
+    let (rows, direct) = write_rows(&tx, cfg, job.batch, job.key_index).await?;
+    let nexts: Vec<i64> = job.positions.iter().map(|p| p.next).collect();
+    tx.execute(
+        &sql::upsert_positions(&cfg.positions),
+        &[&job.pipeline, &keys, &nexts],
+    )
+    .await
+    .map_err(|e| ("store the positions", e))?;
+    tx.commit().await.map_err(|e| ("commit", e))?;
+    Ok(Done::Written { rows, direct })
+}
+
+/// The batch's rows into the table (created or evolved first), inside `tx`: how many, and
+/// whether by COPY straight into the table.
+async fn write_rows(
+    tx: &Transaction<'_>,
+    cfg: &PostgresConfig,
+    batch: &Prepared,
+    key_index: bool,
+) -> Result<(u64, bool), Failed> {
     let table = sql::table(&cfg.table);
     let columns: Vec<(String, String)> = tx
         .query(sql::COLUMNS, &[&table])
@@ -276,19 +296,18 @@ async fn transaction(client: &mut Client, job: &Job<'_>) -> Result<Done, Failed>
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let plan = evolve::plan(&job.batch.described, &columns).map_err(Failed::Data)?;
-    evolve_table(&tx, cfg, &plan, columns.is_empty(), job.key_index).await?;
+    let plan = evolve::plan(&batch.described, &columns).map_err(Failed::Data)?;
+    evolve_table(tx, cfg, &plan, columns.is_empty(), key_index).await?;
     let merge = cfg.strategy == Strategy::Merge;
     let direct = !merge
         && plan.targets.iter().all(|t| {
-            let wire = job.batch.columns[t.source].wire;
+            let wire = batch.columns[t.source].wire;
             wire != Wire::Numeric && t.pg_type == wire.staging_type()
         });
     let copy_sql = if direct {
         sql::copy_into(&cfg.table, &plan.targets)
     } else {
-        let types: Vec<&str> = job
-            .batch
+        let types: Vec<&str> = batch
             .columns
             .iter()
             .map(|c| c.wire.staging_type())
@@ -300,7 +319,7 @@ async fn transaction(client: &mut Client, job: &Job<'_>) -> Result<Done, Failed>
     };
     // Direct COPY writes every batch column, in plan order (one target per column).
     let mut chunks = Vec::new();
-    copy::encode(&job.batch.columns, job.batch.rows, merge, CHUNK, |c| {
+    copy::encode(&batch.columns, batch.rows, merge, CHUNK, |c| {
         chunks.push(Bytes::from(c));
         Ok(())
     })
@@ -321,15 +340,49 @@ async fn transaction(client: &mut Client, job: &Job<'_>) -> Result<Done, Failed>
             .await
             .map_err(|e| ("insert", e))?
     };
-    let nexts: Vec<i64> = job.positions.iter().map(|p| p.next).collect();
-    tx.execute(
-        &sql::upsert_positions(&cfg.positions),
-        &[&job.pipeline, &keys, &nexts],
-    )
-    .await
-    .map_err(|e| ("store the positions", e))?;
-    tx.commit().await.map_err(|e| ("commit", e))?;
-    Ok(Done::Written { rows, direct })
+    Ok((rows, direct))
+}
+
+/// The rows of `batch` the table refuses (a data error, SQLSTATE class 22 or 23), each with
+/// its error: the batch written again in halves under savepoints of one transaction, which
+/// is then rolled back, so nothing is written.
+async fn probe(
+    client: &mut Client,
+    cfg: &PostgresConfig,
+    batch: &RecordBatch,
+    key_index: bool,
+) -> Result<Vec<(usize, &'static str, tokio_postgres::Error)>, Failed> {
+    let tx = client.transaction().await.map_err(|e| ("begin", e))?;
+    let mut refused = Vec::new();
+    let mut ranges = vec![(0, batch.num_rows())];
+    while let Some((offset, len)) = ranges.pop() {
+        let part = prepare(&batch.slice(offset, len)).map_err(|e| Failed::Data(e.message))?;
+        tx.batch_execute("SAVEPOINT weir_probe")
+            .await
+            .map_err(|e| ("savepoint", e))?;
+        match write_rows(&tx, cfg, &part, key_index).await {
+            Ok(_) => tx.batch_execute("RELEASE SAVEPOINT weir_probe").await,
+            Err(Failed::Pg(what, e)) if is_refusal(&e) => {
+                if len == 1 {
+                    refused.push((offset, what, e));
+                } else {
+                    ranges.push((offset + len / 2, len - len / 2));
+                    ranges.push((offset, len / 2));
+                }
+                tx.batch_execute("ROLLBACK TO SAVEPOINT weir_probe").await
+            }
+            Err(other) => return Err(other),
+        }
+        .map_err(|e| ("savepoint", e))?;
+    }
+    tx.rollback().await.map_err(|e| ("rollback", e))?;
+    Ok(refused)
+}
+
+/// Whether the server refused a value or a row (SQLSTATE class 22 or 23), not the batch.
+fn is_refusal(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error()
+        .is_some_and(|d| matches!(&d.code().code()[..2], "22" | "23"))
 }
 
 /// Takes the pipeline's lock and its position rows, and decides whether to write
@@ -479,6 +532,29 @@ impl Sink for PostgresSink {
                 self.cfg.positions
             ))),
             Err(Failed::Data(m)) => Err(Error::data(format!("{}: {m}", self.cfg.table))),
+            Err(Failed::Pg(what, e)) if is_refusal(&e) => {
+                let first = self.error(what, &e);
+                let found = match self.client.as_mut() {
+                    Some(client) => {
+                        self.rt
+                            .block_on(probe(client, &self.cfg, &batch, self.key_index))
+                    }
+                    None => return Err(first),
+                };
+                match found {
+                    Ok(rows) if !rows.is_empty() => Err(Error::rows_rejected(
+                        rows.iter()
+                            .map(|(row, what, e)| {
+                                RejectedRow::new(*row, self.error(what, e).message)
+                            })
+                            .collect(),
+                    )),
+                    // Refused as a whole but no single row alone: the batch's error stands.
+                    Ok(_) => Err(first),
+                    Err(Failed::Pg(what, e)) => Err(self.fail(what, &e)),
+                    Err(_) => Err(first),
+                }
+            }
             Err(Failed::Pg(what, e)) => {
                 self.failed_attempt = true;
                 Err(self.fail(what, &e))

@@ -112,7 +112,7 @@ pub(crate) fn create_staging(types: &[&str], ordinal: bool) -> String {
         cols.push("_weir_ord bigint".into());
     }
     format!(
-        "CREATE TEMP TABLE weir_stage ({}) ON COMMIT DROP",
+        "DROP TABLE IF EXISTS pg_temp.weir_stage; CREATE TEMP TABLE weir_stage ({}) ON COMMIT DROP",
         cols.join(", ")
     )
 }
