@@ -305,6 +305,10 @@ fn test() -> Result<()> {
             .join()
             .map_err(|_| anyhow::anyhow!("the tansu install thread panicked"))?
     })?;
+    let pg_bin = step_value(
+        "PostgreSQL, the server of the Postgres sink's tests",
+        tools::ensure_postgres,
+    )?;
     step("demo, read back by Python deltalake", || {
         let d = demo(&weir)?;
         let summary = python::summary(&python, &d.table)?;
@@ -327,7 +331,8 @@ fn test() -> Result<()> {
         with_env(&mut cmd, &lint);
         cmd.env("WEIR_TEST_BIN_DIR", &target)
             .env("WEIR_TEST_PYTHON", &python)
-            .env("WEIR_TEST_TANSU", &tansu);
+            .env("WEIR_TEST_TANSU", &tansu)
+            .env("WEIR_TEST_PG_BIN", &pg_bin);
         run(&mut cmd)
     })?;
     step("doc tests", || {

@@ -81,3 +81,42 @@ pub(crate) fn ensure_tansu() -> Result<PathBuf> {
     }
     Ok(bin)
 }
+
+/// The PostgreSQL server binaries of the tests (`/usr/lib/postgresql/<N>/bin`): Debian's
+/// `postgresql` package, installed with apt-get when missing and we are root.
+pub(crate) fn ensure_postgres() -> Result<PathBuf> {
+    let find = || -> Option<PathBuf> {
+        let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .flatten()
+            .filter_map(|e| {
+                let v = e.file_name().to_string_lossy().parse().ok()?;
+                let bin = e.path().join("bin");
+                bin.join("initdb").is_file().then_some((v, bin))
+            })
+            .collect();
+        found.sort();
+        found.pop().map(|(_, b)| b)
+    };
+    if let Some(bin) = find() {
+        return Ok(bin);
+    }
+    println!("PostgreSQL's server binaries are missing: installing Debian's postgresql package");
+    let ok = Command::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends", "postgresql"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        let _ = Command::new("apt-get").arg("update").status();
+        let status = Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "postgresql"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .context("run apt-get")?;
+        if !status.success() {
+            bail!("apt-get install postgresql failed; install Debian's postgresql package (as root) and run again");
+        }
+    }
+    find().context("postgresql is installed but /usr/lib/postgresql/<N>/bin/initdb is not there")
+}
