@@ -156,6 +156,40 @@ impl Layout {
         }
     }
 
+    /// The envelope columns a record's position is told by, in order: Kafka's `topic`,
+    /// `partition`, `offset`; NATS's `subject`, `sequence`; a file's `path`, `offset`.
+    pub fn position_columns(self) -> &'static [&'static str] {
+        match self {
+            Self::Kafka => &["topic", "partition", "offset"],
+            Self::Nats => &["subject", "sequence"],
+            Self::File => &["path", "offset"],
+        }
+    }
+
+    /// The metadata column decoded rows keep for envelope column `name`.
+    pub fn metadata_column(self, name: &str) -> Option<&'static str> {
+        self.metadata_columns()
+            .iter()
+            .find(|(e, _)| *e == name)
+            .map(|(_, m)| *m)
+    }
+
+    /// A record's position as text, from the values of [`Layout::position_columns`]:
+    /// `topic/partition@offset`, `subject@sequence`, `path@offset` (the form dead letters and
+    /// errors name a record by).
+    ///
+    /// ```
+    /// use weir_envelope::Layout;
+    /// assert_eq!(Layout::Kafka.position(&["orders", "3", "41"]), "orders/3@41");
+    /// assert_eq!(Layout::File.position(&["in/a.jsonl", "120"]), "in/a.jsonl@120");
+    /// ```
+    pub fn position(self, values: &[&str]) -> String {
+        match (self, values) {
+            (Self::Kafka, [topic, partition, offset]) => format!("{topic}/{partition}@{offset}"),
+            _ => values.join("@"),
+        }
+    }
+
     /// The struct column of `format: raw` (Nilus's shape): `_kafka`, `_nats`, `_file`.
     pub fn raw_column(self) -> &'static str {
         match self {

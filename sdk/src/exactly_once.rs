@@ -74,6 +74,66 @@ pub fn decide(
     }
 }
 
+/// What a sink keeps between calls for [`decide`]: per key, the position it last read back or
+/// committed, and whether its last commit reported a failure (whose transaction may have landed
+/// all the same). One per sink instance.
+///
+/// ```
+/// use weir_sdk::exactly_once::{Decision, Ledger};
+/// use weir_sdk::{Position, PositionKey};
+///
+/// let key = PositionKey::new("orders/0");
+/// let mut ledger = Ledger::default();
+/// ledger.read(&key, Some(100));
+/// let batch = [Position::new("orders/0", 200)];
+/// let retry = ledger.take_retry();
+/// assert_eq!(ledger.decide(&batch, &[(key.clone(), Some(100))], retry), Decision::Write);
+/// ledger.committed(&batch);
+/// // Another writer's commit moved the key past what this sink wrote.
+/// let next = [Position::new("orders/0", 300)];
+/// assert!(matches!(ledger.decide(&next, &[(key, Some(250))], false), Decision::Moved(_)));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Ledger {
+    seen: HashMap<String, Option<i64>>,
+    failed: bool,
+}
+
+impl Ledger {
+    /// Notes what the destination stores for `key` (`None`: nothing), as read back.
+    pub fn read(&mut self, key: &PositionKey, stored: Option<i64>) {
+        self.seen.insert(key.as_str().to_string(), stored);
+    }
+
+    /// Notes a batch's positions as stored: committed by this sink, or found landed.
+    pub fn committed(&mut self, positions: &[Position]) {
+        for p in positions {
+            self.seen.insert(p.key.as_str().to_string(), Some(p.next));
+        }
+    }
+
+    /// Notes that a commit reported a failure after it may have reached the destination.
+    pub fn failed(&mut self) {
+        self.failed = true;
+    }
+
+    /// Whether this commit retries one that reported a failure; asking clears it, so call it
+    /// once per commit attempt.
+    pub fn take_retry(&mut self) -> bool {
+        std::mem::take(&mut self.failed)
+    }
+
+    /// [`decide`] with what this ledger has seen.
+    pub fn decide(
+        &self,
+        positions: &[Position],
+        stored: &[(PositionKey, Option<i64>)],
+        retry: bool,
+    ) -> Decision {
+        decide(positions, stored, &self.seen, retry)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ use deltalake::DeltaTableBuilder;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use weir_tests::bench::{generator_arrow_bytes, median};
 
 const ROWS: i64 = 1_000_000;
 
@@ -75,24 +76,13 @@ fn weir_run(scratch: &Path, lake: &Path, batch: usize) -> Duration {
     weir_tests::timed_run(&manifest)
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     // The Arrow size of everything written (the same batches on both sides).
-    let arrow_bytes: usize = (0..ROWS / 10_000)
-        .map(|i| {
-            weir_plugin_generator::events::batch(1, i * 10_000, 10_000)
-                .expect("batch")
-                .get_array_memory_size()
-        })
-        .sum();
+    let arrow_bytes = generator_arrow_bytes(ROWS);
     let mut sizes = Vec::new();
     let mut ratios = Vec::new();
     for batch in [10_000usize, 100_000] {

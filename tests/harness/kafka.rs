@@ -107,6 +107,19 @@ impl KafkaBroker {
         out["newest_timestamp_ms"].as_i64().expect("a timestamp")
     }
 
+    /// Produces `count` updates over `keys` keys: update `n` is `{"id": n * 7 % keys,
+    /// "version": n, "note": "v<n>"}`, keyed by its id, each key on one partition (so a key's
+    /// updates stay in order and its latest is the largest such `n`).
+    pub fn produce_updates(&self, topic: &str, count: u64, keys: u64) {
+        let out = self.tool(&[
+            "produce-updates",
+            topic,
+            &count.to_string(),
+            &keys.to_string(),
+        ]);
+        assert_eq!(out["produced"], count, "{out}");
+    }
+
     /// Starts `kafka_tool.py produce ...` at `rate` messages/s in the background.
     pub fn produce_in_background(&self, topic: &str, from: u64, count: u64, rate: u64) -> Child {
         Command::new(crate::python())

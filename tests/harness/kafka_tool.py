@@ -4,6 +4,10 @@
                                   produce {"id": i, ...} for i in FROM..FROM+COUNT, key str(i),
                                   to partition i % <partitions>, optionally RATE messages/s;
                                   SIZE pads the note to about SIZE bytes per message
+    kafka_tool.py produce-updates BOOTSTRAP TOPIC COUNT KEYS
+                                  update n in 0..COUNT: {"id": n * 7 % KEYS, "version": n,
+                                  "note": "v<n>"}, key str(id), to partition id % <partitions>
+                                  (one key, one partition: its updates stay in order)
     kafka_tool.py produce-raw BOOTSTRAP TOPIC PARTITION TEXT
                                   one message with this payload
     kafka_tool.py offsets BOOTSTRAP GROUP TOPIC
@@ -62,6 +66,31 @@ def produce(bootstrap, topic, start, count, rate=0.0, size=300):
     print(json.dumps({"produced": count, "newest_timestamp_ms": newest[0]}))
 
 
+def produce_updates(bootstrap, topic, count, keys):
+    conf = {"bootstrap.servers": bootstrap}
+    parts = partitions_of(conf, topic)
+    p = Producer({**conf, "linger.ms": 20, "acks": "all"})
+    failed = []
+
+    def done(err, _msg):
+        if err is not None:
+            failed.append(str(err))
+
+    for n in range(count):
+        key = n * 7 % keys
+        body = json.dumps({"id": key, "version": n, "note": f"v{n}"})
+        while True:
+            try:
+                p.produce(topic, body.encode(), key=str(key).encode(), partition=parts[key % len(parts)], on_delivery=done)
+                break
+            except BufferError:
+                p.poll(0.05)
+    left = p.flush(120)
+    if failed or left:
+        sys.exit(f"produce failed: {len(failed)} errors ({failed[:3]}), {left} not delivered")
+    print(json.dumps({"produced": count}))
+
+
 def offsets(bootstrap, group, topic):
     conf = {"bootstrap.servers": bootstrap}
     parts = partitions_of(conf, topic)
@@ -82,6 +111,8 @@ def main(argv):
         rate = float(argv[6]) if len(argv) > 6 else 0.0
         size = int(argv[7]) if len(argv) > 7 else 300
         produce(argv[2], argv[3], int(argv[4]), int(argv[5]), rate, size)
+    elif cmd == "produce-updates":
+        produce_updates(argv[2], argv[3], int(argv[4]), int(argv[5]))
     elif cmd == "produce-raw":
         p = Producer({"bootstrap.servers": argv[2]})
         p.produce(argv[3], argv[5].encode(), partition=int(argv[4]))

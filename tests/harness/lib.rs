@@ -5,6 +5,7 @@
 //! `cargo xtask test` builds everything first and sets `WEIR_TEST_BIN_DIR` (the profile
 //! directory holding `weir` and the libraries) and `WEIR_TEST_PYTHON` (the venv's python).
 
+pub mod bench;
 pub mod kafka;
 pub mod kills;
 pub mod manifest;

@@ -1,8 +1,9 @@
 //! A real PostgreSQL for the tests: Debian's server binaries (`cargo xtask test` installs the
 //! `postgresql` package when they are missing), a cluster made by `initdb` in a directory of
-//! its own with scram-sha-256 passwords, listening on a free 127.0.0.1 port, restartable on
-//! the same port and data (`server.rs` runs the process). initdb and the server refuse to run
-//! as root, so as root they run as the `postgres` user. The independent reader is `psql`.
+//! its own with scram-sha-256 passwords, listening on a free 127.0.0.1 port, stopped as
+//! `pg_ctl stop -m fast` does and started again on the same port and data (`server.rs` runs
+//! the process). initdb and the server refuse to run as root, so as root they run as the
+//! `postgres` user. The independent reader is `psql`.
 
 use crate::server::Server;
 use std::os::unix::process::CommandExt;
@@ -21,23 +22,12 @@ pub struct Postgres {
     bin: PathBuf,
 }
 
-/// The newest `/usr/lib/postgresql/<N>/bin` with a server, else the PATH.
+/// PostgreSQL's server binaries: `WEIR_TEST_PG_BIN`, which `cargo xtask test` and `cargo
+/// xtask bench` set after finding (or installing) Debian's package.
 fn bin_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("WEIR_TEST_PG_BIN") {
-        return PathBuf::from(d);
-    }
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let v = e.file_name().to_string_lossy().parse().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("postgres").is_file().then_some((v, bin))
-        })
-        .collect();
-    found.sort();
-    found.pop().map(|(_, b)| b).unwrap_or_default()
+    std::env::var_os("WEIR_TEST_PG_BIN")
+        .map(PathBuf::from)
+        .expect("WEIR_TEST_PG_BIN is not set: run `cargo xtask test`, or set it to PostgreSQL's bin directory (e.g. /usr/lib/postgresql/15/bin)")
 }
 
 /// The uid and gid to run the server as: `postgres` when we are root, else ourselves.
@@ -136,9 +126,34 @@ impl Postgres {
         self.server.port()
     }
 
-    /// Kills the server (as a crash would) and starts it again after `down_for`.
-    pub fn restart(&mut self, down_for: Duration) {
-        self.server.restart(down_for);
+    /// Stops the server as `pg_ctl stop -m fast` does (SIGINT to the postmaster: sessions are
+    /// ended, transactions in flight roll back) and waits until it has exited.
+    pub fn stop_fast(&mut self) {
+        let mut stop = Command::new(self.bin.join("pg_ctl"));
+        stop.arg("-D")
+            .arg(self.server.dir().join("data"))
+            .args(["stop", "-m", "fast", "-w", "-t", "60"]);
+        as_server_user(&mut stop);
+        let out = stop.output().expect("run pg_ctl stop");
+        assert!(
+            out.status.success(),
+            "pg_ctl stop -m fast: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The postmaster has exited; this reaps it.
+        self.server.kill();
+    }
+
+    /// Starts the server again on the same port and data after [`Postgres::stop_fast`], and
+    /// waits until it takes queries.
+    pub fn start_again(&mut self) {
+        self.server.start();
+        crate::wait_for(
+            "PostgreSQL to take queries again",
+            Duration::from_secs(30),
+            || self.try_psql("postgres", "SELECT 1").is_some(),
+        );
     }
 
     /// `psql -At -c SQL` on `database`: its output, or `None` when it fails.

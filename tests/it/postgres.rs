@@ -1,14 +1,16 @@
 //! The PostgreSQL sink end to end against a real server (Debian's PostgreSQL, started by the
-//! harness): the Nilus NATS sample through a depot, merge, SIGKILLs, evolution, a second
-//! writer, and bad input. Tables are read back by `psql`.
+//! harness): the Nilus NATS sample through a depot, Kafka merge, SIGKILLs, a server restart,
+//! evolution, a second writer, refused rows and bad input. Tables are read back by `psql`.
 
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use weir_tests::kafka::KafkaBroker;
 use weir_tests::kills::KillClock;
 use weir_tests::manifest::Manifest;
 use weir_tests::nats::NatsServer;
 use weir_tests::postgres::{Postgres, PASSWORD};
+use weir_tests::running::Running;
 use weir_tests::*;
 
 /// A server, a scratch directory with the shipped plugins.
@@ -112,23 +114,19 @@ fn nats_sample_through_a_pgdepot_lands_exactly_once_then_only_the_new_messages()
 }
 
 #[test]
-fn merge_keeps_the_latest_row_per_key() {
+fn kafka_merge_keeps_the_latest_row_per_key() {
     let f = Fixture::new();
-    let inbox = f.scratch.join("inbox");
-    // 10 000 updates over 1 000 keys; keys repeat within every batch.
-    for file in 0..10 {
-        lines(
-            &inbox,
-            &format!("part-{file:02}"),
-            (0..1000).map(|i| {
-                let n = file * 1000 + i;
-                json!({"id": (n * 7) % 1000, "version": n, "note": format!("v{n}")})
-            }),
-        );
-    }
+    let broker = KafkaBroker::start();
+    broker.create_topic("updates", 4);
+    // 10 000 updates over 1 000 keys; keys repeat within every batch of 3 000.
+    broker.produce_updates("updates", 10_000, 1_000);
     let m = f.scratch.write(
         &Manifest::new("merge")
-            .source(format!("file://{}/*.jsonl", inbox.display()))
+            .source(format!(
+                "kafka://?bootstrap_servers={}&group_id=merge",
+                broker.bootstrap()
+            ))
+            .source_option("source_table", "updates")
             .source_option("batch_size", 3000)
             .source_option("primary_key", "id")
             .sink(f.pg.url("weir"))
@@ -142,6 +140,11 @@ fn merge_keeps_the_latest_row_per_key() {
         "SELECT count(*) FROM shop.latest l WHERE l.version <> (SELECT max(n) FROM generate_series(0, 9999) n WHERE n * 7 % 1000 = l.id) OR l.note <> 'v' || l.version",
     );
     assert_eq!(wrong, 0);
+    // The four partitions' positions account for every update.
+    assert_eq!(
+        f.count("SELECT sum(next) FROM shop.weir_positions WHERE pipeline = 'merge'"),
+        10_000
+    );
     let unique = f.pg.psql(
         "weir",
         "SELECT indexdef FROM pg_indexes WHERE schemaname = 'shop' AND tablename = 'latest'",
@@ -191,6 +194,64 @@ fn twenty_sigkills_leave_each_id_exactly_once() {
     );
     let n = f.count(positions);
     assert!(n > 0);
+    assert_eq!(
+        f.count("SELECT count(*) FROM events"),
+        n,
+        "rows != stored position"
+    );
+    assert_eq!(f.count("SELECT count(DISTINCT id) FROM events"), n);
+    assert_eq!(f.count("SELECT max(id) FROM events"), n - 1);
+}
+
+#[test]
+fn a_server_restart_mid_run_is_retried_and_loses_or_doubles_nothing() {
+    let mut f = Fixture::new();
+    let m = f.scratch.write(
+        &Manifest::new("restart")
+            .source("generator://?rate=5000&seed=9")
+            .source_option("run_in_loop", true)
+            .source_option("batch_size", 1000)
+            .source_option("batch_timeout", 1)
+            .sink(f.pg.url("weir"))
+            .sink_option("dest_table", "events"),
+    );
+    let port = free_port();
+    let log = f.scratch.join("run.log");
+    let mut run = Running::start(
+        weir(&f.plugins)
+            .env("WEIR_LISTEN", format!("127.0.0.1:{port}"))
+            .arg("run")
+            .arg(&m),
+        &log,
+    );
+    let positions =
+        "SELECT coalesce(max(next), 0) FROM public.weir_positions WHERE pipeline = 'restart'";
+    let ready = || http_get(port, "/health/ready").map(|(code, _)| code);
+    wait_for("commits while ready", Duration::from_secs(60), || {
+        f.count(positions) >= 5_000 && ready() == Some(200)
+    });
+    // `pg_ctl restart -m fast`, in two halves so the test sees the outage.
+    f.pg.stop_fast();
+    wait_for(
+        "not ready while PostgreSQL is down",
+        Duration::from_secs(60),
+        || ready() == Some(503),
+    );
+    run.wait_for_lines("a retry", 1, Duration::from_secs(30), |l| {
+        l.contains("retrying")
+    });
+    f.pg.start_again();
+    let before = f.count(positions);
+    wait_for(
+        "ready and committing again",
+        Duration::from_secs(120),
+        || ready() == Some(200) && f.count(positions) >= before + 5_000,
+    );
+    run.signal(libc::SIGTERM);
+    let out = run.wait_exit();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(!out.stderr.contains(PASSWORD), "the password was printed");
+    let n = f.count(positions);
     assert_eq!(
         f.count("SELECT count(*) FROM events"),
         n,
@@ -313,6 +374,75 @@ fn bad_input_gets_one_clear_error_and_never_the_password() {
         !out.stderr.contains(PASSWORD) && !out.stdout.contains(PASSWORD),
         "{out:?}"
     );
+}
+
+#[test]
+fn an_unreachable_host_is_retried_and_depot_mistakes_are_one_error_each() {
+    let f = Fixture::new();
+    let manifest = |name: &str, address: String| {
+        f.scratch.write(
+            &Manifest::new(name)
+                .source("generator://?count=10")
+                .source_option("max_retry_time", 3)
+                .sink(address)
+                .sink_option("dest_table", "events"),
+        )
+    };
+    // Nothing listens on this port: a connection problem, retried, then a runtime failure.
+    let nobody =
+        f.pg.url("weir")
+            .replace(&format!(":{}/", f.pg.port()), &format!(":{}/", free_port()));
+    let out = output(weir(&f.plugins).arg("run").arg(manifest("gone", nobody)));
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cannot reach PostgreSQL"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.matches("retrying").count() >= 2,
+        "not retried: {}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains(PASSWORD), "{}", out.stderr);
+
+    let depots = f.scratch.join("depots.yaml");
+    std::fs::write(
+        &depots,
+        format!(
+            "depots:\n  pgdepot: {{type: postgresql, host: 127.0.0.1, port: {}, database: weir, user: weir, password: \"{PASSWORD}\"}}\n",
+            f.pg.port()
+        ),
+    )
+    .expect("depots file");
+    let with_depots = |m: &Path| {
+        output(
+            weir(&f.plugins)
+                .arg("--depots")
+                .arg(&depots)
+                .arg("run")
+                .arg(m),
+        )
+    };
+    let out = with_depots(&manifest("nodepot", "dataos://nodepot?purpose=rw".into()));
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("depot `nodepot` is not in"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("pgdepot"),
+        "the known depots: {}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains(PASSWORD), "{}", out.stderr);
+
+    std::fs::write(&depots, "depots: [pgdepot: {type: postgresql\n").expect("broken file");
+    let out = with_depots(&manifest("broken", "dataos://pgdepot?purpose=rw".into()));
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("not a depots file"), "{}", out.stderr);
+    assert!(out.stderr.contains("depots.yaml"), "{}", out.stderr);
 }
 
 #[test]

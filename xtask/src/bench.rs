@@ -3,8 +3,9 @@
 //! generator -> null through `weir run` against the generator's raw floor, as ratios taken in
 //! one run), NATS -> null through `weir run` against the raw async-nats floor, and Kafka -> null
 //! against the raw rdkafka floor (on a tansu broker), and generator -> Delta against writing the
-//! same batches with deltalake directly. Reports go to `bench/results/<name>.json`.
-//! `cargo xtask bench [boundary|nats|kafka|mask|delta|all]`.
+//! same batches with deltalake directly, and generator -> PostgreSQL against binary `COPY` with
+//! tokio-postgres directly. Reports go to `bench/results/<name>.json`.
+//! `cargo xtask bench [boundary|nats|kafka|mask|delta|postgres|all]`.
 
 use crate::{cargo, env, run};
 use anyhow::{bail, Context, Result};
@@ -14,9 +15,9 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
     let which = args.first().map(String::as_str).unwrap_or("all");
     if !matches!(
         which,
-        "all" | "boundary" | "nats" | "mask" | "kafka" | "delta"
+        "all" | "boundary" | "nats" | "mask" | "kafka" | "delta" | "postgres"
     ) {
-        bail!("unknown bench `{which}`: boundary, nats, kafka, mask, delta or all");
+        bail!("unknown bench `{which}`: boundary, nats, kafka, mask, delta, postgres or all");
     }
     run(cargo().args([
         "build",
@@ -44,6 +45,9 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
             "--no-default-features",
         ]))?;
     }
+    if matches!(which, "all" | "postgres") {
+        run(cargo().args(["build", "--release", "-p", "weir-plugin-postgres"]))?;
+    }
     let release = env::target_dir()?.join("release");
     crate::stage(&release)?;
     if matches!(which, "all" | "boundary") {
@@ -57,6 +61,9 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
     }
     if matches!(which, "all" | "delta") {
         delta()?;
+    }
+    if matches!(which, "all" | "postgres") {
+        postgres()?;
     }
     if matches!(which, "all" | "mask") {
         let report = bench("mask", &[])?;
@@ -75,6 +82,9 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
 fn bench(name: &str, envs: &[(&str, std::path::PathBuf)]) -> Result<serde_json::Value> {
     let mut cmd = cargo();
     cmd.args(["bench", "-p", "weir-tests", "--bench", name]);
+    // The release binaries: a WEIR_TEST_BIN_DIR left over from running the tests by hand
+    // would point the benches at a debug build.
+    cmd.env("WEIR_TEST_BIN_DIR", env::target_dir()?.join("release"));
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -143,6 +153,46 @@ fn delta() -> Result<()> {
     }
     println!("report: {}", file.display());
     Ok(())
+}
+
+fn postgres() -> Result<()> {
+    let bin = crate::tools::ensure_postgres()?;
+    let report = bench("postgres", &[("WEIR_TEST_PG_BIN", bin)])?;
+    let file = save("postgres", &report)?;
+    for size in report["sizes"].as_array().into_iter().flatten() {
+        let f = |k: &str| size[k].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "generator -> PostgreSQL, {} rows in batches of {}: weir {:.0} records/s ({:.1} MB/s, {:.1} CPU s); tokio-postgres COPY direct {:.0} records/s ({:.1} MB/s, {:.1} CPU s); ratio {:.2}",
+            report["rows"],
+            size["batch_size"],
+            f("weir_generator_to_postgres_records_per_s"),
+            f("weir_generator_to_postgres_mb_per_s"),
+            median(&size["weir_cpu_seconds"]),
+            f("floor_tokio_postgres_copy_records_per_s"),
+            f("floor_tokio_postgres_copy_mb_per_s"),
+            median(&size["floor_cpu_seconds"]),
+            f("ratio_weir_to_floor"),
+        );
+    }
+    println!(
+        "peak RSS: weir {:.0} MB, the floor's process {:.0} MB",
+        report["weir_peak_rss_mb"].as_f64().unwrap_or(f64::NAN),
+        report["floor_peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
+    );
+    println!("report: {}", file.display());
+    Ok(())
+}
+
+/// The median of a report's array of numbers.
+fn median(v: &serde_json::Value) -> f64 {
+    let mut v: Vec<f64> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_f64())
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn kafka() -> Result<()> {

@@ -7,7 +7,7 @@ use arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, Int64Array, StringArray, StructArray, UInt32Array,
 };
 use arrow::compute::{cast, take};
-use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema};
+use arrow::datatypes::{DataType, Field, Schema};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use std::sync::Arc;
@@ -89,41 +89,40 @@ pub(crate) fn raw(broker: Broker, batch: &RecordBatch) -> Result<RecordBatch, Ar
     RecordBatch::try_new(Arc::new(schema), vec![Arc::new(st)])
 }
 
-/// Each row's position as text: `topic/partition@offset` or `subject@sequence`.
+/// Each row's position as text ([`Broker::position`]), from the envelope's columns.
 pub(crate) fn positions(broker: Broker, batch: &RecordBatch) -> Result<Vec<String>, ArrowError> {
-    let n = batch.num_rows();
-    let int64 = |name: &str| -> Result<Int64Array, ArrowError> {
-        Ok(cast(column(batch, name)?, &DataType::Int64)?
-            .as_primitive::<Int64Type>()
-            .clone())
-    };
-    let text = |name: &str| -> Result<StringArray, ArrowError> {
-        Ok(cast(column(batch, name)?, &DataType::Utf8)?
-            .as_string::<i32>()
-            .clone())
-    };
-    match broker {
-        Broker::Kafka => {
-            let (t, o) = (text("topic")?, int64("offset")?);
-            let p = cast(column(batch, "partition")?, &DataType::Int32)?;
-            let p = p.as_primitive::<Int32Type>();
-            Ok((0..n)
-                .map(|i| format!("{}/{}@{}", t.value(i), p.value(i), o.value(i)))
-                .collect())
-        }
-        Broker::Nats => {
-            let (s, q) = (text("subject")?, int64("sequence")?);
-            Ok((0..n)
-                .map(|i| format!("{}@{}", s.value(i), q.value(i)))
-                .collect())
-        }
-        Broker::File => {
-            let (p, o) = (text("path")?, int64("offset")?);
-            Ok((0..n)
-                .map(|i| format!("{}@{}", p.value(i), o.value(i)))
-                .collect())
-        }
+    let names = broker.position_columns();
+    positions_from(batch, broker, names)?.ok_or_else(|| {
+        ArrowError::SchemaError(format!("envelope without `{}`", names.join("`, `")))
+    })
+}
+
+/// Each row's position as text ([`Broker::position`]) from `columns` (the layout's position
+/// columns, under whatever names the batch holds them), `None` when one is missing; a null
+/// value shows as `?`.
+pub(crate) fn positions_from(
+    batch: &RecordBatch,
+    broker: Broker,
+    columns: &[&str],
+) -> Result<Option<Vec<String>>, ArrowError> {
+    let mut cols = Vec::with_capacity(columns.len());
+    for name in columns {
+        let Some(c) = batch.column_by_name(name) else {
+            return Ok(None);
+        };
+        cols.push(cast(c, &DataType::Utf8)?.as_string::<i32>().clone());
     }
+    Ok(Some(
+        (0..batch.num_rows())
+            .map(|i| {
+                let v: Vec<&str> = cols
+                    .iter()
+                    .map(|c| if c.is_null(i) { "?" } else { c.value(i) })
+                    .collect();
+                broker.position(&v)
+            })
+            .collect(),
+    ))
 }
 
 /// The dead-letter batch: the failed envelope rows as they came, plus `_position` and `_error`.

@@ -7,10 +7,9 @@
 //! the row by its index in the batch and the positions the batch advances.
 
 use crate::connector::Position;
-use crate::decode::envelope;
-use arrow::array::{Array, BooleanArray, StringArray};
-use arrow::compute::{cast, filter_record_batch};
-use arrow::datatypes::DataType;
+use crate::decode::envelope::{self, Broker};
+use arrow::array::BooleanArray;
+use arrow::compute::filter_record_batch;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
@@ -54,40 +53,16 @@ pub(super) fn row_positions(
     batch: &RecordBatch,
     positions: &[Position],
 ) -> Result<Vec<String>, ArrowError> {
-    let text = |name: &str| -> Result<Option<StringArray>, ArrowError> {
-        let Some(c) = batch.column_by_name(name) else {
-            return Ok(None);
-        };
-        let c = cast(c, &DataType::Utf8)?;
-        Ok(c.as_any().downcast_ref::<StringArray>().cloned())
-    };
-    let forms: [(&[&str], Form); 3] = [
-        (
-            &["_kafka_topic", "_kafka_partition", "_kafka_offset"],
-            |v| format!("{}/{}@{}", v[0], v[1], v[2]),
-        ),
-        (&["_nats_subject", "_nats_sequence"], |v| {
-            format!("{}@{}", v[0], v[1])
-        }),
-        (&["_file_path", "_file_offset"], |v| {
-            format!("{}@{}", v[0], v[1])
-        }),
-    ];
-    for (names, form) in forms {
-        let cols: Option<Vec<StringArray>> = names
+    for layout in Broker::ALL {
+        let names: Option<Vec<&str>> = layout
+            .position_columns()
             .iter()
-            .map(|n| text(n))
-            .collect::<Result<Option<Vec<_>>, _>>()?;
-        let Some(cols) = cols else { continue };
-        return Ok((0..batch.num_rows())
-            .map(|i| {
-                let v: Vec<&str> = cols
-                    .iter()
-                    .map(|c| if c.is_null(i) { "?" } else { c.value(i) })
-                    .collect();
-                form(&v)
-            })
-            .collect());
+            .map(|c| layout.metadata_column(c))
+            .collect();
+        let Some(names) = names else { continue };
+        if let Some(at) = envelope::positions_from(batch, layout, &names)? {
+            return Ok(at);
+        }
     }
     let ending: Vec<String> = positions.iter().map(ToString::to_string).collect();
     let ending = if ending.is_empty() {
@@ -100,9 +75,6 @@ pub(super) fn row_positions(
         .collect())
 }
 
-/// How a row's position is written from its metadata values.
-type Form = fn(&[&str]) -> String;
-
 fn out_of_range(row: usize, batch: &RecordBatch) -> ArrowError {
     ArrowError::InvalidArgumentError(format!(
         "the sink refused row {row} of a batch of {} rows",
@@ -113,8 +85,8 @@ fn out_of_range(row: usize, batch: &RecordBatch) -> ArrowError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Int64Array, StringArray};
-    use arrow::datatypes::{Field, Schema};
+    use arrow::array::{Array, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
     use std::sync::Arc;
 
     fn batch(with_file: bool) -> RecordBatch {

@@ -15,11 +15,10 @@ use deltalake::kernel::transaction::{CommitConflictError, CommitProperties, Tran
 use deltalake::kernel::{StructType, Transaction};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
-use std::collections::HashMap;
 use std::future::IntoFuture;
 use tokio::runtime::Runtime;
 use weir_sdk::arrow::record_batch::RecordBatch;
-use weir_sdk::exactly_once::{self, Decision};
+use weir_sdk::exactly_once::{Decision, Ledger};
 use weir_sdk::{Context, Error, Position, PositionKey, Sink, SinkConfig};
 
 pub(crate) struct DeltaSink {
@@ -28,12 +27,11 @@ pub(crate) struct DeltaSink {
     rt: Runtime,
     table: Option<DeltaTable>,
     staged: Option<RecordBatch>,
-    /// Per position key, the stored version this sink last read or wrote (`None`: none stored).
-    seen: HashMap<String, Option<i64>>,
+    /// What the exactly-once rule needs: the versions this sink last read or wrote per
+    /// position key, and whether the last commit attempt failed.
+    ledger: Ledger,
     /// Commits since the last compaction.
     since_compact: u64,
-    /// The last commit attempt failed (the next call is its retry).
-    failed_attempt: bool,
 }
 
 impl DeltaSink {
@@ -61,9 +59,8 @@ impl DeltaSink {
             rt,
             table: None,
             staged: None,
-            seen: HashMap::new(),
+            ledger: Ledger::default(),
             since_compact: 0,
-            failed_attempt: false,
         }))
     }
 
@@ -382,7 +379,7 @@ impl Sink for DeltaSink {
         let stored = self.stored_in_loaded(keys)?;
         let mut out = Vec::new();
         for (key, version) in stored {
-            self.seen.insert(key.as_str().to_string(), version);
+            self.ledger.read(&key, version);
             if let Some(v) = version {
                 out.push(Position::new(key, v));
             }
@@ -402,14 +399,12 @@ impl Sink for DeltaSink {
         self.refresh()?;
         let keys: Vec<PositionKey> = positions.iter().map(|p| p.key.clone()).collect();
         let stored = self.stored_in_loaded(&keys)?;
-        let retry = std::mem::take(&mut self.failed_attempt);
-        match exactly_once::decide(positions, &stored, &self.seen, retry) {
+        let retry = self.ledger.take_retry();
+        match self.ledger.decide(positions, &stored, retry) {
             Decision::Write => {}
             Decision::Landed => {
                 tracing::warn!(positions = ?positions, "the table already holds this batch (an attempt that reported a failure landed); not writing it again");
-                for p in positions {
-                    self.seen.insert(p.key.as_str().to_string(), Some(p.next));
-                }
+                self.ledger.committed(positions);
                 return Ok(());
             }
             Decision::Moved(moved) => {
@@ -447,12 +442,10 @@ impl Sink for DeltaSink {
             .map(|p| Transaction::new(self.app_id(p.key.as_str()), p.next))
             .collect();
         if let Err(e) = self.write_commit(batch, txns) {
-            self.failed_attempt = true;
+            self.ledger.failed();
             return Err(e);
         }
-        for p in positions {
-            self.seen.insert(p.key.as_str().to_string(), Some(p.next));
-        }
+        self.ledger.committed(positions);
         tracing::debug!(
             version = self.table.as_ref().and_then(|t| t.version()),
             "delta commit"

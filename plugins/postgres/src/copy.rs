@@ -134,49 +134,84 @@ impl Writer<'_> {
     }
 }
 
-/// Encodes `columns` (all of `rows` values), plus the row's index as a trailing `bigint`
-/// when `with_ordinal` (the staging table's `_weir_ord`, for "last row per key wins"), and
-/// hands the bytes to `emit` in chunks of about `chunk` bytes.
-pub(crate) fn encode(
-    columns: &[Column],
-    rows: usize,
-    with_ordinal: bool,
-    chunk: usize,
-    mut emit: impl FnMut(Vec<u8>) -> Result<(), String>,
-) -> Result<(), String> {
-    let options = EncoderOptions::default();
-    let fields: Vec<FieldRef> = columns
+/// The fields the JSON encoders of `columns` need (one per column; see [`Encoder::new`]).
+pub(crate) fn fields(columns: &[Column]) -> Vec<FieldRef> {
+    columns
         .iter()
         .map(|c| Arc::new(Field::new("v", c.values.data_type().clone(), true)))
-        .collect();
-    let mut writers = columns
-        .iter()
-        .zip(&fields)
-        .map(|(c, f)| writer(c, f, &options))
-        .collect::<Result<Vec<_>, _>>()?;
-    let count = i16::try_from(writers.len() + usize::from(with_ordinal))
-        .map_err(|_| "more than 32767 columns".to_string())?;
-    let mut out = Vec::with_capacity(chunk + 1024);
-    out.extend_from_slice(SIGNATURE);
-    out.extend_from_slice(&0i32.to_be_bytes());
-    out.extend_from_slice(&0i32.to_be_bytes());
-    for row in 0..rows {
-        out.extend_from_slice(&count.to_be_bytes());
-        for w in &mut writers {
-            w.write(row, &mut out);
-        }
-        if with_ordinal {
-            field(&mut out, &(row as i64).to_be_bytes());
-        }
-        if out.len() >= chunk {
-            emit(std::mem::replace(
-                &mut out,
-                Vec::with_capacity(chunk + 1024),
-            ))?;
-        }
+        .collect()
+}
+
+/// The COPY stream of `columns` (all of `rows` values), plus the row's index as a trailing
+/// `bigint` when `with_ordinal` (the staging table's `_weir_ord`, for "last row per key
+/// wins"), handed out a chunk at a time so the server parses one while the next is encoded.
+pub(crate) struct Encoder<'a> {
+    writers: Vec<Writer<'a>>,
+    count: i16,
+    with_ordinal: bool,
+    rows: usize,
+    row: usize,
+    started: bool,
+    done: bool,
+}
+
+impl<'a> Encoder<'a> {
+    /// An encoder; `fields` from [`fields`] of the same columns, `options` the JSON
+    /// encoders' options.
+    pub(crate) fn new(
+        columns: &'a [Column],
+        fields: &'a [FieldRef],
+        options: &'a EncoderOptions,
+        rows: usize,
+        with_ordinal: bool,
+    ) -> Result<Self, String> {
+        let writers = columns
+            .iter()
+            .zip(fields)
+            .map(|(c, f)| writer(c, f, options))
+            .collect::<Result<Vec<_>, _>>()?;
+        let count = i16::try_from(writers.len() + usize::from(with_ordinal))
+            .map_err(|_| "more than 32767 columns".to_string())?;
+        Ok(Self {
+            writers,
+            count,
+            with_ordinal,
+            rows,
+            row: 0,
+            started: false,
+            done: false,
+        })
     }
-    out.extend_from_slice(&(-1i16).to_be_bytes());
-    emit(out)
+
+    /// The next chunk of about `chunk` bytes (whole rows), the trailer in the last; `None`
+    /// after that.
+    pub(crate) fn next_chunk(&mut self, chunk: usize) -> Option<Vec<u8>> {
+        if self.done {
+            return None;
+        }
+        let mut out = Vec::with_capacity(chunk + 1024);
+        if !self.started {
+            self.started = true;
+            out.extend_from_slice(SIGNATURE);
+            out.extend_from_slice(&0i32.to_be_bytes());
+            out.extend_from_slice(&0i32.to_be_bytes());
+        }
+        while self.row < self.rows && out.len() < chunk {
+            out.extend_from_slice(&self.count.to_be_bytes());
+            for w in &mut self.writers {
+                w.write(self.row, &mut out);
+            }
+            if self.with_ordinal {
+                field(&mut out, &(self.row as i64).to_be_bytes());
+            }
+            self.row += 1;
+        }
+        if self.row == self.rows {
+            out.extend_from_slice(&(-1i16).to_be_bytes());
+            self.done = true;
+        }
+        Some(out)
+    }
 }
 
 #[cfg(test)]
@@ -185,12 +220,12 @@ mod tests {
     use weir_sdk::arrow::array::{StructArray, TimestampMicrosecondArray};
 
     fn bytes(columns: &[Column], rows: usize, ord: bool) -> Vec<u8> {
+        let (f, o) = (fields(columns), EncoderOptions::default());
+        let mut enc = Encoder::new(columns, &f, &o, rows, ord).unwrap();
         let mut all = Vec::new();
-        encode(columns, rows, ord, 8, |b| {
-            all.extend(b);
-            Ok(())
-        })
-        .unwrap();
+        while let Some(c) = enc.next_chunk(8) {
+            all.extend(c);
+        }
         all
     }
 

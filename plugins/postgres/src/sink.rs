@@ -17,14 +17,16 @@ use bytes::Bytes;
 use futures_util::SinkExt;
 use std::collections::HashMap;
 use tokio_postgres::{Client, Transaction};
+use weir_sdk::arrow::json::writer::EncoderOptions;
 use weir_sdk::arrow::record_batch::RecordBatch;
-use weir_sdk::exactly_once::{self, Decision};
+use weir_sdk::exactly_once::{Decision, Ledger};
 use weir_sdk::options::Strategy;
 use weir_sdk::tracing::{debug, info, warn};
 use weir_sdk::{Context, Error, Position, PositionKey, RejectedRow, Sink, SinkConfig};
 
-/// COPY data is sent in chunks of about this many bytes.
-const CHUNK: usize = 1 << 20;
+/// COPY data is encoded and sent in chunks of about this many bytes (the server parses one
+/// while the next is encoded).
+const CHUNK: usize = 128 << 10;
 
 pub(crate) struct PostgresSink {
     cfg: PostgresConfig,
@@ -32,10 +34,9 @@ pub(crate) struct PostgresSink {
     rt: tokio::runtime::Runtime,
     client: Option<Client>,
     staged: Option<RecordBatch>,
-    /// What this sink last read or wrote per position key.
-    seen: HashMap<String, Option<i64>>,
-    /// The last commit reported a failure (its transaction may have landed all the same).
-    failed_attempt: bool,
+    /// What the exactly-once rule needs: the positions this sink last read or wrote per key,
+    /// and whether the last commit reported a failure (its transaction may have landed).
+    ledger: Ledger,
     /// The merge key's unique index is known to exist.
     key_index: bool,
 }
@@ -79,8 +80,7 @@ impl PostgresSink {
             rt,
             client: None,
             staged: None,
-            seen: HashMap::new(),
-            failed_attempt: false,
+            ledger: Ledger::default(),
             key_index: false,
         }))
     }
@@ -251,7 +251,7 @@ struct Job<'a> {
     pipeline: &'a str,
     lock: String,
     positions: &'a [Position],
-    seen: &'a HashMap<String, Option<i64>>,
+    ledger: &'a Ledger,
     retry: bool,
     batch: &'a Prepared,
     key_index: bool,
@@ -318,16 +318,13 @@ async fn write_rows(
         sql::COPY_STAGING.to_string()
     };
     // Direct COPY writes every batch column, in plan order (one target per column).
-    let mut chunks = Vec::new();
-    copy::encode(&batch.columns, batch.rows, merge, CHUNK, |c| {
-        chunks.push(Bytes::from(c));
-        Ok(())
-    })
-    .map_err(Failed::Data)?;
+    let (fields, options) = (copy::fields(&batch.columns), EncoderOptions::default());
+    let mut chunks = copy::Encoder::new(&batch.columns, &fields, &options, batch.rows, merge)
+        .map_err(Failed::Data)?;
     let sink = tx.copy_in(&copy_sql).await.map_err(|e| ("copy", e))?;
     futures_util::pin_mut!(sink);
-    for c in chunks {
-        sink.send(c).await.map_err(|e| ("copy", e))?;
+    while let Some(c) = chunks.next_chunk(CHUNK) {
+        sink.send(Bytes::from(c)).await.map_err(|e| ("copy", e))?;
     }
     let copied = sink.finish().await.map_err(|e| ("copy", e))?;
     let rows = if direct {
@@ -386,7 +383,7 @@ fn is_refusal(e: &tokio_postgres::Error) -> bool {
 }
 
 /// Takes the pipeline's lock and its position rows, and decides whether to write
-/// ([`exactly_once::decide`]): `Some` when the batch already landed.
+/// ([`Ledger::decide`]): `Some` when the batch already landed.
 async fn lock_and_decide(tx: &Transaction<'_>, job: &Job<'_>) -> Result<Option<Done>, Failed> {
     let cfg = job.cfg;
     tx.execute(sql::LOCK, &[&job.lock])
@@ -410,7 +407,7 @@ async fn lock_and_decide(tx: &Transaction<'_>, job: &Job<'_>) -> Result<Option<D
         .iter()
         .map(|p| (p.key.clone(), found.get(p.key.as_str()).copied()))
         .collect();
-    match exactly_once::decide(job.positions, &stored, job.seen, job.retry) {
+    match job.ledger.decide(job.positions, &stored, job.retry) {
         Decision::Write => {}
         Decision::Landed => return Ok(Some(Done::Landed)),
         Decision::Moved(m) => return Err(Failed::Moved(m)),
@@ -476,7 +473,7 @@ impl Sink for PostgresSink {
         let mut out = Vec::new();
         for k in keys {
             let v = found.get(k.as_str()).copied();
-            self.seen.insert(k.as_str().to_string(), v);
+            self.ledger.read(k, v);
             if let Some(n) = v {
                 out.push(Position::new(k.clone(), n));
             }
@@ -495,13 +492,13 @@ impl Sink for PostgresSink {
         };
         let prepared = prepare(&batch)?;
         self.connect()?;
-        let retry = std::mem::take(&mut self.failed_attempt);
+        let retry = self.ledger.take_retry();
         let job = Job {
             cfg: &self.cfg,
             pipeline: &self.pipeline,
             lock: self.lock_key(),
             positions,
-            seen: &self.seen,
+            ledger: &self.ledger,
             retry,
             batch: &prepared,
             key_index: self.key_index,
@@ -521,9 +518,7 @@ impl Sink for PostgresSink {
                     }
                 }
                 self.key_index = true;
-                for p in positions {
-                    self.seen.insert(p.key.as_str().to_string(), Some(p.next));
-                }
+                self.ledger.committed(positions);
                 Ok(())
             }
             Err(Failed::Moved(m)) => Err(Error::positions_moved(format!(
@@ -556,7 +551,7 @@ impl Sink for PostgresSink {
                 }
             }
             Err(Failed::Pg(what, e)) => {
-                self.failed_attempt = true;
+                self.ledger.failed();
                 Err(self.fail(what, &e))
             }
         }
