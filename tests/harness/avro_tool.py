@@ -1,0 +1,228 @@
+"""Avro for the tests, made by Confluent's own Python serializer (confluent-kafka's
+AvroSerializer registering its schema with the harness's registry), and checked back from the
+Delta table by Python deltalake.
+
+    avro_tool.py produce BOOTSTRAP TOPIC REGISTRY FROM COUNT
+                          records FROM..FROM+COUNT of the `Order` schema below (REGISTRY may end
+                          in `|USER:PASSWORD` for basic auth), value subject
+                          TOPIC-value, key str(id), partition id % <partitions>
+    avro_tool.py produce-plain BOOTSTRAP TOPIC FROM COUNT
+                          the same records without a registry (fastavro): even ids as plain
+                          binary Avro, odd ids in single-object encoding (C3 01, the schema's
+                          CRC-64-AVRO fingerprint little-endian, the body)
+    avro_tool.py schema
+                          prints the `Order` schema (for avro_schema)
+    avro_tool.py poison BOOTSTRAP TOPIC REGISTRY
+                          three bad messages on partition 0: a wrong magic byte, an id the
+                          registry does not know, a truncated body
+    avro_tool.py check TABLE FROM COUNT
+                          reads the table; JSON: rows, distinct ids and the first mismatches
+                          against what `produce` sent
+"""
+import datetime
+import decimal
+import json
+import sys
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+SCHEMA = {
+    "type": "record",
+    "name": "Order",
+    "namespace": "weir.test",
+    "fields": [
+        {"name": "id", "type": "long"},
+        {"name": "name", "type": "string"},
+        {"name": "qty", "type": "int"},
+        {"name": "price", "type": "double"},
+        {"name": "ratio", "type": "float"},
+        {"name": "ok", "type": "boolean"},
+        {"name": "blob", "type": "bytes"},
+        {"name": "colour", "type": {"type": "enum", "name": "Colour", "symbols": ["RED", "GREEN", "BLUE"]}},
+        {"name": "note", "type": ["null", "string"], "default": None},
+        {"name": "tags", "type": {"type": "array", "items": "string"}},
+        {"name": "attrs", "type": {"type": "map", "values": "long"}},
+        {"name": "address", "type": {"type": "record", "name": "Address", "fields": [
+            {"name": "city", "type": "string"},
+            {"name": "zip", "type": "int"},
+        ]}},
+        {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
+        {"name": "day", "type": {"type": "int", "logicalType": "date"}},
+        {"name": "at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+        {"name": "at_ms", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+    ],
+}
+EPOCH = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def record(i):
+    return {
+        "id": i,
+        "name": f"order-{i}",
+        "qty": i % 1000 - 500,
+        "price": i / 4.0,
+        "ratio": (i % 8) / 8.0,
+        "ok": i % 3 == 0,
+        "blob": bytes([i % 256, (i // 256) % 256]),
+        "colour": ["RED", "GREEN", "BLUE"][i % 3],
+        "note": None if i % 5 == 0 else f"n{i}",
+        "tags": [f"t{i % 7}"] * (i % 3),
+        "attrs": {"a": i, "b": -i} if i % 2 == 0 else {},
+        "address": {"city": f"city{i % 50}", "zip": 10000 + i % 90000},
+        "amount": decimal.Decimal(i % 100000) / 100,
+        "day": datetime.date(2026, 1, 1) + datetime.timedelta(days=i % 365),
+        "at": EPOCH + datetime.timedelta(microseconds=i * 1001),
+        "at_ms": EPOCH + datetime.timedelta(milliseconds=i * 7),
+    }
+
+
+def partitions_of(bootstrap, topic):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "avro-tool-meta"})
+    parts = sorted(c.list_topics(topic, timeout=30).topics[topic].partitions.keys())
+    c.close()
+    return parts
+
+
+def registry_client(registry):
+    """REGISTRY is a URL, optionally followed by `|USER:PASSWORD` for basic auth."""
+    url, _, auth = registry.partition("|")
+    conf = {"url": url}
+    if auth:
+        conf["basic.auth.user.info"] = auth
+    return SchemaRegistryClient(conf)
+
+
+def produce(bootstrap, topic, registry, start, count):
+    ser = AvroSerializer(registry_client(registry), json.dumps(SCHEMA))
+    parts = partitions_of(bootstrap, topic)
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all"})
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    failed = []
+    for i in range(start, start + count):
+        value = ser(record(i), ctx)
+        while True:
+            try:
+                p.produce(topic, value, key=str(i).encode(), partition=parts[i % len(parts)],
+                          on_delivery=lambda err, _m: err and failed.append(str(err)))
+                break
+            except BufferError:
+                p.poll(0.05)
+    left = p.flush(120)
+    if failed or left:
+        sys.exit(f"produce failed: {failed[:3]}, {left} not delivered")
+    print(json.dumps({"produced": count}))
+
+
+def rabin(data):
+    """CRC-64-AVRO, the Avro specification's schema fingerprint."""
+    empty = 0xC15D213AA4D7A795
+    table = []
+    for i in range(256):
+        fp = i
+        for _ in range(8):
+            fp = (fp >> 1) ^ (empty & -(fp & 1))
+        table.append(fp)
+    fp = empty
+    for b in data:
+        fp = (fp >> 8) ^ table[(fp ^ b) & 0xFF]
+    return fp
+
+
+def produce_plain(bootstrap, topic, start, count):
+    import io
+    import struct
+
+    import fastavro
+    from fastavro.schema import to_parsing_canonical_form
+
+    parsed = fastavro.parse_schema(SCHEMA)
+    header = b"\xc3\x01" + struct.pack("<Q", rabin(to_parsing_canonical_form(parsed).encode()))
+    parts = partitions_of(bootstrap, topic)
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all"})
+    for i in range(start, start + count):
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, parsed, record(i))
+        body = buf.getvalue() if i % 2 == 0 else header + buf.getvalue()
+        p.produce(topic, body, key=str(i).encode(), partition=parts[i % len(parts)])
+        p.poll(0)
+    if p.flush(120):
+        sys.exit("not delivered")
+    print(json.dumps({"produced": count}))
+
+
+def poison(bootstrap, topic, registry):
+    ser = AvroSerializer(registry_client(registry), json.dumps(SCHEMA))
+    good = ser(record(0), SerializationContext(topic, MessageField.VALUE))
+    bad = [b"\x07" + good[1:], b"\x00\x00\x00\x27\x0f" + good[5:], good[: len(good) // 2]]
+    p = Producer({"bootstrap.servers": bootstrap})
+    for b in bad:
+        p.produce(topic, b, partition=0)
+    if p.flush(60):
+        sys.exit("not delivered")
+    print(json.dumps({"produced": len(bad)}))
+
+
+def expected(i):
+    r = record(i)
+    r["blob"] = list(r["blob"])
+    r["amount"] = str(r["amount"].quantize(decimal.Decimal("0.01")))
+    r["day"] = r["day"].isoformat()
+    r["at"] = r["at"].isoformat()
+    r["at_ms"] = r["at_ms"].isoformat()
+    r["attrs"] = sorted(r["attrs"].items())
+    return r
+
+
+def as_read(row):
+    r = {k: row[k] for k in SCHEMA_NAMES}
+    r["blob"] = list(r["blob"])
+    r["amount"] = str(r["amount"].quantize(decimal.Decimal("0.01")))
+    r["day"] = r["day"].isoformat()
+    r["at"] = r["at"].isoformat()
+    r["at_ms"] = r["at_ms"].isoformat()
+    r["attrs"] = sorted(r["attrs"] or [])
+    r["ratio"] = float(r["ratio"])
+    return r
+
+
+SCHEMA_NAMES = [f["name"] for f in SCHEMA["fields"]]
+
+
+def check(table, start, count):
+    from deltalake import DeltaTable
+
+    rows = DeltaTable(table).to_pyarrow_table().to_pylist()
+    ids = [r["id"] for r in rows]
+    mismatches = []
+    for row in rows:
+        got, want = as_read(row), expected(row["id"])
+        for k in SCHEMA_NAMES:
+            if got[k] != want[k]:
+                mismatches.append({"id": row["id"], "column": k, "got": repr(got[k]), "want": repr(want[k])})
+        if len(mismatches) >= 5:
+            break
+    missing = sorted(set(range(start, start + count)) - set(ids))[:5]
+    print(json.dumps({"rows": len(rows), "distinct": len(set(ids)), "missing": missing, "mismatches": mismatches}))
+
+
+def main(argv):
+    cmd = argv[1]
+    if cmd == "produce":
+        produce(argv[2], argv[3], argv[4], int(argv[5]), int(argv[6]))
+    elif cmd == "produce-plain":
+        produce_plain(argv[2], argv[3], int(argv[4]), int(argv[5]))
+    elif cmd == "schema":
+        print(json.dumps(SCHEMA))
+    elif cmd == "poison":
+        poison(argv[2], argv[3], argv[4])
+    elif cmd == "check":
+        check(argv[2], int(argv[3]), int(argv[4]))
+    else:
+        sys.exit(f"unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,43 @@
+//! The schema registry of the tests: `tests/harness/registry.py`, the REST subset of
+//! Confluent's Schema Registry that clients use, on a free 127.0.0.1 port (no
+//! Confluent-compatible registry server is installable here). The messages themselves are
+//! made by Confluent's own serializers (`avro_tool.py`), so the bytes are the real format.
+
+use crate::server::Server;
+use std::process::Command;
+use std::time::Duration;
+
+/// A running registry.
+pub struct SchemaRegistry {
+    server: Server,
+}
+
+impl SchemaRegistry {
+    /// Starts a registry with no schemas; with `user` (`USER:PASSWORD`), every request needs
+    /// HTTP basic auth with it.
+    pub fn start(user: Option<&str>) -> Self {
+        let user = user.map(str::to_string);
+        let launch = move |port: u16, _: &std::path::Path| {
+            let mut cmd = Command::new(crate::python());
+            cmd.arg(crate::root().join("tests/harness/registry.py"))
+                .arg(port.to_string());
+            if let Some(u) = &user {
+                cmd.args(["--user", u]);
+            }
+            cmd
+        };
+        let mut server = Server::new("registry", Duration::from_secs(30), Box::new(launch));
+        server.start();
+        Self { server }
+    }
+
+    /// Its base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.server.port())
+    }
+
+    /// Its log (one line per request).
+    pub fn log(&self) -> String {
+        self.server.log()
+    }
+}
