@@ -319,8 +319,15 @@ impl Run {
             Some(t) => {
                 let (to_shape, shape_rx) = sync_channel::<ToSink>(self.cfg.queue.max(1));
                 let shape_acks = ack_tx.clone();
+                let (cfg, stop, observer) =
+                    (self.cfg.clone(), self.stop.clone(), self.observer.clone());
                 let handle = self.stage_thread("shape", move || {
-                    shape_loop(t, shape_rx, to_sink, shape_acks)
+                    let ctx = SinkCtx {
+                        cfg: &cfg,
+                        stop: &stop,
+                        observer: observer.as_ref(),
+                    };
+                    shape_loop(t, shape_rx, to_sink, shape_acks, &ctx)
                 })?;
                 (to_shape, Some(handle))
             }

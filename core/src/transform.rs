@@ -1,6 +1,7 @@
 //! The per-batch work between the batcher and the sink (docs/architecture.md section 2, steps 3 to 5):
 //! decode broker envelopes, shape, mask, and cast `type_hints` on typed batches.
 
+use crate::decode::registry::RegistryError;
 use crate::decode::{DecodeConfig, Decoded, Decoder};
 use crate::mask::{MaskError, Masker};
 use arrow::array::ArrayRef;
@@ -62,6 +63,23 @@ pub enum TransformError {
     /// A value did not decode and `on_error: fail` is set.
     #[error("{0} (on_error: fail)")]
     Undecodable(String),
+    /// A service decoding needs (the schema registry) cannot be reached: the batch is retried.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// A decode error that says the schema registry cannot be reached becomes
+/// [`TransformError::Unavailable`]; others stay as they are.
+fn unavailable(e: ArrowError) -> TransformError {
+    match &e {
+        ArrowError::ExternalError(inner) => match inner.downcast_ref::<RegistryError>() {
+            Some(r @ RegistryError::Unavailable { .. }) => {
+                TransformError::Unavailable(r.to_string())
+            }
+            _ => TransformError::Arrow(e),
+        },
+        _ => TransformError::Arrow(e),
+    }
 }
 
 /// The running transform of one pipeline.
@@ -118,7 +136,7 @@ impl Transform {
     /// mask cannot apply to, becomes a dead letter (or fails the batch with `on_error: fail`).
     pub fn apply(&mut self, batch: RecordBatch) -> Result<Decoded, TransformError> {
         let envelope = batch.clone();
-        let mut decoded = self.decoder.decode(batch)?;
+        let mut decoded = self.decoder.decode(batch).map_err(unavailable)?;
         self.fail_on_dead(decoded.dead.as_ref())?;
         let Some(b) = decoded.batch.take() else {
             return Ok(decoded);

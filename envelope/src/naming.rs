@@ -65,6 +65,27 @@ pub fn snake_case(name: &str) -> String {
     }
 }
 
+/// The variant column of `column` for values of type `t` that its own type cannot hold:
+/// `<col>__v_<type>` with dlt's type names (`text`, `bigint`, `double`, `bool`, `timestamp`,
+/// `date`, `time`, `decimal`, `binary`; objects, arrays and anything else as JSON text in
+/// `json`). One rule for the decode stage and every sink.
+pub fn variant_name(column: &str, t: &arrow_schema::DataType) -> String {
+    use arrow_schema::DataType::*;
+    let name = match t {
+        Utf8 | LargeUtf8 | Utf8View => "text",
+        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 => "bigint",
+        Float16 | Float32 | Float64 => "double",
+        Boolean => "bool",
+        Timestamp(_, _) => "timestamp",
+        Date32 | Date64 => "date",
+        Time32(_) | Time64(_) => "time",
+        Decimal32(_, _) | Decimal64(_, _) | Decimal128(_, _) | Decimal256(_, _) => "decimal",
+        Binary | LargeBinary | BinaryView | FixedSizeBinary(_) => "binary",
+        _ => "json",
+    };
+    format!("{column}__v_{name}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

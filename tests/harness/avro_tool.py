@@ -12,6 +12,13 @@ Delta table by Python deltalake.
                           CRC-64-AVRO fingerprint little-endian, the body)
     avro_tool.py schema
                           prints the `Order` schema (for avro_schema)
+    avro_tool.py produce-evo BOOTSTRAP TOPIC REGISTRY COUNT
+                          record n of 0..COUNT in version n * 4 // COUNT + 1 of the `Evo`
+                          schema (v2 adds an optional `note`, v3 promotes `qty` to long, v4
+                          makes it a string), partition n % <partitions>
+    avro_tool.py check-evo TABLE COUNT
+                          JSON: rows, distinct ids and the first rows whose `note` or `qty`
+                          (in `qty`, `qty__v_bigint` or `qty__v_text`) is not what was sent
     avro_tool.py poison BOOTSTRAP TOPIC REGISTRY
                           three bad messages on partition 0: a wrong magic byte, an id the
                           registry does not know, a truncated body
@@ -153,6 +160,53 @@ def produce_plain(bootstrap, topic, start, count):
     print(json.dumps({"produced": count}))
 
 
+def evo_schema(version):
+    qty = {1: "int", 2: "int", 3: "long", 4: "string"}[version]
+    fields = [{"name": "id", "type": "long"}, {"name": "qty", "type": qty}]
+    if version >= 2:
+        fields.append({"name": "note", "type": ["null", "string"], "default": None})
+    return {"type": "record", "name": "Evo", "fields": fields}
+
+
+def evo_record(n, count):
+    version = n * 4 // count + 1
+    r = {"id": n, "qty": f"q{n}" if version == 4 else n * 3}
+    if version >= 2:
+        r["note"] = f"n{n}"
+    return version, r
+
+
+def produce_evo(bootstrap, topic, registry, count):
+    client = registry_client(registry)
+    sers = {v: AvroSerializer(client, json.dumps(evo_schema(v))) for v in (1, 2, 3, 4)}
+    parts = partitions_of(bootstrap, topic)
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all"})
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    for n in range(count):
+        version, r = evo_record(n, count)
+        p.produce(topic, sers[version](r, ctx), key=str(n).encode(), partition=parts[n % len(parts)])
+        p.poll(0)
+    if p.flush(120):
+        sys.exit("not delivered")
+    print(json.dumps({"produced": count}))
+
+
+def check_evo(table, count):
+    from deltalake import DeltaTable
+
+    rows = DeltaTable(table).to_pyarrow_table().to_pylist()
+    wrong = []
+    for row in rows:
+        version, want = evo_record(row["id"], count)
+        held = [row.get(c) for c in ("qty", "qty__v_bigint", "qty__v_text") if row.get(c) is not None]
+        if held != [want["qty"]] or row.get("note") != want.get("note"):
+            wrong.append({"row": {k: v for k, v in row.items() if not k.startswith("_")}, "want": want})
+        if len(wrong) >= 5:
+            break
+    columns = sorted(k for k in (rows[0] if rows else {}) if not k.startswith("_"))
+    print(json.dumps({"rows": len(rows), "distinct": len({r["id"] for r in rows}), "columns": columns, "wrong": wrong}))
+
+
 def poison(bootstrap, topic, registry):
     ser = AvroSerializer(registry_client(registry), json.dumps(SCHEMA))
     good = ser(record(0), SerializationContext(topic, MessageField.VALUE))
@@ -216,6 +270,10 @@ def main(argv):
         produce_plain(argv[2], argv[3], int(argv[4]), int(argv[5]))
     elif cmd == "schema":
         print(json.dumps(SCHEMA))
+    elif cmd == "produce-evo":
+        produce_evo(argv[2], argv[3], argv[4], int(argv[5]))
+    elif cmd == "check-evo":
+        check_evo(argv[2], int(argv[3]))
     elif cmd == "poison":
         poison(argv[2], argv[3], argv[4])
     elif cmd == "check":

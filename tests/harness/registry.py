@@ -3,7 +3,7 @@ use, served on 127.0.0.1 (no Confluent-compatible registry server can be install
 package registries this machine reaches). Compatibility checks are permissive: every new
 schema text registers as a new version.
 
-    registry.py PORT [--user USER:PASSWORD]
+    registry.py PORT [--user USER:PASSWORD] [--state FILE]
 
     POST /subjects/{subject}/versions   {"schema", "schemaType"?, "references"?} -> {"id"}
     POST /subjects/{subject}            look a schema up -> {"subject", "id", "version", "schema"}
@@ -15,6 +15,8 @@ schema text registers as a new version.
     GET  /config, PUT /config[/{subject}]  -> {"compatibilityLevel": "NONE"}
 
 With --user, every request needs HTTP basic auth with that user and password (401 otherwise).
+With --state, the schemas are kept in FILE (read at start, written at each registration), so a
+restarted registry knows the ids it gave out.
 Errors are Confluent's: {"error_code": 40401, "message": "..."}.
 """
 import base64
@@ -27,6 +29,24 @@ LOCK = threading.Lock()
 SCHEMAS = {}  # id -> {"schema", "schemaType", "references"}
 SUBJECTS = {}  # subject -> [id, ...] (index = version - 1)
 AUTH = None
+STATE = None
+
+
+def save():
+    if STATE:
+        with open(STATE + ".tmp", "w") as f:
+            json.dump({"schemas": {str(k): v for k, v in SCHEMAS.items()}, "subjects": SUBJECTS}, f)
+        import os
+        os.replace(STATE + ".tmp", STATE)
+
+
+def load():
+    import os
+    if STATE and os.path.exists(STATE):
+        with open(STATE) as f:
+            doc = json.load(f)
+        SCHEMAS.update({int(k): v for k, v in doc["schemas"].items()})
+        SUBJECTS.update(doc["subjects"])
 
 
 def key_of(body):
@@ -50,6 +70,7 @@ def register(subject, body):
         versions = SUBJECTS.setdefault(subject, [])
         if found not in versions:
             versions.append(found)
+        save()
         return found, versions.index(found) + 1
 
 
@@ -154,10 +175,16 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main(argv):
-    global AUTH
+    global AUTH, STATE
     port = int(argv[1])
-    if len(argv) > 3 and argv[2] == "--user":
-        AUTH = argv[3]
+    args = argv[2:]
+    while len(args) >= 2:
+        if args[0] == "--user":
+            AUTH = args[1]
+        elif args[0] == "--state":
+            STATE = args[1]
+        args = args[2:]
+    load()
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     server.serve_forever()

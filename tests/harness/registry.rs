@@ -1,5 +1,6 @@
 //! The schema registry of the tests: `tests/harness/registry.py`, the REST subset of
-//! Confluent's Schema Registry that clients use, on a free 127.0.0.1 port (no
+//! Confluent's Schema Registry that clients use, on a free 127.0.0.1 port, its schemas kept in
+//! a file of its directory so it can be stopped and started again (no
 //! Confluent-compatible registry server is installable here). The messages themselves are
 //! made by Confluent's own serializers (`avro_tool.py`), so the bytes are the real format.
 
@@ -17,10 +18,12 @@ impl SchemaRegistry {
     /// HTTP basic auth with it.
     pub fn start(user: Option<&str>) -> Self {
         let user = user.map(str::to_string);
-        let launch = move |port: u16, _: &std::path::Path| {
+        let launch = move |port: u16, dir: &std::path::Path| {
             let mut cmd = Command::new(crate::python());
             cmd.arg(crate::root().join("tests/harness/registry.py"))
-                .arg(port.to_string());
+                .arg(port.to_string())
+                .arg("--state")
+                .arg(dir.join("schemas.json"));
             if let Some(u) = &user {
                 cmd.args(["--user", u]);
             }
@@ -34,6 +37,16 @@ impl SchemaRegistry {
     /// Its base URL.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.server.port())
+    }
+
+    /// Stops it (SIGKILL); the schemas it gave out are kept for [`SchemaRegistry::start_again`].
+    pub fn stop(&mut self) {
+        self.server.kill();
+    }
+
+    /// Starts it again on the same port, with the same schemas.
+    pub fn start_again(&mut self) {
+        self.server.start();
     }
 
     /// Its log (one line per request).

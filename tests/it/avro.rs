@@ -148,3 +148,115 @@ fn avro_schema_reads_plain_binary_and_single_object_encoding() {
     run_ok(&plugins, &m);
     check(&lake.join("orders"), 0, 2000);
 }
+
+#[test]
+fn writer_schemas_that_evolve_add_columns_and_variants_and_keep_every_value() {
+    let broker = KafkaBroker::start();
+    broker.create_topic(TOPIC, 4);
+    let registry = SchemaRegistry::start(None);
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let lake = s.join("lake");
+    // v1, then v2 (an optional field added), v3 (qty promoted to long), v4 (qty a string),
+    // each partition getting every version in turn.
+    let out = avro_tool(
+        "produce-evo",
+        &broker.bootstrap(),
+        &[TOPIC, &registry.url(), "4000"],
+    );
+    assert_eq!(out["produced"], 4000, "{out}");
+    let m = s.write(
+        &Manifest::new("evo")
+            .source(format!(
+                "kafka://?bootstrap_servers={}&group_id=evo",
+                broker.bootstrap()
+            ))
+            .source_option("source_table", TOPIC)
+            .source_option("batch_size", 700)
+            .source_option("format", "avro")
+            .source_option("schema_registry_url", registry.url())
+            .sink(&lake)
+            .sink_option("dest_table", "evo"),
+    );
+    run_ok(&plugins, &m);
+    let c = avro_tool(
+        "check-evo",
+        &lake.join("evo").display().to_string(),
+        &["4000"],
+    );
+    assert_eq!(c["rows"], 4000, "{c}");
+    assert_eq!(c["distinct"], 4000, "{c}");
+    assert_eq!(c["wrong"], serde_json::json!([]), "{c}");
+    let columns: Vec<&str> = c["columns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+        .collect();
+    for want in ["id", "note", "qty", "qty__v_text"] {
+        assert!(columns.contains(&want), "{want}: {columns:?}");
+    }
+}
+
+#[test]
+fn a_registry_down_at_start_is_retried_not_ready_then_caught_up() {
+    let broker = KafkaBroker::start();
+    broker.create_topic(TOPIC, 4);
+    let mut registry = SchemaRegistry::start(None);
+    let s = Scratch::new();
+    let plugins = s.plugin_dir("plugins", &shipped_plugins());
+    let lake = s.join("lake");
+    let out = avro_tool(
+        "produce",
+        &broker.bootstrap(),
+        &[TOPIC, &registry.url(), "0", "1000"],
+    );
+    assert_eq!(out["produced"], 1000, "{out}");
+    registry.stop();
+    let m = s.write(
+        &Manifest::new("down")
+            .source(format!(
+                "kafka://?bootstrap_servers={}&group_id=down",
+                broker.bootstrap()
+            ))
+            .source_option("source_table", TOPIC)
+            .source_option("run_in_loop", true)
+            .source_option("batch_timeout", 1)
+            .source_option("format", "avro")
+            .source_option("schema_registry_url", registry.url())
+            .sink(&lake)
+            .sink_option("dest_table", "orders"),
+    );
+    let port = free_port();
+    let mut run = weir_tests::running::Running::start(
+        weir(&plugins)
+            .env("WEIR_LISTEN", format!("127.0.0.1:{port}"))
+            .arg("run")
+            .arg(&m),
+        &s.join("run.log"),
+    );
+    let ready = || http_get(port, "/health/ready").map(|(code, _)| code);
+    run.wait_for_lines("two retries", 2, std::time::Duration::from_secs(60), |l| {
+        l.contains("retrying") && l.contains("schema registry")
+    });
+    wait_for(
+        "not ready while the registry is down",
+        std::time::Duration::from_secs(30),
+        || ready() == Some(503),
+    );
+    registry.start_again();
+    wait_for(
+        "caught up and ready",
+        std::time::Duration::from_secs(120),
+        || {
+            ready() == Some(200)
+                && weir_tests::nats::try_json_ids(&lake.join("orders"))
+                    .and_then(|ids| ids["rows"].as_u64())
+                    .is_some_and(|n| n >= 1000)
+        },
+    );
+    run.signal(libc::SIGTERM);
+    let out = run.wait_exit();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    check(&lake.join("orders"), 0, 1000);
+}

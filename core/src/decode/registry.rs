@@ -1,8 +1,8 @@
 //! A Confluent schema registry client for the decode stage: `GET /schemas/ids/{id}` on each of
 //! `schema_registry_url`'s addresses in turn, with basic auth or a bearer token and an optional
 //! CA file, and a bounded cache of what it fetched. An id the registry does not know is an
-//! answer (the message goes to dead letters); a registry that cannot be reached is retried with
-//! capped backoff, then reported as unavailable.
+//! answer (the message goes to dead letters); a registry that cannot be reached is reported as
+//! unavailable, and the run retries the batch under its retry policy (not ready meanwhile).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -33,8 +33,6 @@ pub struct RegistryConfig {
     pub token: Option<Redacted>,
     /// A PEM file of the CA that signed the registry's certificate.
     pub ca_file: Option<String>,
-    /// How long to keep retrying an unreachable registry before the error is final.
-    pub retry_for: Duration,
 }
 
 /// What went wrong with the registry.
@@ -89,20 +87,7 @@ impl Registry {
         if let Some(s) = self.cache.get(&id) {
             return Ok(Some(s.clone()));
         }
-        let mut wait = Duration::from_millis(500);
-        let started = std::time::Instant::now();
-        let found = loop {
-            match self.fetch(id) {
-                Err(RegistryError::Unavailable { urls, why })
-                    if started.elapsed() + wait <= self.cfg.retry_for =>
-                {
-                    tracing::warn!(error = %why, registry = %urls, wait_ms = wait.as_millis() as u64, "schema registry unreachable; retrying");
-                    std::thread::sleep(wait);
-                    wait = (wait * 2).min(Duration::from_secs(10));
-                }
-                other => break other?,
-            }
-        };
+        let found = self.fetch(id)?;
         if let Some(s) = &found {
             if self.cache.len() >= CACHE {
                 self.cache.pop_first();
@@ -192,7 +177,6 @@ mod tests {
             password: Some(Redacted("Reg-Secret-9".into())),
             token: Some(Redacted("Tok-Secret-9".into())),
             ca_file: None,
-            retry_for: Duration::ZERO,
         };
         let shown = format!("{cfg:?}");
         assert!(
@@ -213,7 +197,6 @@ mod tests {
             password: None,
             token: None,
             ca_file: None,
-            retry_for: Duration::ZERO,
         })
         .unwrap();
         match r.schema(7) {

@@ -1,7 +1,8 @@
 //! One batch from the sub-batches of a micro-batch that different writer schemas decoded
 //! (Avro): the fields of all of them in order of first appearance, each nullable; a column
-//! missing from a sub-batch is null there; numbers of two widths take the wider type; other
-//! conflicts become JSON text, which the sink's variant rule then places. Types the
+//! missing from a sub-batch is null there; numbers of two widths take the wider type; a value
+//! of another type goes to the variant column the sinks use (`<col>__v_<type>`, objects and
+//! arrays as JSON text in `<col>__v_json`). Types the
 //! destinations do not hold are normalised first: dictionaries (Avro enums) to text, fixed
 //! binary to binary, timestamps to microseconds.
 
@@ -166,18 +167,19 @@ pub(crate) fn concat(parts: Vec<RecordBatch>) -> Result<Option<RecordBatch>, Arr
     if parts.is_empty() {
         return Ok(None);
     }
-    // The merged fields: first appearance wins the place; types widen or turn to text.
+    // The merged fields: first appearance wins the place; numbers widen; any other type
+    // lands in the variant column the sinks use (`<col>__v_<type>`).
     let mut fields: Vec<(String, DataType)> = Vec::new();
-    for b in &parts {
-        for f in b.schema().fields() {
-            let t = f.data_type().clone();
-            match fields.iter_mut().find(|(n, _)| n == f.name()) {
-                None => fields.push((f.name().clone(), t)),
-                Some((_, have)) if *have == t => {}
-                Some((_, have)) => *have = wider(have, &t).unwrap_or(DataType::Utf8),
-            }
-        }
-    }
+    let targets: Vec<Vec<String>> = parts
+        .iter()
+        .map(|b| {
+            b.schema()
+                .fields()
+                .iter()
+                .map(|f| place(&mut fields, f.name(), f.data_type()))
+                .collect()
+        })
+        .collect();
     let schema = Arc::new(Schema::new(
         fields
             .iter()
@@ -185,16 +187,21 @@ pub(crate) fn concat(parts: Vec<RecordBatch>) -> Result<Option<RecordBatch>, Arr
             .collect::<Vec<_>>(),
     ));
     let mut out = Vec::with_capacity(parts.len());
-    for b in &parts {
+    for (b, to) in parts.iter().zip(&targets) {
         let mut columns = Vec::with_capacity(fields.len());
         for (name, t) in &fields {
-            let c = match b.column_by_name(name) {
+            let c = match to.iter().position(|n| n == name) {
                 None => new_null_array(t, b.num_rows()),
-                Some(c) if c.data_type() == t => c.clone(),
-                Some(c) if *t == DataType::Utf8 && c.data_type() != &DataType::Utf8 => {
-                    as_json_text(c)?
+                Some(i) => {
+                    let c = b.column(i);
+                    if c.data_type() == t {
+                        c.clone()
+                    } else if *t == DataType::Utf8 && c.data_type().is_nested() {
+                        as_json_text(c)?
+                    } else {
+                        cast(c, t)?
+                    }
                 }
-                Some(c) => cast(c, t)?,
             };
             columns.push(c);
         }
@@ -203,9 +210,37 @@ pub(crate) fn concat(parts: Vec<RecordBatch>) -> Result<Option<RecordBatch>, Arr
     concat_batches(&schema, &out).map(Some)
 }
 
+/// The merged column a field `name` of type `t` lands in (added to `fields` when new).
+fn place(fields: &mut Vec<(String, DataType)>, name: &str, t: &DataType) -> String {
+    match fields.iter_mut().find(|(n, _)| n == name) {
+        None => {
+            fields.push((name.to_string(), t.clone()));
+            name.to_string()
+        }
+        Some((_, have)) if have == t => name.to_string(),
+        Some((_, have)) => match wider(have, t) {
+            Some(w) => {
+                *have = w;
+                name.to_string()
+            }
+            None => {
+                let variant = weir_envelope::naming::variant_name(name, t);
+                let vt = match t {
+                    t if t.is_nested() => DataType::Utf8,
+                    t if t.is_integer() => DataType::Int64,
+                    t if t.is_floating() => DataType::Float64,
+                    t => t.clone(),
+                };
+                place(fields, &variant, &vt)
+            }
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::Array;
     use arrow::array::{DictionaryArray, Int32Array, Int64Array};
     use arrow::datatypes::{Int32Type, Int64Type};
 
@@ -214,7 +249,7 @@ mod tests {
     }
 
     #[test]
-    fn fields_are_merged_widened_filled_with_nulls_and_conflicts_become_text() {
+    fn fields_are_merged_widened_filled_with_nulls_and_conflicts_go_to_variants() {
         let a = batch(vec![
             ("id", Arc::new(Int32Array::from(vec![1, 2])) as ArrayRef),
             ("n", Arc::new(Int32Array::from(vec![5, 6]))),
@@ -228,9 +263,18 @@ mod tests {
         assert_eq!(out.num_rows(), 3);
         let ids = out.column(0).as_primitive::<Int64Type>();
         assert_eq!(ids.values().to_vec(), vec![1, 2, 3]);
-        let n = out.column(1).as_string::<i32>();
-        assert_eq!((n.value(0), n.value(2)), ("5", "x"));
-        let extra = out.column(2);
+        let names: Vec<String> = out
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(names, vec!["id", "n", "n__v_text", "extra"]);
+        let n = out.column(1).as_primitive::<Int32Type>();
+        assert_eq!((n.value(0), n.is_null(2)), (5, true));
+        let v = out.column(2).as_string::<i32>();
+        assert_eq!((v.is_null(0), v.value(2)), (true, "x"));
+        let extra = out.column(3);
         assert!(extra.is_null(0) && !extra.is_null(2));
     }
 

@@ -20,7 +20,6 @@ pub(super) const KEYS: &[&str] = &[
     "schema_registry_password",
     "schema_registry_token",
     "schema_registry_ca",
-    "schema_registry_retry_for",
     "type_hints",
     "max_table_nesting",
     "max_nesting_depth",
@@ -148,9 +147,8 @@ fn format(options: &Map<String, Value>, problems: &mut Vec<Problem>) -> Option<F
 }
 
 /// Where `format: avro` finds its schemas: `schema_registry_url` (one address or a comma
-/// list, with `schema_registry_username`/`_password` or `_token`, `schema_registry_ca` and
-/// `schema_registry_retry_for` seconds, default 60) or `avro_schema` (the JSON text, or a path
-/// to a file holding it). Exactly one of the two.
+/// list, with `schema_registry_username`/`_password` or `_token`, and `schema_registry_ca`) or
+/// `avro_schema` (the JSON text, or a path to a file holding it). Exactly one of the two.
 fn avro(
     options: &Map<String, Value>,
     format: Format,
@@ -194,7 +192,7 @@ fn avro(
             None
         }
         (None, Some(text)) => inline_schema(text, problems),
-        (Some(url), None) => Some(registry(options, url, problems)),
+        (Some(url), None) => Some(registry(options, url)),
     }
 }
 
@@ -232,23 +230,12 @@ fn inline_schema(text: String, problems: &mut Vec<Problem>) -> Option<AvroSpec> 
 }
 
 /// The `schema_registry_*` options.
-fn registry(options: &Map<String, Value>, url: String, problems: &mut Vec<Problem>) -> AvroSpec {
+fn registry(options: &Map<String, Value>, url: String) -> AvroSpec {
     let get = |k: &str| {
         options
             .get(k)
             .and_then(text)
             .filter(|s| !s.trim().is_empty())
-    };
-    let retry_for = match get("schema_registry_retry_for").map(|s| s.trim().parse::<u64>()) {
-        None => 60,
-        Some(Ok(n)) => n,
-        Some(Err(_)) => {
-            problems.push(problem(
-                format!("{BASE}.schema_registry_retry_for"),
-                "must be whole seconds",
-            ));
-            60
-        }
     };
     AvroSpec::Registry(RegistryConfig {
         urls: url.split(',').map(|u| u.trim().to_string()).collect(),
@@ -256,7 +243,6 @@ fn registry(options: &Map<String, Value>, url: String, problems: &mut Vec<Proble
         password: get("schema_registry_password").map(Redacted),
         token: get("schema_registry_token").map(Redacted),
         ca_file: get("schema_registry_ca"),
-        retry_for: std::time::Duration::from_secs(retry_for),
     })
 }
 

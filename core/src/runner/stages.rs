@@ -32,16 +32,19 @@ pub(super) enum FromSink {
 }
 
 /// The shaping thread: decodes, shapes and masks each batch in order, then passes it on. A
-/// failure is reported and ends the thread (and so the run), before the batch reaches the sink.
+/// failure is reported and ends the thread (and so the run), before the batch reaches the sink;
+/// a batch whose decoding needs a service that cannot be reached (the schema registry) is
+/// retried under the run's retry policy first, the pipeline not ready meanwhile.
 pub(super) fn shape_loop(
     mut transform: Transform,
     batches: Receiver<ToSink>,
     to_sink: SyncSender<ToSink>,
     acks: Sender<FromSink>,
+    ctx: &SinkCtx<'_>,
 ) {
     for msg in batches.iter() {
         let msg = match msg {
-            ToSink::Batch(mut b) => match transform.apply(b.batch) {
+            ToSink::Batch(mut b) => match shape_with_retry(&mut transform, &b.batch, ctx) {
                 Ok(decoded) => {
                     b.batch = decoded
                         .batch
@@ -59,6 +62,38 @@ pub(super) fn shape_loop(
         if to_sink.send(msg).is_err() {
             return;
         }
+    }
+}
+
+/// `transform.apply`, retried while it reports [`TransformError::Unavailable`].
+fn shape_with_retry(
+    transform: &mut Transform,
+    batch: &RecordBatch,
+    ctx: &SinkCtx<'_>,
+) -> Result<crate::decode::Decoded, TransformError> {
+    let mut other = None;
+    let out = super::retry(
+        ctx.cfg,
+        ctx.stop,
+        ctx.observer,
+        "decode",
+        || match transform.apply(batch.clone()) {
+            Ok(d) => Ok(Some(d)),
+            Err(TransformError::Unavailable(why)) => Err(ConnectorError::new(
+                crate::connector::ErrorKind::Connection,
+                why,
+            )),
+            Err(e) => {
+                other = Some(e);
+                Ok(None)
+            }
+        },
+    );
+    match (out, other) {
+        (_, Some(e)) => Err(e),
+        (Ok(Some(d)), None) => Ok(d),
+        (Ok(None), None) => Err(TransformError::Unavailable("internal: no outcome".into())),
+        (Err(e), None) => Err(TransformError::Unavailable(e.to_string())),
     }
 }
 

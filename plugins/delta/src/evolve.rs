@@ -182,23 +182,9 @@ fn fits(from: &DataType, to: &DataType) -> bool {
     }
 }
 
-/// `<col>__v_<type>` with dlt's type names.
+/// `<col>__v_<type>` with dlt's type names (the rule in `weir_envelope::naming`).
 pub(crate) fn variant_name(column: &str, t: &DataType) -> String {
-    use DataType::*;
-    let name = match t {
-        Utf8 | LargeUtf8 | Utf8View => "text",
-        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 => "bigint",
-        Float16 | Float32 | Float64 => "double",
-        Boolean => "bool",
-        Timestamp(_, _) => "timestamp",
-        Date32 | Date64 => "date",
-        Time32(_) | Time64(_) => "time",
-        Decimal32(_, _) | Decimal64(_, _) | Decimal128(_, _) | Decimal256(_, _) => "decimal",
-        Binary | LargeBinary | BinaryView | FixedSizeBinary(_) => "binary",
-        // Objects, arrays and anything else: JSON text.
-        _ => "json",
-    };
-    format!("{column}__v_{name}")
+    weir_sdk::envelope::naming::variant_name(column, t)
 }
 
 #[cfg(test)]
