@@ -4,22 +4,32 @@
 //! one run), NATS -> null through `weir run` against the raw async-nats floor, and Kafka -> null
 //! against the raw rdkafka floor (on a tansu broker), and generator -> Delta against writing the
 //! same batches with deltalake directly, and generator -> PostgreSQL against binary `COPY` with
-//! tokio-postgres directly. Reports go to `bench/results/<name>.json`.
-//! `cargo xtask bench [boundary|nats|kafka|mask|delta|postgres|all]`.
+//! tokio-postgres directly, and Avro decoding against arrow-avro alone. Reports go to
+//! `bench/results/<name>.json`.
+//! `cargo xtask bench [boundary|nats|kafka|mask|delta|postgres|avro|all]`.
 
 use crate::{cargo, env, run};
 use anyhow::{bail, Context, Result};
 use std::process::Stdio;
 
+/// `cargo` without a lint wrapper left in the environment by `cargo xtask test` or a shell:
+/// clippy-driver as the compiler lowers MIR optimisation, which slows release code.
+fn bench_cargo() -> std::process::Command {
+    let mut c = cargo();
+    c.env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("CLIPPY_ARGS");
+    c
+}
+
 pub(crate) fn run_bench(args: &[String]) -> Result<()> {
     let which = args.first().map(String::as_str).unwrap_or("all");
     if !matches!(
         which,
-        "all" | "boundary" | "nats" | "mask" | "kafka" | "delta" | "postgres"
+        "all" | "boundary" | "nats" | "mask" | "kafka" | "delta" | "postgres" | "avro"
     ) {
-        bail!("unknown bench `{which}`: boundary, nats, kafka, mask, delta, postgres or all");
+        bail!("unknown bench `{which}`: boundary, nats, kafka, mask, delta, postgres, avro or all");
     }
-    run(cargo().args([
+    run(bench_cargo().args([
         "build",
         "--release",
         "-p",
@@ -37,7 +47,7 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
     ]))?;
     if matches!(which, "all" | "delta") {
         // Without DataFusion (append only): a release build with it takes about 40 minutes here.
-        run(cargo().args([
+        run(bench_cargo().args([
             "build",
             "--release",
             "-p",
@@ -46,7 +56,7 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
         ]))?;
     }
     if matches!(which, "all" | "postgres") {
-        run(cargo().args(["build", "--release", "-p", "weir-plugin-postgres"]))?;
+        run(bench_cargo().args(["build", "--release", "-p", "weir-plugin-postgres"]))?;
     }
     let release = env::target_dir()?.join("release");
     crate::stage(&release)?;
@@ -65,6 +75,9 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
     if matches!(which, "all" | "postgres") {
         postgres()?;
     }
+    if matches!(which, "all" | "avro") {
+        avro()?;
+    }
     if matches!(which, "all" | "mask") {
         let report = bench("mask", &[])?;
         let file = save("mask", &report)?;
@@ -80,7 +93,7 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
 
 /// Runs one bench target, returning its JSON report.
 fn bench(name: &str, envs: &[(&str, std::path::PathBuf)]) -> Result<serde_json::Value> {
-    let mut cmd = cargo();
+    let mut cmd = bench_cargo();
     cmd.args(["bench", "-p", "weir-tests", "--bench", name]);
     // The release binaries: a WEIR_TEST_BIN_DIR left over from running the tests by hand
     // would point the benches at a debug build.
@@ -152,6 +165,23 @@ fn delta() -> Result<()> {
         );
     }
     println!("report: {}", file.display());
+    Ok(())
+}
+
+fn avro() -> Result<()> {
+    let report = bench("avro", &[])?;
+    let file = save("avro", &report)?;
+    let f = |k: &str| report[k].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "Avro decoding, {} messages of ~300 B: weir {:.0} records/s ({:.1} MB/s); arrow-avro alone {:.0} records/s; ratio {:.2}; weir's JSON decoding of the same records {:.0} records/s\nreport: {}",
+        report["messages"],
+        f("weir_avro_records_per_s"),
+        f("weir_avro_mb_per_s"),
+        f("floor_arrow_avro_records_per_s"),
+        f("ratio_weir_avro_to_floor"),
+        f("weir_json_records_per_s"),
+        file.display()
+    );
     Ok(())
 }
 

@@ -40,7 +40,7 @@ Tasks:
   tidy              files <= 600 lines, functions <= 80, no unexplained sleep in tests/
                     (what was over a limit when the check came is listed in xtask/src/tidy.rs
                     and may only shrink)
-  bench [boundary|nats|kafka|mask|delta|postgres|all]
+  bench [boundary|nats|kafka|mask|delta|postgres|avro|all]
                     release build, then throughput ratios against raw-client floors and the
                     plugin-boundary cost; reports under bench/results/
   new-plugin NAME --kind source|sink [--path DIR] [--description TEXT]

@@ -19,8 +19,9 @@ use arrow_avro::reader::{Decoder, ReaderBuilder};
 use arrow_avro::schema::{AvroSchema, Fingerprint, FingerprintAlgorithm, SchemaStore};
 use std::collections::HashMap;
 
-/// Rows a decoder holds before it is flushed.
-const BATCH: usize = 8192;
+/// Rows a decoder holds before it is flushed (its builders grow as needed; a micro-batch's
+/// run of one schema is normally one sub-batch, so nothing is copied to merge it).
+const BATCH: usize = 1 << 20;
 
 /// Where writer schemas come from.
 pub enum Schemas {
@@ -79,8 +80,11 @@ pub(crate) struct AvroDecoded {
 /// The decoding state of one pipeline.
 pub struct AvroDecoder {
     schemas: Schemas,
-    /// A decoder per writer schema (registry id, or 0 for the inline schema).
-    decoders: HashMap<u32, Decoder>,
+    /// A decoder per writer schema (registry id, or 0 for the inline schema); few, so a
+    /// list, searched from the one used last.
+    decoders: Vec<(u32, Decoder)>,
+    /// The index in `decoders` used last.
+    last: usize,
     max_bytes: usize,
 }
 
@@ -105,7 +109,8 @@ impl AvroDecoder {
     pub fn new(schemas: Schemas, max_bytes: usize) -> Self {
         Self {
             schemas,
-            decoders: HashMap::new(),
+            decoders: Vec::new(),
+            last: 0,
             max_bytes,
         }
     }
@@ -140,6 +145,22 @@ impl AvroDecoder {
                 framed.extend_from_slice(v);
                 Ok((0, framed.into()))
             }
+        }
+    }
+
+    /// The decoder of `key`, if there is one.
+    fn decoder(&mut self, key: u32) -> Option<&mut Decoder> {
+        if self.decoders.get(self.last).is_none_or(|(k, _)| *k != key) {
+            self.last = self.decoders.iter().position(|(k, _)| *k == key)?;
+        }
+        self.decoders.get_mut(self.last).map(|(_, d)| d)
+    }
+
+    /// Puts `d` in place as `key`'s decoder.
+    fn install(&mut self, key: u32, d: Decoder) {
+        match self.decoders.iter().position(|(k, _)| *k == key) {
+            Some(i) => self.decoders[i].1 = d,
+            None => self.decoders.push((key, d)),
         }
     }
 
@@ -186,15 +207,13 @@ impl AvroDecoder {
                     continue;
                 }
             };
-            if unknown.contains_key(&key) {
+            if self.decoder(key).is_none() && unknown.contains_key(&key) {
                 failed.push((i, format!("schema id {key} is not in the schema registry")));
                 continue;
             }
-            if !self.decoders.contains_key(&key) {
+            if self.decoder(key).is_none() {
                 match self.fresh(key) {
-                    Ok(Some(d)) => {
-                        self.decoders.insert(key, d);
-                    }
+                    Ok(Some(d)) => self.install(key, d),
                     Ok(None) => {
                         unknown.insert(key, ());
                         failed.push((i, format!("schema id {key} is not in the schema registry")));
@@ -248,8 +267,7 @@ impl AvroDecoder {
     /// Feeds one framed message: exactly one row must come of exactly all its bytes.
     fn feed(&mut self, key: u32, bytes: &[u8]) -> Result<(), String> {
         let d = self
-            .decoders
-            .get_mut(&key)
+            .decoder(key)
             .ok_or_else(|| "internal: no decoder".to_string())?;
         let before = d.capacity();
         let used = d
@@ -273,7 +291,7 @@ impl AvroDecoder {
             .fresh(key)
             .map_err(|e| ArrowError::ExternalError(Box::new(e)))?
             .ok_or_else(|| ArrowError::SchemaError(format!("schema id {key} vanished")))?;
-        self.decoders.insert(key, d);
+        self.install(key, d);
         for &i in rows {
             let (_, bytes) = self
                 .frame(values.value(i as usize))
@@ -293,8 +311,7 @@ impl AvroDecoder {
             return Ok(());
         }
         let d = self
-            .decoders
-            .get_mut(&run.key)
+            .decoder(run.key)
             .ok_or_else(|| ArrowError::SchemaError("internal: no decoder".into()))?;
         if let Some(b) = d.flush()? {
             if b.num_rows() != run.rows.len() {

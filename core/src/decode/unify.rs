@@ -164,8 +164,8 @@ pub(crate) fn concat(parts: Vec<RecordBatch>) -> Result<Option<RecordBatch>, Arr
             RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
         })
         .collect::<Result<_, _>>()?;
-    if parts.is_empty() {
-        return Ok(None);
+    if parts.len() <= 1 {
+        return Ok(parts.into_iter().next());
     }
     // The merged fields: first appearance wins the place; numbers widen; any other type
     // lands in the variant column the sinks use (`<col>__v_<type>`).
