@@ -211,6 +211,7 @@ impl RunError {
             | Self::Source(e)
             | Self::Commit(e) => Some(e),
             Self::Sink { error, .. } | Self::DeadLetter { error, .. } => Some(error),
+            Self::Transform(TransformError::Config(e)) => Some(e),
             Self::Batch(_) | Self::SinkThread | Self::Transform(_) => None,
         }
     }

@@ -1,6 +1,7 @@
 //! The per-batch work between the batcher and the sink (docs/architecture.md section 2, steps 3 to 5):
 //! decode broker envelopes, shape, mask, and cast `type_hints` on typed batches.
 
+use crate::connector::ConnectorError;
 use crate::decode::registry::RegistryError;
 use crate::decode::{DecodeConfig, Decoded, Decoder};
 use crate::mask::{MaskError, Masker};
@@ -66,16 +67,25 @@ pub enum TransformError {
     /// A service decoding needs (the schema registry) cannot be reached: the batch is retried.
     #[error("{0}")]
     Unavailable(String),
+    /// Decoding found the configuration wrong (the registry refused the credentials): a bad
+    /// manifest, not a runtime failure.
+    #[error("{0}")]
+    Config(ConnectorError),
 }
 
 /// A decode error that says the schema registry cannot be reached becomes
-/// [`TransformError::Unavailable`]; others stay as they are.
+/// [`TransformError::Unavailable`], one that says it refused the credentials
+/// [`TransformError::Config`]; others stay as they are.
 fn unavailable(e: ArrowError) -> TransformError {
     match &e {
         ArrowError::ExternalError(inner) => match inner.downcast_ref::<RegistryError>() {
             Some(r @ RegistryError::Unavailable { .. }) => {
                 TransformError::Unavailable(r.to_string())
             }
+            Some(r @ RegistryError::Config(_)) => TransformError::Config(ConnectorError::new(
+                crate::connector::ErrorKind::Config,
+                r.to_string(),
+            )),
             _ => TransformError::Arrow(e),
         },
         _ => TransformError::Arrow(e),

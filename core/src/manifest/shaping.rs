@@ -192,7 +192,7 @@ fn avro(
             None
         }
         (None, Some(text)) => inline_schema(text, problems),
-        (Some(url), None) => Some(registry(options, url)),
+        (Some(url), None) => Some(registry(options, url, problems)),
     }
 }
 
@@ -230,13 +230,21 @@ fn inline_schema(text: String, problems: &mut Vec<Problem>) -> Option<AvroSpec> 
 }
 
 /// The `schema_registry_*` options.
-fn registry(options: &Map<String, Value>, url: String) -> AvroSpec {
+fn registry(options: &Map<String, Value>, url: String, problems: &mut Vec<Problem>) -> AvroSpec {
     let get = |k: &str| {
         options
             .get(k)
             .and_then(text)
             .filter(|s| !s.trim().is_empty())
     };
+    if let Some(ca) = get("schema_registry_ca") {
+        if let Err(e) = std::fs::read(ca.trim()) {
+            problems.push(problem(
+                format!("{BASE}.schema_registry_ca"),
+                format!("`{ca}`: cannot read it ({e}); give a PEM file of the registry's CA"),
+            ));
+        }
+    }
     AvroSpec::Registry(RegistryConfig {
         urls: url.split(',').map(|u| u.trim().to_string()).collect(),
         username: get("schema_registry_username"),
