@@ -17,7 +17,7 @@ use arrow::record_batch::RecordBatch;
 use arrow_avro::codec::Tz;
 use arrow_avro::reader::{Decoder, ReaderBuilder};
 use arrow_avro::schema::{AvroSchema, Fingerprint, FingerprintAlgorithm, SchemaStore};
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 /// Rows a decoder holds before it is flushed (its builders grow as needed; a micro-batch's
 /// run of one schema is normally one sub-batch, so nothing is copied to merge it).
@@ -187,7 +187,7 @@ impl AvroDecoder {
     /// Decodes the `value` column.
     pub(crate) fn decode(&mut self, values: &BinaryArray) -> Result<AvroDecoded, ArrowError> {
         let mut failed = Vec::new();
-        let mut unknown: HashMap<u32, ()> = HashMap::new();
+        let mut unknown: HashSet<u32> = HashSet::new();
         let mut parts: Vec<(RecordBatch, Vec<u32>)> = Vec::new();
         let mut run: Option<Run> = None;
         for i in 0..values.len() as u32 {
@@ -207,15 +207,17 @@ impl AvroDecoder {
                     continue;
                 }
             };
-            if self.decoder(key).is_none() && unknown.contains_key(&key) {
-                failed.push((i, format!("schema id {key} is not in the schema registry")));
-                continue;
-            }
             if self.decoder(key).is_none() {
-                match self.fresh(key) {
+                // An id the registry did not know is asked for once per batch.
+                let fetched = if unknown.contains(&key) {
+                    Ok(None)
+                } else {
+                    self.fresh(key)
+                };
+                match fetched {
                     Ok(Some(d)) => self.install(key, d),
                     Ok(None) => {
-                        unknown.insert(key, ());
+                        unknown.insert(key);
                         failed.push((i, format!("schema id {key} is not in the schema registry")));
                         continue;
                     }

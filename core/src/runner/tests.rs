@@ -170,6 +170,20 @@ fn cfg(batch: usize) -> RunConfig {
     }
 }
 
+/// `run` of 1 000 counter records into `sink` in batches of 100, no stop, no observer.
+fn run_thousand(
+    commits: &Arc<Mutex<Vec<i64>>>,
+    sink: MemSink,
+) -> Result<RunSummary, Box<RunFailure>> {
+    run(
+        counter(Some(1000), commits),
+        Box::new(sink),
+        &cfg(100),
+        &StopSignal::new(),
+        Arc::new(NoObserver),
+    )
+}
+
 fn counter(end: Option<i64>, commits: &Arc<Mutex<Vec<i64>>>) -> Box<Counter> {
     Box::new(Counter {
         next: 0,
@@ -183,14 +197,7 @@ fn counter(end: Option<i64>, commits: &Arc<Mutex<Vec<i64>>>) -> Box<Counter> {
 fn drains_to_the_end_committing_in_batch_order() {
     let commits = Arc::new(Mutex::new(Vec::new()));
     let table = Arc::new(Mutex::new(Table::default()));
-    let s = run(
-        counter(Some(1000), &commits),
-        Box::new(MemSink::new(&table)),
-        &cfg(100),
-        &StopSignal::new(),
-        Arc::new(NoObserver),
-    )
-    .unwrap();
+    let s = run_thousand(&commits, MemSink::new(&table)).unwrap();
     assert_eq!(s.records, 1000);
     assert_eq!(s.batches, 10);
     assert_eq!(s.committed.get("ids"), Some(1000));
@@ -207,14 +214,7 @@ fn a_sink_failing_on_batch_k_leaves_positions_at_batch_k_minus_1_and_a_rerun_res
     let table = Arc::new(Mutex::new(Table::default()));
     let mut sink = MemSink::new(&table);
     sink.fail = Some((3, ErrorKind::Fatal, 1));
-    let f = run(
-        counter(Some(1000), &commits),
-        Box::new(sink),
-        &cfg(100),
-        &StopSignal::new(),
-        Arc::new(NoObserver),
-    )
-    .unwrap_err();
+    let f = run_thousand(&commits, sink).unwrap_err();
     assert!(
         matches!(f.error, RunError::Sink { seq: 3, .. }),
         "{:?}",
@@ -229,14 +229,7 @@ fn a_sink_failing_on_batch_k_leaves_positions_at_batch_k_minus_1_and_a_rerun_res
     assert_eq!(table.lock().unwrap().rows, (0..300).collect::<Vec<_>>());
 
     // The rerun seeks to the sink's stored position and completes: nothing lost or doubled.
-    let s = run(
-        counter(Some(1000), &commits),
-        Box::new(MemSink::new(&table)),
-        &cfg(100),
-        &StopSignal::new(),
-        Arc::new(NoObserver),
-    )
-    .unwrap();
+    let s = run_thousand(&commits, MemSink::new(&table)).unwrap();
     assert_eq!(s.records, 700);
     assert_eq!(table.lock().unwrap().rows, (0..1000).collect::<Vec<_>>());
 }
@@ -545,14 +538,7 @@ fn without_a_dead_letter_destination_a_refused_row_stops_the_run_before_its_posi
     let table = Arc::new(Mutex::new(Table::default()));
     let mut sink = MemSink::new(&table);
     sink.refuse = Some(|id| id == 153);
-    let f = run(
-        counter(Some(1000), &commits),
-        Box::new(sink),
-        &cfg(100),
-        &StopSignal::new(),
-        Arc::new(NoObserver),
-    )
-    .unwrap_err();
+    let f = run_thousand(&commits, sink).unwrap_err();
     let RunError::Sink { seq: 1, error } = &f.error else {
         panic!("{:?}", f.error);
     };
