@@ -10,6 +10,7 @@
 mod current;
 mod keys;
 mod legacy;
+mod schemas;
 mod shaping;
 
 use crate::batcher::BatchLimits;

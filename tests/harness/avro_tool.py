@@ -2,10 +2,11 @@
 AvroSerializer registering its schema with the harness's registry), and checked back from the
 Delta table by Python deltalake.
 
-    avro_tool.py produce BOOTSTRAP TOPIC REGISTRY FROM COUNT
+    avro_tool.py produce BOOTSTRAP TOPIC REGISTRY FROM COUNT [avro-keys]
                           records FROM..FROM+COUNT of the `Order` schema below (REGISTRY may end
                           in `|USER:PASSWORD` for basic auth), value subject
-                          TOPIC-value, key str(id), partition id % <partitions>
+                          TOPIC-value, key str(id) (or with avro-keys an `OrderKey` record
+                          {id}, subject TOPIC-key), partition id % <partitions>
     avro_tool.py produce-plain BOOTSTRAP TOPIC FROM COUNT
                           the same records without a registry (fastavro): even ids as plain
                           binary Avro, odd ids in single-object encoding (C3 01, the schema's
@@ -22,6 +23,11 @@ Delta table by Python deltalake.
     avro_tool.py poison BOOTSTRAP TOPIC REGISTRY
                           three bad messages on partition 0: a wrong magic byte, an id the
                           registry does not know, a truncated body
+    avro_tool.py serialize TOPIC REGISTRY FROM COUNT FILE
+                          records FROM..FROM+COUNT framed with version 2 of `Order` (an added
+                          optional `channel`), registered now; written to FILE for `send`
+    avro_tool.py send BOOTSTRAP TOPIC FILE
+                          produces what `serialize` wrote (no registry needed)
     avro_tool.py check TABLE FROM COUNT
                           reads the table; JSON: rows, distinct ids and the first mismatches
                           against what `produce` sent
@@ -30,11 +36,12 @@ import datetime
 import decimal
 import json
 import sys
+import uuid
 
-from confluent_kafka import Consumer, Producer
-from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka import Producer
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
+from serde_kafka import partitions_of, registry_client, send
 
 SCHEMA = {
     "type": "record",
@@ -86,41 +93,36 @@ def record(i):
     }
 
 
-def partitions_of(bootstrap, topic):
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "avro-tool-meta"})
-    parts = sorted(c.list_topics(topic, timeout=30).topics[topic].partitions.keys())
-    c.close()
-    return parts
+KEY_SCHEMA = {"type": "record", "name": "OrderKey", "namespace": "weir.test", "fields": [{"name": "id", "type": "long"}]}
 
 
-def registry_client(registry):
-    """REGISTRY is a URL, optionally followed by `|USER:PASSWORD` for basic auth."""
-    url, _, auth = registry.partition("|")
-    conf = {"url": url}
-    if auth:
-        conf["basic.auth.user.info"] = auth
-    return SchemaRegistryClient(conf)
-
-
-def produce(bootstrap, topic, registry, start, count):
+def produce(bootstrap, topic, registry, start, count, avro_keys=False):
     ser = AvroSerializer(registry_client(registry), json.dumps(SCHEMA))
-    parts = partitions_of(bootstrap, topic)
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all"})
+    key_ser = AvroSerializer(registry_client(registry), json.dumps(KEY_SCHEMA))
+    key_ctx = SerializationContext(topic, MessageField.KEY)
     ctx = SerializationContext(topic, MessageField.VALUE)
-    failed = []
-    for i in range(start, start + count):
-        value = ser(record(i), ctx)
-        while True:
-            try:
-                p.produce(topic, value, key=str(i).encode(), partition=parts[i % len(parts)],
-                          on_delivery=lambda err, _m: err and failed.append(str(err)))
-                break
-            except BufferError:
-                p.poll(0.05)
-    left = p.flush(120)
-    if failed or left:
-        sys.exit(f"produce failed: {failed[:3]}, {left} not delivered")
-    print(json.dumps({"produced": count}))
+
+    def key(i):
+        return key_ser({"id": i}, key_ctx) if avro_keys else str(i).encode()
+
+    send(bootstrap, topic, ((key(i), ser(record(i), ctx), i) for i in range(start, start + count)))
+
+
+def serialize(topic, registry, start, count, path):
+    schema = dict(SCHEMA, fields=SCHEMA["fields"] + [{"name": "channel", "type": ["null", "string"], "default": None}])
+    ser = AvroSerializer(registry_client(registry), json.dumps(schema))
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    with open(path, "w") as f:
+        for i in range(start, start + count):
+            r = dict(record(i), channel=f"c{i % 3}")
+            f.write(json.dumps({"id": i, "value": ser(r, ctx).hex()}) + "\n")
+    print(json.dumps({"serialized": count}))
+
+
+def send_file(bootstrap, topic, path):
+    with open(path) as f:
+        lines = [json.loads(line) for line in f]
+    send(bootstrap, topic, ((str(m["id"]).encode(), bytes.fromhex(m["value"]), m["id"]) for m in lines))
 
 
 def rabin(data):
@@ -162,7 +164,9 @@ def produce_plain(bootstrap, topic, start, count):
 
 def evo_schema(version):
     qty = {1: "int", 2: "int", 3: "long", 4: "string"}[version]
-    fields = [{"name": "id", "type": "long"}, {"name": "qty", "type": qty}]
+    fields = [{"name": "id", "type": "long"}, {"name": "qty", "type": qty},
+              {"name": "ref", "type": {"type": "string", "logicalType": "uuid"}},
+              {"name": "alt", "type": ["long", "string"]}]
     if version >= 2:
         fields.append({"name": "note", "type": ["null", "string"], "default": None})
     return {"type": "record", "name": "Evo", "fields": fields}
@@ -170,7 +174,8 @@ def evo_schema(version):
 
 def evo_record(n, count):
     version = n * 4 // count + 1
-    r = {"id": n, "qty": f"q{n}" if version == 4 else n * 3}
+    r = {"id": n, "qty": f"q{n}" if version == 4 else n * 3, "ref": str(uuid.UUID(int=n * 7919 + 1)),
+         "alt": n if n % 2 == 0 else f"s{n}"}
     if version >= 2:
         r["note"] = f"n{n}"
     return version, r
@@ -191,6 +196,11 @@ def produce_evo(bootstrap, topic, registry, count):
     print(json.dumps({"produced": count}))
 
 
+def alt_as_read(v):
+    """A general union as weir stores it: a struct with a field per branch."""
+    return {"long": v, "string": None} if isinstance(v, int) else {"long": None, "string": v}
+
+
 def check_evo(table, count):
     from deltalake import DeltaTable
 
@@ -199,12 +209,13 @@ def check_evo(table, count):
     for row in rows:
         version, want = evo_record(row["id"], count)
         held = [row.get(c) for c in ("qty", "qty__v_bigint", "qty__v_text") if row.get(c) is not None]
-        if held != [want["qty"]] or row.get("note") != want.get("note"):
+        if held != [want["qty"]] or row.get("note") != want.get("note") or row.get("ref") != want["ref"] \
+                or row.get("alt") != alt_as_read(want["alt"]):
             wrong.append({"row": {k: v for k, v in row.items() if not k.startswith("_")}, "want": want})
         if len(wrong) >= 5:
             break
     columns = sorted(k for k in (rows[0] if rows else {}) if not k.startswith("_"))
-    print(json.dumps({"rows": len(rows), "distinct": len({r["id"] for r in rows}), "columns": columns, "wrong": wrong}))
+    print(json.dumps({"rows": len(rows), "distinct": len({r["id"] for r in rows}), "columns": columns, "wrong": wrong}, default=repr))
 
 
 def poison(bootstrap, topic, registry):
@@ -256,16 +267,21 @@ def check(table, start, count):
         for k in SCHEMA_NAMES:
             if got[k] != want[k]:
                 mismatches.append({"id": row["id"], "column": k, "got": repr(got[k]), "want": repr(want[k])})
+        key = row.get("_kafka_key")
+        if isinstance(key, dict) and key != {"id": row["id"]}:
+            mismatches.append({"id": row["id"], "column": "_kafka_key", "got": repr(key)})
         if len(mismatches) >= 5:
             break
     missing = sorted(set(range(start, start + count)) - set(ids))[:5]
-    print(json.dumps({"rows": len(rows), "distinct": len(set(ids)), "missing": missing, "mismatches": mismatches}))
+    keys = sum(1 for r in rows if isinstance(r.get("_kafka_key"), dict))
+    print(json.dumps({"rows": len(rows), "distinct": len(set(ids)), "missing": missing, "mismatches": mismatches,
+                      "avro_keys": keys}))
 
 
 def main(argv):
     cmd = argv[1]
     if cmd == "produce":
-        produce(argv[2], argv[3], argv[4], int(argv[5]), int(argv[6]))
+        produce(argv[2], argv[3], argv[4], int(argv[5]), int(argv[6]), argv[7:] == ["avro-keys"])
     elif cmd == "produce-plain":
         produce_plain(argv[2], argv[3], int(argv[4]), int(argv[5]))
     elif cmd == "schema":
@@ -276,6 +292,10 @@ def main(argv):
         check_evo(argv[2], int(argv[3]))
     elif cmd == "poison":
         poison(argv[2], argv[3], argv[4])
+    elif cmd == "serialize":
+        serialize(argv[2], argv[3], int(argv[4]), int(argv[5]), argv[6])
+    elif cmd == "send":
+        send_file(argv[2], argv[3], argv[4])
     elif cmd == "check":
         check(argv[2], int(argv[3]), int(argv[4]))
     else:

@@ -420,6 +420,40 @@ pub fn delta_rows(table: &Path, scratch: &Scratch) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// `weir run MANIFEST` with `plugins`, which must exit 0 (its stderr is shown if not).
+pub fn run_ok(plugins: &Path, manifest: &Path) -> Outcome {
+    let out = output(weir(plugins).arg("run").arg(manifest));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    out
+}
+
+/// Checks a dead-letter table: exactly one row per reason in `reasons` (each a part of its
+/// `_error`, in any order), every `_position` starting with `position_prefix`.
+pub fn assert_dead_letters(
+    table: &Path,
+    scratch: &Scratch,
+    reasons: &[&str],
+    position_prefix: &str,
+) {
+    let rows = delta_rows(table, scratch);
+    let errors: Vec<&str> = rows.iter().filter_map(|r| r["_error"].as_str()).collect();
+    assert_eq!(errors.len(), reasons.len(), "{errors:?}");
+    for want in reasons {
+        assert!(
+            errors.iter().any(|e| e.contains(want)),
+            "{want}: {errors:?}"
+        );
+    }
+    for r in &rows {
+        assert!(
+            r["_position"]
+                .as_str()
+                .is_some_and(|p| p.starts_with(position_prefix)),
+            "{r}"
+        );
+    }
+}
+
 /// Our own reader of stored positions: the Delta plugin, loaded in this process, asked for
 /// the positions it stored for `pipeline`.
 pub fn stored_positions(table: &Path, pipeline: &str, keys: &[&str]) -> Vec<weir_sdk::Position> {

@@ -23,6 +23,7 @@ import base64
 import json
 import sys
 import threading
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
@@ -115,7 +116,8 @@ class Handler(BaseHTTPRequestHandler):
         return json.loads(self.rfile.read(n) or b"{}")
 
     def parts(self):
-        return [p for p in self.path.split("?")[0].split("/") if p]
+        # Subjects may hold `/` (a Protobuf reference is registered under its import name).
+        return [urllib.parse.unquote(p) for p in self.path.split("?")[0].split("/") if p]
 
     def do_POST(self):
         if not self.authorised():

@@ -54,3 +54,25 @@ impl SchemaRegistry {
         self.server.log()
     }
 }
+
+/// Asks a serializer tool (`avro_tool.py`, `proto_tool.py`, `jsonschema_tool.py`) to `check`
+/// `table` against the records `from..from + count` it produced: exactly those rows, each
+/// once, every value equal. Returns the tool's report.
+pub fn check_table(
+    script: &str,
+    table: &std::path::Path,
+    from: u64,
+    count: u64,
+) -> serde_json::Value {
+    let c = crate::python_tool(
+        script,
+        "check",
+        &table.display().to_string(),
+        &[&from.to_string(), &count.to_string()],
+    );
+    assert_eq!(c["rows"], count, "{c}");
+    assert_eq!(c["distinct"], count, "{c}");
+    assert_eq!(c["missing"], serde_json::json!([]), "{c}");
+    assert_eq!(c["mismatches"], serde_json::json!([]), "{c}");
+    c
+}

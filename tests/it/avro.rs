@@ -31,22 +31,8 @@ fn avro_manifest(name: &str, broker: &KafkaBroker, lake: &Path, table: &str) -> 
         .sink_option("dest_table", table)
 }
 
-fn run_ok(plugins: &Path, manifest: &Path) -> Outcome {
-    let out = output(weir(plugins).arg("run").arg(manifest));
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
-    out
-}
-
-fn check(table: &Path, from: u64, count: u64) {
-    let c = avro_tool(
-        "check",
-        &table.display().to_string(),
-        &[&from.to_string(), &count.to_string()],
-    );
-    assert_eq!(c["rows"], count, "{c}");
-    assert_eq!(c["distinct"], count, "{c}");
-    assert_eq!(c["missing"], serde_json::json!([]), "{c}");
-    assert_eq!(c["mismatches"], serde_json::json!([]), "{c}");
+fn check(table: &Path, from: u64, count: u64) -> serde_json::Value {
+    weir_tests::registry::check_table("avro_tool.py", table, from, count)
 }
 
 #[test]
@@ -62,16 +48,23 @@ fn confluent_avro_lands_typed_and_poison_goes_to_dead_letters() {
         let out = avro_tool(
             "produce",
             &broker.bootstrap(),
-            &[TOPIC, &client, &from.to_string(), &count.to_string()],
+            &[
+                TOPIC,
+                &client,
+                &from.to_string(),
+                &count.to_string(),
+                "avro-keys",
+            ],
         );
         assert_eq!(out["produced"], count, "{out}");
     };
-    produce(0, 5_000);
+    produce(0, 100_000);
     let out = avro_tool("poison", &broker.bootstrap(), &[TOPIC, &client]);
     assert_eq!(out["produced"], 3, "{out}");
     let m = s.write(
         &avro_manifest("avro", &broker, &lake, "orders")
-            .source_option("batch_size", 2000)
+            .source_option("batch_size", 20_000)
+            .source_option("key_format", "avro")
             .source_option("schema_registry_url", registry.url())
             .source_option("schema_registry_username", "weir")
             .source_option("schema_registry_password", REGISTRY_PASSWORD)
@@ -79,28 +72,26 @@ fn confluent_avro_lands_typed_and_poison_goes_to_dead_letters() {
     );
     let out = run_ok(&plugins, &m);
     assert!(!out.stderr.contains(REGISTRY_PASSWORD), "{}", out.stderr);
-    check(&lake.join("orders"), 0, 5_000);
-    let rows = delta_rows(&dead, &s);
-    let errors: Vec<&str> = rows.iter().filter_map(|r| r["_error"].as_str()).collect();
-    assert_eq!(errors.len(), 3, "{errors:?}");
-    for want in [
-        "magic byte 0x07",
-        "schema id 9999 is not in the schema registry",
-        "not valid Avro",
-    ] {
-        assert!(
-            errors.iter().any(|e| e.contains(want)),
-            "{want}: {errors:?}"
-        );
-    }
-    assert!(rows.iter().all(|r| r["_position"]
-        .as_str()
-        .is_some_and(|p| p.starts_with("orders/0@"))));
+    let c = check(&lake.join("orders"), 0, 100_000);
+    assert_eq!(
+        c["avro_keys"], 100_000,
+        "every key is an OrderKey struct: {c}"
+    );
+    assert_dead_letters(
+        &dead,
+        &s,
+        &[
+            "magic byte 0x07",
+            "schema id 9999 is not in the schema registry",
+            "not valid Avro",
+        ],
+        "orders/0@",
+    );
     // A second run takes only the new messages; the schema comes from the cache of a new
     // process, fetched again once.
-    produce(5_000, 1_000);
+    produce(100_000, 1_000);
     run_ok(&plugins, &m);
-    check(&lake.join("orders"), 0, 6_000);
+    check(&lake.join("orders"), 0, 101_000);
     assert_eq!(delta_rows(&dead, &s).len(), 3);
     // Wrong credentials: one clear error, the password not printed.
     let wrong = s.write(
@@ -180,11 +171,20 @@ fn writer_schemas_that_evolve_add_columns_and_variants_and_keep_every_value() {
     }
 }
 
-#[test]
-fn a_registry_down_at_start_is_retried_not_ready_then_caught_up() {
+/// The set-up of the registry-outage tests: a broker with TOPIC (4 partitions), a registry,
+/// and records 0..1000 produced through it.
+struct Outage {
+    broker: KafkaBroker,
+    registry: SchemaRegistry,
+    s: Scratch,
+    plugins: PathBuf,
+    lake: PathBuf,
+}
+
+fn outage() -> Outage {
     let broker = KafkaBroker::start();
     broker.create_topic(TOPIC, 4);
-    let mut registry = SchemaRegistry::start(None);
+    let registry = SchemaRegistry::start(None);
     let s = Scratch::new();
     let plugins = s.plugin_dir("plugins", &shipped_plugins());
     let lake = s.join("lake");
@@ -194,6 +194,37 @@ fn a_registry_down_at_start_is_retried_not_ready_then_caught_up() {
         &[TOPIC, &registry.url(), "0", "1000"],
     );
     assert_eq!(out["produced"], 1000, "{out}");
+    Outage {
+        broker,
+        registry,
+        s,
+        plugins,
+        lake,
+    }
+}
+
+/// `weir run MANIFEST` as a service with its HTTP endpoints on a free port.
+fn serve(s: &Scratch, plugins: &Path, manifest: &Path) -> (weir_tests::running::Running, u16) {
+    let port = free_port();
+    let run = weir_tests::running::Running::start(
+        weir(plugins)
+            .env("WEIR_LISTEN", format!("127.0.0.1:{port}"))
+            .arg("run")
+            .arg(manifest),
+        &s.join("run.log"),
+    );
+    (run, port)
+}
+
+#[test]
+fn a_registry_down_at_start_is_retried_not_ready_then_caught_up() {
+    let Outage {
+        broker,
+        mut registry,
+        s,
+        plugins,
+        lake,
+    } = outage();
     registry.stop();
     let m = s.write(
         &avro_manifest("down", &broker, &lake, "orders")
@@ -201,14 +232,7 @@ fn a_registry_down_at_start_is_retried_not_ready_then_caught_up() {
             .source_option("batch_timeout", 1)
             .source_option("schema_registry_url", registry.url()),
     );
-    let port = free_port();
-    let mut run = weir_tests::running::Running::start(
-        weir(&plugins)
-            .env("WEIR_LISTEN", format!("127.0.0.1:{port}"))
-            .arg("run")
-            .arg(&m),
-        &s.join("run.log"),
-    );
+    let (mut run, port) = serve(&s, &plugins, &m);
     let ready = || http_get(port, "/health/ready").map(|(code, _)| code);
     run.wait_for_lines("two retries", 2, std::time::Duration::from_secs(60), |l| {
         l.contains("retrying") && l.contains("schema registry")
@@ -233,4 +257,68 @@ fn a_registry_down_at_start_is_retried_not_ready_then_caught_up() {
     let out = run.wait_exit();
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     check(&lake.join("orders"), 0, 1000);
+}
+
+#[test]
+fn a_registry_down_for_twenty_seconds_mid_run_is_retried_not_ready_then_caught_up() {
+    let Outage {
+        broker,
+        mut registry,
+        s,
+        plugins,
+        lake,
+    } = outage();
+    let m = s.write(
+        &avro_manifest("midrun", &broker, &lake, "orders")
+            .source_option("run_in_loop", true)
+            .source_option("batch_timeout", 1)
+            .source_option("schema_registry_url", registry.url()),
+    );
+    let (run, port) = serve(&s, &plugins, &m);
+    let ready = || http_get(port, "/health/ready").map(|(code, _)| code);
+    let rows = || {
+        weir_tests::nats::try_json_ids(&lake.join("orders"))
+            .and_then(|ids| ids["rows"].as_u64())
+            .unwrap_or(0)
+    };
+    wait_for("the first 1000", std::time::Duration::from_secs(60), || {
+        ready() == Some(200) && rows() >= 1000
+    });
+    // Version 2 of the schema is registered while the registry is up; its messages reach the
+    // topic while it is down, so weir meets an id it has not fetched.
+    let file = s.join("v2.jsonl");
+    let out = avro_tool(
+        "serialize",
+        TOPIC,
+        &[&registry.url(), "1000", "1000", &file.display().to_string()],
+    );
+    assert_eq!(out["serialized"], 1000, "{out}");
+    registry.stop();
+    let down = std::time::Instant::now();
+    let out = avro_tool(
+        "send",
+        &broker.bootstrap(),
+        &[TOPIC, &file.display().to_string()],
+    );
+    assert_eq!(out["produced"], 1000, "{out}");
+    wait_for(
+        "not ready for 20 s of outage",
+        std::time::Duration::from_secs(60),
+        || ready() == Some(503) && down.elapsed() >= std::time::Duration::from_secs(20),
+    );
+    assert_eq!(
+        rows(),
+        1000,
+        "nothing of version 2 may land while the registry is down"
+    );
+    registry.start_again();
+    wait_for(
+        "caught up and ready",
+        std::time::Duration::from_secs(120),
+        || ready() == Some(200) && rows() >= 2000,
+    );
+    run.signal(libc::SIGTERM);
+    let out = run.wait_exit();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    check(&lake.join("orders"), 0, 2000);
 }

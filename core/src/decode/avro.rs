@@ -11,6 +11,7 @@
 
 use super::registry::{Registry, RegistryError};
 use super::unify;
+use super::{payload, SchemaDecoded};
 use arrow::array::{Array, BinaryArray};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
@@ -65,18 +66,6 @@ impl Schemas {
     }
 }
 
-/// What one batch decoded to.
-pub(crate) struct AvroDecoded {
-    /// The decoded rows (input order, valid rows only), unified; `None` when none decoded.
-    pub(crate) batch: Option<RecordBatch>,
-    /// Input row of each output row.
-    pub(crate) rows: Vec<u32>,
-    /// `(input row, reason)` of each value set aside.
-    pub(crate) failed: Vec<(u32, String)>,
-    /// The registry could not be reached (the batch must be retried, nothing set aside).
-    pub(crate) unavailable: Option<RegistryError>,
-}
-
 /// The decoding state of one pipeline.
 pub struct AvroDecoder {
     schemas: Schemas,
@@ -96,6 +85,20 @@ fn decoder_for(schema: &AvroSchema, fp: Fingerprint) -> Result<Decoder, ArrowErr
         .with_tz(Tz::Utc)
         .with_writer_schema_store(store)
         .build_decoder()
+}
+
+/// Whether any of `fields`, nested ones included, is a union.
+fn has_union(fields: &arrow::datatypes::Fields) -> bool {
+    use arrow::datatypes::DataType;
+    fn walk(t: &DataType) -> bool {
+        match t {
+            DataType::Union(_, _) => true,
+            DataType::Struct(fs) => fs.iter().any(|f| walk(f.data_type())),
+            DataType::List(f) | DataType::LargeList(f) | DataType::Map(f, _) => walk(f.data_type()),
+            _ => false,
+        }
+    }
+    fields.iter().any(|f| walk(f.data_type()))
 }
 
 /// A run of messages of one writer schema: the decoder's key and the input rows in it.
@@ -120,13 +123,7 @@ impl AvroDecoder {
     fn frame<'v>(&self, v: &'v [u8]) -> Result<(u32, std::borrow::Cow<'v, [u8]>), String> {
         match &self.schemas {
             Schemas::Registry(_) => {
-                if v.len() < 5 || v[0] != 0 {
-                    return Err(format!(
-                        "not in the Confluent wire format (magic byte {}, expected 0x00 and a 4-byte schema id)",
-                        v.first().map_or("missing".into(), |b| format!("0x{b:02x}"))
-                    ));
-                }
-                let id = u32::from_be_bytes([v[1], v[2], v[3], v[4]]);
+                let id = super::registry::confluent_id(v)?;
                 Ok((id, v.into()))
             }
             Schemas::Inline { fingerprint, .. } => {
@@ -185,21 +182,19 @@ impl AvroDecoder {
     }
 
     /// Decodes the `value` column.
-    pub(crate) fn decode(&mut self, values: &BinaryArray) -> Result<AvroDecoded, ArrowError> {
+    pub(crate) fn decode(&mut self, values: &BinaryArray) -> Result<SchemaDecoded, ArrowError> {
         let mut failed = Vec::new();
         let mut unknown: HashSet<u32> = HashSet::new();
         let mut parts: Vec<(RecordBatch, Vec<u32>)> = Vec::new();
         let mut run: Option<Run> = None;
         for i in 0..values.len() as u32 {
-            if values.is_null(i as usize) {
-                failed.push((i, "no value (a null payload)".to_string()));
-                continue;
-            }
-            let v = values.value(i as usize);
-            if v.len() > self.max_bytes {
-                failed.push((i, format!("{} bytes, over max_message_bytes", v.len())));
-                continue;
-            }
+            let v = match payload(values, i, self.max_bytes) {
+                Ok(v) => v,
+                Err(why) => {
+                    failed.push((i, why));
+                    continue;
+                }
+            };
             let (key, bytes) = match self.frame(v) {
                 Ok(f) => f,
                 Err(why) => {
@@ -222,12 +217,7 @@ impl AvroDecoder {
                         continue;
                     }
                     Err(e @ RegistryError::Unavailable { .. }) => {
-                        return Ok(AvroDecoded {
-                            batch: None,
-                            rows: Vec::new(),
-                            failed: Vec::new(),
-                            unavailable: Some(e),
-                        })
+                        return Ok(SchemaDecoded::unavailable(e))
                     }
                     Err(e) => return Err(ArrowError::ExternalError(Box::new(e))),
                 }
@@ -258,7 +248,7 @@ impl AvroDecoder {
         let rows: Vec<u32> = parts.iter().flat_map(|(_, r)| r.iter().copied()).collect();
         let batch = unify::concat(parts.into_iter().map(|(b, _)| b).collect())?;
         failed.sort_by_key(|(r, _)| *r);
-        Ok(AvroDecoded {
+        Ok(SchemaDecoded {
             batch,
             rows,
             failed,
@@ -316,6 +306,18 @@ impl AvroDecoder {
             .decoder(run.key)
             .ok_or_else(|| ArrowError::SchemaError("internal: no decoder".into()))?;
         if let Some(b) = d.flush()? {
+            // arrow-avro 59's union decoder keeps its offsets across a flush (the next batch
+            // fails "Offsets must be non-negative"): a schema with a general union gets a
+            // fresh decoder after each flush.
+            if has_union(b.schema().fields()) {
+                let fresh = self
+                    .fresh(run.key)
+                    .map_err(|e| ArrowError::ExternalError(Box::new(e)))?
+                    .ok_or_else(|| {
+                        ArrowError::SchemaError(format!("schema id {} vanished", run.key))
+                    })?;
+                self.install(run.key, fresh);
+            }
             if b.num_rows() != run.rows.len() {
                 return Err(ArrowError::ComputeError(format!(
                     "internal: {} rows decoded for {} messages",
@@ -363,5 +365,38 @@ mod tests {
         assert_eq!(attrs.value(0).len(), 2, "{:?}", b.schema());
         let colour = b.column_by_name("colour").unwrap();
         assert_eq!(colour.as_string::<i32>().value(0), "BLUE");
+    }
+}
+
+#[cfg(test)]
+mod union_tests {
+    use super::*;
+    use arrow::array::AsArray;
+
+    const UNION: &str = r#"{"type": "record", "name": "U", "fields": [{"name": "alt", "type": ["long", "string"]}]}"#;
+
+    fn value(i: i64) -> Vec<u8> {
+        if i % 2 == 0 {
+            vec![0x00, (i * 2) as u8]
+        } else {
+            vec![0x02, 0x04, b's', b'0' + i as u8]
+        }
+    }
+
+    #[test]
+    fn general_unions_decode_across_batches() {
+        let mut d = AvroDecoder::new(Schemas::inline(UNION).unwrap(), 1 << 20);
+        for round in 0..3 {
+            let vals: Vec<Vec<u8>> = (0..5).map(value).collect();
+            let refs: Vec<&[u8]> = vals.iter().map(|v| v.as_slice()).collect();
+            let out = d
+                .decode(&BinaryArray::from(refs))
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert_eq!(out.failed, vec![], "round {round}");
+            let b = out.batch.unwrap();
+            assert_eq!(b.num_rows(), 5, "round {round}");
+            let st = b.column(0).as_struct();
+            assert_eq!(st.num_columns(), 2, "{:?}", b.schema());
+        }
     }
 }

@@ -5,6 +5,10 @@
 //!   objects stay structs, or JSON text with `max_table_nesting: "0"`;
 //! - `format: avro`: Avro in the Confluent wire format with a schema registry, or plain and
 //!   single-object encoded Avro with `avro_schema` ([`avro`]), straight into Arrow columns;
+//! - `format: protobuf`: Protobuf in the Confluent wire format with a schema registry, or bare
+//!   messages of `proto_message` from `proto_descriptor` ([`protobuf`], [`proto_arrow`]);
+//! - `format: json_schema`: JSON in the Confluent wire format, typed by the registry's JSON
+//!   Schemas ([`json_schema`]);
 //! - `format: raw`: Nilus's upstream shape, one `_kafka` / `_nats` struct with the value as text.
 //!
 //! Decoded rows get the metadata columns `_kafka_topic`, `_kafka_partition`, `_kafka_offset`,
@@ -18,7 +22,11 @@ pub mod bounds;
 pub(crate) mod envelope;
 mod infer;
 mod json;
+pub mod json_schema;
+pub mod keys;
 pub mod naming;
+mod proto_arrow;
+pub mod protobuf;
 pub mod registry;
 mod unify;
 
@@ -26,7 +34,7 @@ pub use bounds::Bounds;
 pub use envelope::{layout_of, Broker};
 pub use naming::Naming;
 
-use arrow::array::{Array, ArrayRef, StructArray, UInt32Array};
+use arrow::array::{Array, ArrayRef, BinaryArray, StructArray, UInt32Array};
 use arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
@@ -43,6 +51,10 @@ pub enum Format {
     Raw,
     /// Decode `value` as Avro (see [`AvroSpec`]).
     Avro,
+    /// Decode `value` as Protobuf (see [`ProtoSpec`]).
+    Protobuf,
+    /// Decode `value` as JSON typed by its JSON Schema in a registry.
+    JsonSchema,
 }
 
 /// Where `format: avro` finds its writer schemas.
@@ -52,6 +64,57 @@ pub enum AvroSpec {
     Registry(registry::RegistryConfig),
     /// `avro_schema` (the schema's JSON text): plain binary or single-object encoding.
     Inline(String),
+}
+
+/// Where `format: protobuf` finds its descriptors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProtoSpec {
+    /// A schema registry (`schema_registry_url`): messages in the Confluent wire format.
+    Registry(registry::RegistryConfig),
+    /// `proto_descriptor` (a compiled `FileDescriptorSet`, as bytes) and `proto_message`
+    /// (the message's full name): bare messages.
+    File {
+        /// The `FileDescriptorSet`.
+        set: Vec<u8>,
+        /// The message type of every value.
+        message: String,
+    },
+}
+
+/// What a decoder with writer schemas (Avro, Protobuf) made of one batch.
+pub(crate) struct SchemaDecoded {
+    /// The decoded rows (input order, valid rows only), unified; `None` when none decoded.
+    pub(crate) batch: Option<RecordBatch>,
+    /// Input row of each output row.
+    pub(crate) rows: Vec<u32>,
+    /// `(input row, reason)` of each value set aside.
+    pub(crate) failed: Vec<(u32, String)>,
+    /// The registry could not be reached (the batch must be retried, nothing set aside).
+    pub(crate) unavailable: Option<registry::RegistryError>,
+}
+
+impl SchemaDecoded {
+    /// The registry could not be reached: nothing decoded, nothing set aside.
+    pub(crate) fn unavailable(e: registry::RegistryError) -> Self {
+        Self {
+            batch: None,
+            rows: Vec::new(),
+            failed: Vec::new(),
+            unavailable: Some(e),
+        }
+    }
+}
+
+/// Value `i` of `values`, or why it is set aside before decoding: none, or over `max_bytes`.
+pub(crate) fn payload(values: &BinaryArray, i: u32, max_bytes: usize) -> Result<&[u8], String> {
+    if values.is_null(i as usize) {
+        return Err("no value (a null payload)".to_string());
+    }
+    let v = values.value(i as usize);
+    if v.len() > max_bytes {
+        return Err(format!("{} bytes, over max_message_bytes", v.len()));
+    }
+    Ok(v)
 }
 
 /// A Nilus `type_hints` type.
@@ -134,6 +197,12 @@ pub struct DecodeConfig {
     pub format: Format,
     /// Writer schemas of `format: avro`.
     pub avro: Option<AvroSpec>,
+    /// Descriptors of `format: protobuf`.
+    pub protobuf: Option<ProtoSpec>,
+    /// The registry of `format: json_schema`.
+    pub json_schema: Option<registry::RegistryConfig>,
+    /// `key_format`: how Kafka keys become `_kafka_key`.
+    pub key: keys::KeyFormat,
     /// `type_hints`, by column name as it comes in the JSON.
     pub type_hints: BTreeMap<String, TypeHint>,
     /// `max_table_nesting: "0"`: nested values as JSON text.
@@ -155,6 +224,9 @@ impl Default for DecodeConfig {
         Self {
             format: Format::default(),
             avro: None,
+            protobuf: None,
+            json_schema: None,
+            key: keys::KeyFormat::String,
             type_hints: BTreeMap::new(),
             nested_as_text: false,
             naming: Naming::default(),
@@ -182,6 +254,12 @@ pub struct Decoder {
     json: json::JsonDecoder,
     /// The Avro decoder of `format: avro`, or why it cannot be made.
     avro: Option<Result<avro::AvroDecoder, String>>,
+    /// The Protobuf decoder of `format: protobuf`, or why it cannot be made.
+    protobuf: Option<Result<protobuf::ProtoDecoder, String>>,
+    /// The decoder of `format: json_schema`, or why it cannot be made.
+    json_schema: Option<Result<json_schema::JsonSchemaDecoder, String>>,
+    /// The key decoder of `key_format: json | avro | protobuf`.
+    key: Option<Box<Decoder>>,
 }
 
 impl Decoder {
@@ -199,11 +277,76 @@ impl Decoder {
             };
             schemas.map(|s| avro::AvroDecoder::new(s, cfg.bounds.max_message_bytes))
         });
+        let protobuf = (cfg.format == Format::Protobuf).then(|| {
+            let descriptors = match &cfg.protobuf {
+                Some(ProtoSpec::Registry(r)) => registry::Registry::new(r.clone())
+                    .map(protobuf::Descriptors::Registry)
+                    .map_err(|e| e.to_string()),
+                Some(ProtoSpec::File { set, message }) => protobuf::Descriptors::file(set, message)
+                    .map_err(|e| format!("proto_descriptor: {e}")),
+                None => Err(
+                    "format: protobuf needs schema_registry_url or proto_descriptor and proto_message"
+                        .into(),
+                ),
+            };
+            descriptors.map(|d| protobuf::ProtoDecoder::new(d, cfg.bounds.max_message_bytes))
+        });
+        let json_schema = (cfg.format == Format::JsonSchema).then(|| {
+            let r = cfg
+                .json_schema
+                .clone()
+                .ok_or_else(|| "format: json_schema needs schema_registry_url".to_string())?;
+            registry::Registry::new(r)
+                .map(|r| {
+                    json_schema::JsonSchemaDecoder::new(
+                        r,
+                        cfg.type_hints.clone(),
+                        cfg.nested_as_text,
+                        cfg.bounds,
+                    )
+                })
+                .map_err(|e| e.to_string())
+        });
         Self {
             json: json::JsonDecoder::new(cfg.type_hints.clone(), cfg.nested_as_text, cfg.bounds),
             avro,
+            protobuf,
+            json_schema,
+            key: keys::decoder(&cfg),
             cfg,
         }
+    }
+
+    /// The values decoded by the pipeline's format.
+    fn decode_values(&mut self, values: &BinaryArray) -> Result<json::JsonDecoded, ArrowError> {
+        let typed = if let Some(avro) = self.avro.as_mut() {
+            let avro = avro
+                .as_mut()
+                .map_err(|e| ArrowError::InvalidArgumentError(e.clone()))?;
+            avro.decode(values)?
+        } else if let Some(proto) = self.protobuf.as_mut() {
+            let proto = proto
+                .as_mut()
+                .map_err(|e| ArrowError::InvalidArgumentError(e.clone()))?;
+            proto.decode(values)?
+        } else if let Some(js) = self.json_schema.as_mut() {
+            let js = js
+                .as_mut()
+                .map_err(|e| ArrowError::InvalidArgumentError(e.clone()))?;
+            js.decode(values)?
+        } else {
+            return self.json.decode(values);
+        };
+        if let Some(e) = typed.unavailable {
+            return Err(ArrowError::ExternalError(Box::new(e)));
+        }
+        Ok(json::JsonDecoded {
+            batch: typed
+                .batch
+                .unwrap_or_else(|| RecordBatch::new_empty(Arc::new(Schema::empty()))),
+            rows: typed.rows,
+            failed: typed.failed,
+        })
     }
 
     /// Decodes one micro-batch. A batch that is not a broker envelope passes through.
@@ -227,26 +370,15 @@ impl Decoder {
                 rows: None,
             });
         }
-        let values = envelope::values(&batch)?;
-        let decoded = match self.avro.as_mut() {
-            Some(avro) => {
-                let avro = avro
-                    .as_mut()
-                    .map_err(|e| ArrowError::InvalidArgumentError(e.clone()))?;
-                let d = avro.decode(&values)?;
-                if let Some(e) = d.unavailable {
-                    return Err(ArrowError::ExternalError(Box::new(e)));
-                }
-                json::JsonDecoded {
-                    batch: d
-                        .batch
-                        .unwrap_or_else(|| RecordBatch::new_empty(Arc::new(Schema::empty()))),
-                    rows: d.rows,
-                    failed: d.failed,
-                }
-            }
-            None => self.json.decode(&values)?,
+        let keys = match self.key.as_mut() {
+            Some(d) => keys::decode(d, &batch)?,
+            None => None,
         };
+        let values = envelope::values(&batch)?;
+        let mut decoded = self.decode_values(&values)?;
+        if let Some(k) = &keys {
+            keys::drop_failed(&mut decoded, &k.failed)?;
+        }
         let dead = self.dead_letters(&batch, &decoded.failed)?;
         if decoded.rows.is_empty() {
             return Ok(Decoded {
@@ -270,7 +402,15 @@ impl Decoder {
             columns.push(c);
         }
         for (f, c) in envelope::metadata_columns(broker, &batch, &rows)? {
-            fields.push(f);
+            let c = match (f.name().as_str(), &self.cfg.key, &keys) {
+                ("_kafka_key", _, Some(k)) => match keys::column_for(k, &rows)? {
+                    Some(c) => c,
+                    None => continue,
+                },
+                ("_kafka_key", keys::KeyFormat::Raw, _) => keys::raw(&batch, &rows)?.unwrap_or(c),
+                _ => c,
+            };
+            fields.push(Field::new(f.name(), c.data_type().clone(), true));
             columns.push(c);
         }
         dedupe_names(&mut fields);

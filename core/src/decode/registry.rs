@@ -1,6 +1,9 @@
-//! A Confluent schema registry client for the decode stage: `GET /schemas/ids/{id}` on each of
+//! A Confluent schema registry client for the decode stage: `GET /schemas/ids/{id}` (and, for
+//! the references of a Protobuf schema, `GET /subjects/{s}/versions/{v}`) on each of
 //! `schema_registry_url`'s addresses in turn, with basic auth or a bearer token and an optional
-//! CA file, and a bounded cache of what it fetched. An id the registry does not know is an
+//! CA file, and a bounded cache of what it fetched. Protobuf schemas are asked for in their
+//! serialized form (`?format=serialized`: a base64 `FileDescriptorProto`), so no `.proto`
+//! parser is needed. An id the registry does not know is an
 //! answer (the message goes to dead letters); a registry that cannot be reached is reported as
 //! unavailable, and the run retries the batch under its retry policy (not ready meanwhile).
 
@@ -51,11 +54,52 @@ pub enum RegistryError {
     Config(String),
 }
 
+/// The registry's schema types (`schemaType`; absent means Avro).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchemaType {
+    /// `AVRO`.
+    Avro,
+    /// `PROTOBUF`.
+    Protobuf,
+    /// `JSON` (JSON Schema).
+    Json,
+}
+
+impl SchemaType {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Avro => "AVRO",
+            Self::Protobuf => "PROTOBUF",
+            Self::Json => "JSON",
+        }
+    }
+}
+
+/// Another schema a schema imports (`references`): a Protobuf file by its import name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reference {
+    /// The import name (`google/type/date.proto`, `shop/address.proto`).
+    pub name: String,
+    /// The subject it is registered under.
+    pub subject: String,
+    /// Its version there.
+    pub version: i64,
+}
+
+/// A schema as the registry gave it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fetched {
+    /// The schema text (Avro JSON, base64 `FileDescriptorProto`, JSON Schema).
+    pub schema: String,
+    /// The schemas it refers to.
+    pub references: Vec<Reference>,
+}
+
 /// A registry client with its cache.
 pub struct Registry {
     cfg: RegistryConfig,
     client: reqwest::blocking::Client,
-    cache: BTreeMap<u32, String>,
+    cache: BTreeMap<u32, Fetched>,
 }
 
 impl Registry {
@@ -82,12 +126,22 @@ impl Registry {
         })
     }
 
-    /// The schema text of `id` (`None`: the registry does not know it), fetched once.
+    /// The Avro schema text of `id` (`None`: the registry does not know it), fetched once.
     pub fn schema(&mut self, id: u32) -> Result<Option<String>, RegistryError> {
+        Ok(self.by_id(id, SchemaType::Avro)?.map(|f| f.schema))
+    }
+
+    /// The schema `id`, which must be of type `want` (`None`: the registry does not know it),
+    /// fetched once.
+    pub fn by_id(&mut self, id: u32, want: SchemaType) -> Result<Option<Fetched>, RegistryError> {
         if let Some(s) = self.cache.get(&id) {
             return Ok(Some(s.clone()));
         }
-        let found = self.fetch(id)?;
+        let path = match want {
+            SchemaType::Protobuf => format!("schemas/ids/{id}?format=serialized"),
+            _ => format!("schemas/ids/{id}"),
+        };
+        let found = self.fetch(&path, &format!("schema id {id}"), want)?;
         if let Some(s) = &found {
             if self.cache.len() >= CACHE {
                 self.cache.pop_first();
@@ -97,11 +151,39 @@ impl Registry {
         Ok(found)
     }
 
-    /// One pass over the addresses.
-    fn fetch(&self, id: u32) -> Result<Option<String>, RegistryError> {
+    /// A referenced schema: `subject` at `version` (`None`: the registry does not know it).
+    pub fn by_subject(
+        &self,
+        reference: &Reference,
+        want: SchemaType,
+    ) -> Result<Option<Fetched>, RegistryError> {
+        let serialized = if want == SchemaType::Protobuf {
+            "?format=serialized"
+        } else {
+            ""
+        };
+        let path = format!(
+            "subjects/{}/versions/{}{serialized}",
+            url_segment(&reference.subject),
+            reference.version
+        );
+        self.fetch(
+            &path,
+            &format!("{} (subject {})", reference.name, reference.subject),
+            want,
+        )
+    }
+
+    /// One pass over the addresses for `path`; `what` names the schema in errors.
+    fn fetch(
+        &self,
+        path: &str,
+        what: &str,
+        want: SchemaType,
+    ) -> Result<Option<Fetched>, RegistryError> {
         let mut last = String::from("no schema_registry_url");
         for base in &self.cfg.urls {
-            let url = format!("{}/schemas/ids/{id}", base.trim_end_matches('/'));
+            let url = format!("{}/{path}", base.trim_end_matches('/'));
             let mut req = self.client.get(&url);
             if let Some(t) = &self.cfg.token {
                 req = req.bearer_auth(&t.0);
@@ -128,12 +210,17 @@ impl Registry {
                         last = format!("{base}: an answer without `schema`");
                         continue;
                     };
-                    if let Some(t) = doc["schemaType"].as_str().filter(|t| *t != "AVRO") {
+                    let kind = doc["schemaType"].as_str().unwrap_or("AVRO");
+                    if kind != want.name() {
                         return Err(RegistryError::Config(format!(
-                            "schema id {id} is a {t} schema; this pipeline decodes format: avro"
+                            "{what} is a {kind} schema; this pipeline decodes {} (format)",
+                            want.name()
                         )));
                     }
-                    return Ok(Some(schema.to_string()));
+                    return Ok(Some(Fetched {
+                        schema: schema.to_string(),
+                        references: references(&doc),
+                    }));
                 }
                 404 => return Ok(None),
                 401 | 403 => {
@@ -149,6 +236,48 @@ impl Registry {
             why: last,
         })
     }
+}
+
+/// The schema id of a value in the Confluent wire format (magic byte 0, a 4-byte big-endian
+/// id, then the payload), or why it is not in it.
+pub fn confluent_id(v: &[u8]) -> Result<u32, String> {
+    match v {
+        [0, a, b, c, d, ..] => Ok(u32::from_be_bytes([*a, *b, *c, *d])),
+        _ => Err(format!(
+            "not in the Confluent wire format (magic byte {}, expected 0x00 and a 4-byte schema id)",
+            v.first().map_or("missing".into(), |b| format!("0x{b:02x}"))
+        )),
+    }
+}
+
+/// The `references` of a registry answer.
+fn references(doc: &serde_json::Value) -> Vec<Reference> {
+    doc["references"]
+        .as_array()
+        .map(|refs| {
+            refs.iter()
+                .map(|r| Reference {
+                    name: r["name"].as_str().unwrap_or_default().to_string(),
+                    subject: r["subject"].as_str().unwrap_or_default().to_string(),
+                    version: r["version"].as_i64().unwrap_or(-1),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A subject name as one URL path segment (subjects may hold `/` and `.`).
+fn url_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// A reqwest error's text without the URL (which may carry credentials), with its sources.

@@ -8,9 +8,10 @@
 
 use arrow::array::{
     new_null_array, Array, ArrayRef, AsArray, ListArray, MapArray, RecordBatch, StringArray,
-    StructArray,
+    StructArray, UInt32Array, UnionArray,
 };
-use arrow::compute::{can_cast_types, cast, concat_batches};
+use arrow::buffer::NullBuffer;
+use arrow::compute::{can_cast_types, cast, concat_batches, take};
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, TimeUnit};
 use arrow::error::ArrowError;
 use std::sync::Arc;
@@ -27,8 +28,53 @@ pub(crate) fn normal(t: &DataType) -> DataType {
         DataType::List(f) => DataType::List(normal_field(f)),
         DataType::LargeList(f) => DataType::List(normal_field(f)),
         DataType::Map(f, sorted) => DataType::Map(normal_field(f), *sorted),
+        DataType::Union(fields, _) => DataType::Struct(
+            fields
+                .iter()
+                .filter(|(_, f)| *f.data_type() != DataType::Null)
+                .map(|(_, f)| Field::new(f.name(), normal(f.data_type()), true))
+                .collect(),
+        ),
         other => other.clone(),
     }
+}
+
+/// A general union (Avro `["int", "string"]`) as a struct with a field per branch: the
+/// branch a row took holds its value, the others are null; a row that took the `null` branch
+/// is a null struct.
+fn union_as_struct(a: &ArrayRef) -> Result<ArrayRef, ArrowError> {
+    let u = a
+        .as_any()
+        .downcast_ref::<UnionArray>()
+        .ok_or_else(|| ArrowError::SchemaError("internal: not a union".into()))?;
+    let DataType::Union(branches, _) = a.data_type() else {
+        return Err(ArrowError::SchemaError("internal: not a union".into()));
+    };
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    let mut valid = vec![true; u.len()];
+    for (id, f) in branches.iter() {
+        if *f.data_type() == DataType::Null {
+            for (i, v) in valid.iter_mut().enumerate() {
+                if u.type_id(i) == id {
+                    *v = false;
+                }
+            }
+            continue;
+        }
+        let at: UInt32Array = (0..u.len())
+            .map(|i| (u.type_id(i) == id).then(|| u.value_offset(i) as u32))
+            .collect();
+        let c = normalise(&take(u.child(id).as_ref(), &at, None)?)?;
+        fields.push(Field::new(f.name(), c.data_type().clone(), true));
+        columns.push(c);
+    }
+    let nulls = NullBuffer::from(valid);
+    Ok(Arc::new(StructArray::try_new(
+        Fields::from(fields),
+        columns,
+        (nulls.null_count() > 0).then_some(nulls),
+    )?))
 }
 
 fn normal_field(f: &FieldRef) -> FieldRef {
@@ -93,6 +139,7 @@ pub(crate) fn normalise(a: &ArrayRef) -> Result<ArrayRef, ArrowError> {
                 l.nulls().cloned(),
             )?))
         }
+        DataType::Union(_, _) => union_as_struct(a),
         t if normal(t) != *t => cast(a, &normal(t)),
         _ => Ok(a.clone()),
     }
@@ -143,6 +190,39 @@ fn as_json_text(a: &ArrayRef) -> Result<ArrayRef, ArrowError> {
     Ok(Arc::new(StringArray::from(out)))
 }
 
+/// A top-level Avro `uuid` (16 bytes tagged `arrow.uuid`) as its text, `8-4-4-4-12` hex.
+fn uuid_as_text(f: &Field, c: &ArrayRef) -> ArrayRef {
+    // arrow-avro tags it `logicalType: uuid`, or as the `arrow.uuid` extension type.
+    let m = f.metadata();
+    let tagged = m
+        .get("ARROW:extension:name")
+        .is_some_and(|n| n == "arrow.uuid")
+        || m.get("logicalType").is_some_and(|n| n == "uuid");
+    let Some(b) = c
+        .as_fixed_size_binary_opt()
+        .filter(|b| tagged && b.value_length() == 16)
+    else {
+        return c.clone();
+    };
+    let text: StringArray = b
+        .iter()
+        .map(|v| {
+            v.map(|v| {
+                let h: String = v.iter().map(|x| format!("{x:02x}")).collect();
+                format!(
+                    "{}-{}-{}-{}-{}",
+                    &h[0..8],
+                    &h[8..12],
+                    &h[12..16],
+                    &h[16..20],
+                    &h[20..32]
+                )
+            })
+        })
+        .collect();
+    Arc::new(text)
+}
+
 /// The sub-batches as one batch (`None` for none).
 pub(crate) fn concat(parts: Vec<RecordBatch>) -> Result<Option<RecordBatch>, ArrowError> {
     let parts: Vec<RecordBatch> = parts
@@ -152,7 +232,8 @@ pub(crate) fn concat(parts: Vec<RecordBatch>) -> Result<Option<RecordBatch>, Arr
             let columns = b
                 .columns()
                 .iter()
-                .map(normalise)
+                .zip(b.schema().fields())
+                .map(|(c, f)| normalise(&uuid_as_text(f, c)))
                 .collect::<Result<Vec<_>, _>>()?;
             let fields: Vec<Field> = b
                 .schema()

@@ -1,13 +1,13 @@
-//! The source options core owns for decoding and shaping: `format` (with `avro_schema` and
-//! the `schema_registry_*` options of `format: avro`), `type_hints`,
+//! The source options core owns for decoding and shaping: `format` (its schema options are
+//! read in [`super::schemas`]), `type_hints`,
 //! `max_table_nesting`, `max_nesting_depth`, `max_message_bytes`, `dead_letter`,
 //! `dead_letter_raw`, `on_error`, `mask`, plus `SCHEMA_NAMING` from the
 //! environment. Each problem names its key path.
 
+use super::schemas;
 use super::{problem, scheme_of, Problem};
 use crate::decode::bounds::MAX_NESTING_DEPTH_LIMIT;
-use crate::decode::registry::{Redacted, RegistryConfig};
-use crate::decode::{AvroSpec, Bounds, DecodeConfig, Format, Naming, TypeHint};
+use crate::decode::{Bounds, DecodeConfig, Naming, TypeHint};
 use crate::transform::{OnError, TransformSpec};
 use serde_json::{Map, Value};
 
@@ -15,6 +15,9 @@ use serde_json::{Map, Value};
 pub(super) const KEYS: &[&str] = &[
     "format",
     "avro_schema",
+    "proto_descriptor",
+    "proto_message",
+    "key_format",
     "schema_registry_url",
     "schema_registry_username",
     "schema_registry_password",
@@ -31,7 +34,7 @@ pub(super) const KEYS: &[&str] = &[
     "mask",
 ];
 
-fn text(v: &Value) -> Option<String> {
+pub(super) fn text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -81,10 +84,7 @@ pub(super) fn parse(
     problems: &mut Vec<Problem>,
 ) -> TransformSpec {
     let mut decode = DecodeConfig::default();
-    if let Some(f) = format(options, problems) {
-        decode.format = f;
-    }
-    decode.avro = avro(options, decode.format, problems);
+    schemas::parse(options, &mut decode, problems);
     decode.type_hints = type_hints(options, problems);
     let mut table_nesting = None;
     if let Some(v) = options.get("max_table_nesting") {
@@ -124,135 +124,7 @@ pub(super) fn parse(
 }
 
 /// Where the options live, for problem paths.
-const BASE: &str = "spec.source.options";
-
-/// `format: json | raw`; `None` when absent or wrong.
-fn format(options: &Map<String, Value>, problems: &mut Vec<Problem>) -> Option<Format> {
-    match options.get("format").map(text) {
-        None => None,
-        Some(Some(f)) if f.eq_ignore_ascii_case("json") => Some(Format::Json),
-        Some(Some(f)) if f.eq_ignore_ascii_case("raw") => Some(Format::Raw),
-        Some(Some(f)) if f.eq_ignore_ascii_case("avro") => Some(Format::Avro),
-        Some(other) => {
-            problems.push(problem(
-                format!("{BASE}.format"),
-                format!(
-                    "`{}` is not a format weir decodes; use json (the default), avro or raw",
-                    other.unwrap_or_default()
-                ),
-            ));
-            None
-        }
-    }
-}
-
-/// Where `format: avro` finds its schemas: `schema_registry_url` (one address or a comma
-/// list, with `schema_registry_username`/`_password` or `_token`, and `schema_registry_ca`) or
-/// `avro_schema` (the JSON text, or a path to a file holding it). Exactly one of the two.
-fn avro(
-    options: &Map<String, Value>,
-    format: Format,
-    problems: &mut Vec<Problem>,
-) -> Option<AvroSpec> {
-    let get = |k: &str| {
-        options
-            .get(k)
-            .and_then(text)
-            .filter(|s| !s.trim().is_empty())
-    };
-    let url = get("schema_registry_url");
-    let inline = get("avro_schema");
-    if format != Format::Avro {
-        if url.is_some() || inline.is_some() {
-            let key = if url.is_some() {
-                "schema_registry_url"
-            } else {
-                "avro_schema"
-            };
-            problems.push(problem(
-                format!("{BASE}.{key}"),
-                "is read only with format: avro; set it, or drop this option",
-            ));
-        }
-        return None;
-    }
-    match (url, inline) {
-        (Some(_), Some(_)) => {
-            problems.push(problem(
-                format!("{BASE}.avro_schema"),
-                "give schema_registry_url or avro_schema, not both",
-            ));
-            None
-        }
-        (None, None) => {
-            problems.push(problem(
-                format!("{BASE}.format"),
-                "format: avro needs schema_registry_url (messages in the Confluent wire format) or avro_schema (the writer schema, inline or a file)",
-            ));
-            None
-        }
-        (None, Some(text)) => inline_schema(text, problems),
-        (Some(url), None) => Some(registry(options, url, problems)),
-    }
-}
-
-/// `avro_schema`: the JSON text, or a path to a file holding it.
-fn inline_schema(text: String, problems: &mut Vec<Problem>) -> Option<AvroSpec> {
-    let trimmed = text.trim_start();
-    let json = if trimmed.starts_with('{') || trimmed.starts_with('"') {
-        text
-    } else {
-        let path = std::path::Path::new(text.trim());
-        match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                problems.push(problem(
-                    format!("{BASE}.avro_schema"),
-                    format!(
-                        "`{}`: not a JSON schema and not a readable file ({e})",
-                        path.display()
-                    ),
-                ));
-                return None;
-            }
-        }
-    };
-    match crate::decode::avro::Schemas::inline(&json) {
-        Ok(_) => Some(AvroSpec::Inline(json)),
-        Err(e) => {
-            problems.push(problem(
-                format!("{BASE}.avro_schema"),
-                format!("not an Avro schema weir can read: {e}"),
-            ));
-            None
-        }
-    }
-}
-
-/// The `schema_registry_*` options.
-fn registry(options: &Map<String, Value>, url: String, problems: &mut Vec<Problem>) -> AvroSpec {
-    let get = |k: &str| {
-        options
-            .get(k)
-            .and_then(text)
-            .filter(|s| !s.trim().is_empty())
-    };
-    if let Some(ca) = get("schema_registry_ca") {
-        if let Err(e) = std::fs::read(ca.trim()) {
-            problems.push(problem(
-                format!("{BASE}.schema_registry_ca"),
-                format!("`{ca}`: cannot read it ({e}); give a PEM file of the registry's CA"),
-            ));
-        }
-    }
-    AvroSpec::Registry(RegistryConfig {
-        urls: url.split(',').map(|u| u.trim().to_string()).collect(),
-        username: get("schema_registry_username"),
-        password: get("schema_registry_password").map(Redacted),
-        token: get("schema_registry_token").map(Redacted),
-        ca_file: get("schema_registry_ca"),
-    })
-}
+pub(super) const BASE: &str = "spec.source.options";
 
 /// `type_hints: {column: type}`.
 fn type_hints(
