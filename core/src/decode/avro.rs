@@ -24,6 +24,10 @@ use std::collections::HashSet;
 /// run of one schema is normally one sub-batch, so nothing is copied to merge it).
 const BATCH: usize = 1 << 20;
 
+/// Messages fed to a decoder in one call at most: their bytes, read once to frame them, are
+/// still in the CPU's cache when the decoder reads them.
+const PENDING: usize = 128;
+
 /// Where writer schemas come from.
 pub enum Schemas {
     /// A schema registry: messages carry schema ids (Confluent wire format).
@@ -101,10 +105,12 @@ fn has_union(fields: &arrow::datatypes::Fields) -> bool {
     fields.iter().any(|f| walk(f.data_type()))
 }
 
-/// A run of messages of one writer schema: the decoder's key and the input rows in it.
+/// A run of messages of one writer schema: the decoder's key, the input rows decoded, and the
+/// rows after them not fed yet (consecutive, framed in place: one slice of the value column).
 struct Run {
     key: u32,
     rows: Vec<u32>,
+    pending: Vec<u32>,
 }
 
 impl AvroDecoder {
@@ -181,6 +187,27 @@ impl AvroDecoder {
         }
     }
 
+    /// Makes sure `key` has a decoder: `false` when the registry does not know it (an id it
+    /// did not know is asked for once per batch: `unknown` remembers it).
+    fn ensure(&mut self, key: u32, unknown: &mut HashSet<u32>) -> Result<bool, RegistryError> {
+        if self.decoder(key).is_some() {
+            return Ok(true);
+        }
+        if unknown.contains(&key) {
+            return Ok(false);
+        }
+        match self.fresh(key)? {
+            Some(d) => {
+                self.install(key, d);
+                Ok(true)
+            }
+            None => {
+                unknown.insert(key);
+                Ok(false)
+            }
+        }
+    }
+
     /// Decodes the `value` column.
     pub(crate) fn decode(&mut self, values: &BinaryArray) -> Result<SchemaDecoded, ArrowError> {
         let mut failed = Vec::new();
@@ -202,38 +229,43 @@ impl AvroDecoder {
                     continue;
                 }
             };
-            if self.decoder(key).is_none() {
-                // An id the registry did not know is asked for once per batch.
-                let fetched = if unknown.contains(&key) {
-                    Ok(None)
-                } else {
-                    self.fresh(key)
-                };
-                match fetched {
-                    Ok(Some(d)) => self.install(key, d),
-                    Ok(None) => {
-                        unknown.insert(key);
-                        failed.push((i, format!("schema id {key} is not in the schema registry")));
-                        continue;
-                    }
-                    Err(e @ RegistryError::Unavailable { .. }) => {
-                        return Ok(SchemaDecoded::unavailable(e))
-                    }
-                    Err(e) => return Err(ArrowError::ExternalError(Box::new(e))),
+            match self.ensure(key, &mut unknown) {
+                Ok(true) => {}
+                Ok(false) => {
+                    failed.push((i, format!("schema id {key} is not in the schema registry")));
+                    continue;
                 }
+                Err(e @ RegistryError::Unavailable { .. }) => {
+                    return Ok(SchemaDecoded::unavailable(e))
+                }
+                Err(e) => return Err(ArrowError::ExternalError(Box::new(e))),
             }
             if run
                 .as_ref()
-                .is_some_and(|r| r.key != key || r.rows.len() >= BATCH)
+                .is_some_and(|r| r.key != key || r.rows.len() + r.pending.len() >= BATCH)
             {
-                if let Some(r) = run.take() {
+                if let Some(mut r) = run.take() {
+                    self.feed_pending(&mut r, values, &mut failed)?;
                     self.flush(r, &mut parts)?;
                 }
             }
             let r = run.get_or_insert_with(|| Run {
                 key,
                 rows: Vec::new(),
+                pending: Vec::new(),
             });
+            // Messages framed in place that follow each other are fed together.
+            let in_place = matches!(bytes, std::borrow::Cow::Borrowed(_));
+            if in_place && r.pending.len() < PENDING && r.pending.last().is_none_or(|p| p + 1 == i)
+            {
+                r.pending.push(i);
+                continue;
+            }
+            self.feed_pending(r, values, &mut failed)?;
+            if in_place {
+                r.pending.push(i);
+                continue;
+            }
             match self.feed(key, &bytes) {
                 Ok(()) => r.rows.push(i),
                 Err(why) => {
@@ -242,7 +274,8 @@ impl AvroDecoder {
                 }
             }
         }
-        if let Some(r) = run.take() {
+        if let Some(mut r) = run.take() {
+            self.feed_pending(&mut r, values, &mut failed)?;
             self.flush(r, &mut parts)?;
         }
         let rows: Vec<u32> = parts.iter().flat_map(|(_, r)| r.iter().copied()).collect();
@@ -254,6 +287,49 @@ impl AvroDecoder {
             failed,
             unavailable: None,
         })
+    }
+
+    /// Feeds the run's pending messages in one call, the slice of the value column they fill.
+    /// It must give exactly one row per message from exactly all the bytes; otherwise (a bad
+    /// message among them) the decoder is rebuilt and they are fed one by one, so each bad
+    /// one is found and set aside.
+    fn feed_pending(
+        &mut self,
+        r: &mut Run,
+        values: &BinaryArray,
+        failed: &mut Vec<(u32, String)>,
+    ) -> Result<(), ArrowError> {
+        let pending = std::mem::take(&mut r.pending);
+        let (Some(first), Some(last)) = (pending.first(), pending.last()) else {
+            return Ok(());
+        };
+        if pending.len() > 1 {
+            let offsets = values.value_offsets();
+            let bytes = &values.value_data()
+                [offsets[*first as usize] as usize..offsets[*last as usize + 1] as usize];
+            let d = self
+                .decoder(r.key)
+                .ok_or_else(|| ArrowError::SchemaError("internal: no decoder".into()))?;
+            let before = d.capacity();
+            let whole = d.decode(bytes).is_ok_and(|used| used == bytes.len())
+                && before.checked_sub(d.capacity()) == Some(pending.len());
+            if whole {
+                r.rows.extend(pending);
+                return Ok(());
+            }
+            self.rebuild(r.key, &r.rows, values)?;
+        }
+        for i in pending {
+            let bytes = values.value(i as usize);
+            match self.feed(r.key, bytes) {
+                Ok(()) => r.rows.push(i),
+                Err(why) => {
+                    failed.push((i, why));
+                    self.rebuild(r.key, &r.rows, values)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Feeds one framed message: exactly one row must come of exactly all its bytes.
@@ -349,6 +425,42 @@ mod tests {
     }
 
     #[test]
+    fn single_object_runs_are_fed_together_and_poison_among_them_is_found() {
+        let schemas = Schemas::inline(ORDER).unwrap();
+        let Schemas::Inline { fingerprint, .. } = &schemas else {
+            unreachable!()
+        };
+        let mut good = vec![0xC3, 0x01];
+        good.extend_from_slice(&fingerprint.to_le_bytes());
+        good.extend_from_slice(&hex(RECORD_2));
+        let truncated = &good[..good.len() - 4];
+        let mut trailing = good.clone();
+        trailing.extend_from_slice(&[0x02, 0x04]);
+        let mut d = AvroDecoder::new(schemas, 1 << 20);
+        let values = BinaryArray::from(vec![
+            good.as_slice(),
+            good.as_slice(),
+            truncated,
+            good.as_slice(),
+            trailing.as_slice(),
+            good.as_slice(),
+            good.as_slice(),
+        ]);
+        for round in 0..2 {
+            let out = d.decode(&values).unwrap();
+            assert_eq!(out.rows, vec![0, 1, 3, 5, 6], "round {round}");
+            let bad: Vec<u32> = out.failed.iter().map(|(r, _)| *r).collect();
+            assert_eq!(bad, vec![2, 4], "round {round}: {:?}", out.failed);
+            assert_eq!(out.batch.unwrap().num_rows(), 5);
+        }
+        // A clean run is one call, and gives every row.
+        let clean = BinaryArray::from(vec![good.as_slice(); 100]);
+        let out = d.decode(&clean).unwrap();
+        assert_eq!(out.rows.len(), 100);
+        assert!(out.failed.is_empty());
+    }
+
+    #[test]
     fn plain_binary_decodes_every_type_and_poison_is_set_aside() {
         let mut d = AvroDecoder::new(Schemas::inline(ORDER).unwrap(), 1 << 20);
         let good = hex(RECORD_2);
@@ -398,5 +510,80 @@ mod union_tests {
             let st = b.column(0).as_struct();
             assert_eq!(st.num_columns(), 2, "{:?}", b.schema());
         }
+    }
+}
+
+#[cfg(test)]
+mod logical_type_tests {
+    use super::*;
+    use arrow::array::AsArray;
+    use arrow::datatypes::{DataType, Time64MicrosecondType, TimeUnit, TimestampMicrosecondType};
+
+    const SCHEMA: &str = r#"{"type": "record", "name": "L", "fields": [
+        {"name": "code", "type": {"type": "fixed", "name": "Code", "size": 4}},
+        {"name": "tod_ms", "type": {"type": "int", "logicalType": "time-millis"}},
+        {"name": "tod_us", "type": {"type": "long", "logicalType": "time-micros"}},
+        {"name": "lts_ms", "type": {"type": "long", "logicalType": "local-timestamp-millis"}},
+        {"name": "lts_us", "type": {"type": "long", "logicalType": "local-timestamp-micros"}},
+        {"name": "uid", "type": {"type": "string", "logicalType": "uuid"}}]}"#;
+    const UUID: &str = "123e4567-e89b-12d3-a456-426614174000";
+
+    /// Avro's zigzag varint of `n`.
+    fn long(n: i64, out: &mut Vec<u8>) {
+        let mut z = ((n << 1) ^ (n >> 63)) as u64;
+        while z >= 0x80 {
+            out.push((z as u8) | 0x80);
+            z >>= 7;
+        }
+        out.push(z as u8);
+    }
+
+    #[test]
+    fn fixed_times_local_timestamps_and_uuids_take_the_types_the_sinks_hold() {
+        let mut v = vec![1, 2, 3, 4];
+        long(3_600_000, &mut v);
+        long(3_600_000_123, &mut v);
+        long(1_767_225_600_000, &mut v);
+        long(1_767_225_600_000_001, &mut v);
+        long(UUID.len() as i64, &mut v);
+        v.extend_from_slice(UUID.as_bytes());
+        let mut d = AvroDecoder::new(Schemas::inline(SCHEMA).unwrap(), 1 << 20);
+        let out = d.decode(&BinaryArray::from(vec![v.as_slice()])).unwrap();
+        assert_eq!(out.failed, vec![]);
+        let b = out.batch.unwrap();
+        let col = |n: &str| b.column_by_name(n).unwrap();
+        assert_eq!(col("code").as_binary::<i32>().value(0), &[1, 2, 3, 4]);
+        let micros = DataType::Time64(TimeUnit::Microsecond);
+        assert_eq!(col("tod_ms").data_type(), &micros);
+        assert_eq!(
+            col("tod_ms")
+                .as_primitive::<Time64MicrosecondType>()
+                .value(0),
+            3_600_000_000
+        );
+        assert_eq!(
+            col("tod_us")
+                .as_primitive::<Time64MicrosecondType>()
+                .value(0),
+            3_600_000_123
+        );
+        for (name, want) in [
+            ("lts_ms", 1_767_225_600_000_000),
+            ("lts_us", 1_767_225_600_000_001),
+        ] {
+            assert_eq!(
+                col(name).data_type(),
+                &DataType::Timestamp(TimeUnit::Microsecond, None),
+                "{name}"
+            );
+            assert_eq!(
+                col(name)
+                    .as_primitive::<TimestampMicrosecondType>()
+                    .value(0),
+                want,
+                "{name}"
+            );
+        }
+        assert_eq!(col("uid").as_string::<i32>().value(0), UUID);
     }
 }

@@ -39,6 +39,12 @@ fn as_text_if_binary(a: &ArrayRef) -> Result<ArrayRef, ArrowError> {
     match a.data_type() {
         DataType::Binary | DataType::LargeBinary => {
             let b = cast(a, &DataType::Binary)?;
+            // Valid UTF-8 throughout (the usual case): the same buffers, checked once.
+            if let Ok(text) = cast(&b, &DataType::Utf8) {
+                if text.null_count() == b.null_count() {
+                    return Ok(text);
+                }
+            }
             let b = b.as_binary::<i32>();
             let s: StringArray = b
                 .iter()
@@ -57,11 +63,24 @@ pub(crate) fn metadata_columns(
     rows: &UInt32Array,
 ) -> Result<Vec<(Field, ArrayRef)>, ArrowError> {
     let mut out = Vec::new();
+    // Every row in order (nothing set aside): the columns as they are, no copy.
+    let all = rows.len() == batch.num_rows()
+        && rows.null_count() == 0
+        && rows
+            .values()
+            .iter()
+            .enumerate()
+            .all(|(i, r)| *r as usize == i);
     for (from, to) in broker.metadata_columns() {
         let Some(col) = batch.column_by_name(from) else {
             continue;
         };
-        let col = as_text_if_binary(&take(col.as_ref(), rows, None)?)?;
+        let col = if all {
+            col.clone()
+        } else {
+            take(col.as_ref(), rows, None)?
+        };
+        let col = as_text_if_binary(&col)?;
         out.push((Field::new(*to, col.data_type().clone(), true), col));
     }
     Ok(out)
