@@ -270,7 +270,18 @@ impl JsonDecoder {
             .collect()
     }
 
+    /// Empty columns of the running schema, for a batch whose every value was set aside.
+    fn empty_columns(&self) -> Vec<ArrayRef> {
+        self.output_fields()
+            .iter()
+            .map(|f| arrow::array::new_empty_array(f.data_type()))
+            .collect()
+    }
+
     fn decode_all(&self, values: &[&[u8]], strict: bool) -> Result<Vec<ArrayRef>, ArrowError> {
+        if values.is_empty() {
+            return Ok(self.empty_columns());
+        }
         let arrow_fields: Vec<Field> = self
             .fields
             .iter()

@@ -290,6 +290,27 @@ fn a_batch_of_only_invalid_values_gives_only_dead_letters() {
     assert_eq!(first.dead.unwrap().num_rows(), 1);
 }
 
+#[test]
+fn a_batch_whose_every_value_breaks_a_hint_gives_only_dead_letters() {
+    let mut hints = BTreeMap::new();
+    hints.insert("id".to_string(), TypeHint::Bigint);
+    let mut d = Decoder::new(DecodeConfig {
+        type_hints: hints,
+        ..DecodeConfig::default()
+    });
+    d.decode(nats(&[r#"{"id": 1, "name": "a"}"#], 1)).unwrap();
+    let out = d
+        .decode(nats(
+            &[r#"{"id": "one", "name": "b"}"#, r#"{"id": "two"}"#],
+            2,
+        ))
+        .unwrap();
+    assert!(out.batch.is_none());
+    assert_eq!(out.dead.unwrap().num_rows(), 2);
+    let after = d.decode(nats(&[r#"{"id": 3, "name": "c"}"#], 4)).unwrap();
+    assert_eq!(after.batch.unwrap().num_rows(), 1);
+}
+
 /// `{"d": {"d": ... 1}}`, `levels` objects deep.
 fn nested(levels: usize) -> String {
     format!("{}1{}", "{\"d\":".repeat(levels), "}".repeat(levels))
