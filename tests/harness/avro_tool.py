@@ -67,9 +67,17 @@ SCHEMA = {
         {"name": "day", "type": {"type": "int", "logicalType": "date"}},
         {"name": "at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
         {"name": "at_ms", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "code", "type": {"type": "fixed", "name": "Code", "size": 4}},
+        {"name": "tod_ms", "type": {"type": "int", "logicalType": "time-millis"}},
+        {"name": "tod_us", "type": {"type": "long", "logicalType": "time-micros"}},
+        {"name": "lts_ms", "type": {"type": "long", "logicalType": "local-timestamp-millis"}},
+        {"name": "lts_us", "type": {"type": "long", "logicalType": "local-timestamp-micros"}},
+        {"name": "ref", "type": {"type": "string", "logicalType": "uuid"}},
+        {"name": "alt", "type": ["null", "long", "string"]},
     ],
 }
 EPOCH = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+LOCAL_EPOCH = datetime.datetime(2026, 6, 1)
 
 
 def record(i):
@@ -90,7 +98,29 @@ def record(i):
         "day": datetime.date(2026, 1, 1) + datetime.timedelta(days=i % 365),
         "at": EPOCH + datetime.timedelta(microseconds=i * 1001),
         "at_ms": EPOCH + datetime.timedelta(milliseconds=i * 7),
+        "code": i.to_bytes(4, "big"),
+        "tod_ms": time_of_day(i * 1_000_003 % 86_400_000 * 1000),
+        "tod_us": time_of_day(i * 1_000_003_001 % 86_400_000_000),
+        "lts_ms": LOCAL_EPOCH + datetime.timedelta(milliseconds=i * 13),
+        "lts_us": LOCAL_EPOCH + datetime.timedelta(microseconds=i * 1013),
+        "ref": str(uuid.UUID(int=i * 104729 + 3)),
+        "alt": None if i % 7 == 0 else i if i % 2 == 0 else f"s{i}",
     }
+
+
+def time_of_day(micros):
+    return (datetime.datetime.min + datetime.timedelta(microseconds=micros)).time()
+
+
+def time_as_text(t):
+    """A time of day as the Delta sink writes it (chrono's form: HH:MM:SS, then .mmm or
+    .uuuuuu only when there is a fraction)."""
+    base = t.strftime("%H:%M:%S")
+    if t.microsecond == 0:
+        return base
+    if t.microsecond % 1000 == 0:
+        return f"{base}.{t.microsecond // 1000:03}"
+    return f"{base}.{t.microsecond:06}"
 
 
 KEY_SCHEMA = {"type": "record", "name": "OrderKey", "namespace": "weir.test", "fields": [{"name": "id", "type": "long"}]}
@@ -238,6 +268,10 @@ def expected(i):
     r["at"] = r["at"].isoformat()
     r["at_ms"] = r["at_ms"].isoformat()
     r["attrs"] = sorted(r["attrs"].items())
+    r["code"] = list(r["code"])
+    r["tod_ms"], r["tod_us"] = time_as_text(r["tod_ms"]), time_as_text(r["tod_us"])
+    r["lts_ms"], r["lts_us"] = r["lts_ms"].isoformat(), r["lts_us"].isoformat()
+    r["alt"] = None if r["alt"] is None else alt_as_read(r["alt"])
     return r
 
 
@@ -250,6 +284,9 @@ def as_read(row):
     r["at_ms"] = r["at_ms"].isoformat()
     r["attrs"] = sorted(r["attrs"] or [])
     r["ratio"] = float(r["ratio"])
+    r["code"] = list(r["code"])
+    # Local timestamps come back naive (Delta's timestamp_ntz); a zone would be a mismatch.
+    r["lts_ms"], r["lts_us"] = r["lts_ms"].isoformat(), r["lts_us"].isoformat()
     return r
 
 

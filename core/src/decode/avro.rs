@@ -415,7 +415,7 @@ mod tests {
     /// The `Order` schema of `tests/harness/avro_tool.py`, and its record 2 as fastavro wrote
     /// it (plain binary).
     const ORDER: &str = include_str!("../../../tests/harness/order.avsc");
-    const RECORD_2: &str = "040e6f726465722d32e307000000000000e03f0000803e000402000402046e32040474320474320004026104026203000a6369747932a49c010202d0bf02a49f82e288d2a3069ca0d5edee66";
+    const RECORD_2: &str = "040e6f726465722d32e307000000000000e03f0000803e000402000402046e32040474320474320004026104026203000a6369747932a49c010202d0bf02a49f82e288d2a3069ca0d5edee66000000028c92f401e4adadf30eb4b0d787d067d49fcf82bcc9a906";
 
     fn hex(s: &str) -> Vec<u8> {
         (0..s.len())

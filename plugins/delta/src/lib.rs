@@ -23,6 +23,7 @@ mod merge;
 mod partition;
 mod readable;
 mod sink;
+mod types;
 
 use weir_sdk::{Connector, Plugin};
 

@@ -415,6 +415,7 @@ impl Sink for DeltaSink {
                 )));
             }
         }
+        let batch = crate::types::held(batch).map_err(Error::data)?;
         let batch = partition::add_columns(batch, &self.cfg.partition_by).map_err(Error::data)?;
         if self.table.is_none() {
             self.create_table(&batch)?;
