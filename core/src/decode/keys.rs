@@ -151,3 +151,90 @@ pub(crate) fn raw(batch: &RecordBatch, rows: &UInt32Array) -> Result<Option<Arra
         None,
     )?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::envelope::Broker;
+    use arrow::array::{new_null_array, Int32Array, Int64Array, StringArray};
+    use arrow::datatypes::Int64Type;
+
+    /// A Kafka envelope of `(key, value)` messages.
+    fn kafka(messages: &[(Option<&[u8]>, &str)]) -> RecordBatch {
+        let schema = Arc::new(Broker::Kafka.schema());
+        let n = messages.len();
+        let keys = BinaryArray::from(messages.iter().map(|(k, _)| *k).collect::<Vec<_>>());
+        let values: BinaryArray = messages.iter().map(|(_, v)| Some(v.as_bytes())).collect();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(keys),
+            Arc::new(values),
+            new_null_array(schema.field(2).data_type(), n),
+            Arc::new(StringArray::from(vec!["t"; n])),
+            Arc::new(Int32Array::from(vec![0; n])),
+            Arc::new(Int64Array::from_iter_values(0..n as i64)),
+            new_null_array(schema.field(6).data_type(), n),
+        ];
+        RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    fn decoder(key: KeyFormat) -> Decoder {
+        Decoder::new(DecodeConfig {
+            key,
+            ..DecodeConfig::default()
+        })
+    }
+
+    const VALUE: &str = r#"{"n": 1}"#;
+
+    #[test]
+    fn json_keys_become_a_struct_and_a_key_that_is_not_json_sets_its_message_aside() {
+        let batch = kafka(&[
+            (Some(br#"{"id": 7, "region": "eu"}"#), VALUE),
+            (None, VALUE),
+            (Some(b"not json"), VALUE),
+            (Some(br#"{"id": 9, "region": "us"}"#), VALUE),
+        ]);
+        let out = decoder(KeyFormat::Json).decode(batch).unwrap();
+        let b = out.batch.unwrap();
+        assert_eq!(out.rows, Some(vec![0, 1, 3]));
+        let key = b.column_by_name("_kafka_key").unwrap().as_struct();
+        let id = key
+            .column_by_name("id")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        assert_eq!((id.value(0), id.value(2)), (7, 9));
+        assert!(key.is_null(1), "a message without a key has a null key");
+        let region = key.column_by_name("region").unwrap().as_string::<i32>();
+        assert_eq!(region.value(2), "us");
+        let dead = out.dead.unwrap();
+        assert_eq!(dead.num_rows(), 1);
+        let error = dead.column_by_name("_error").unwrap().as_string::<i32>();
+        assert!(
+            error.value(0).contains("key: not valid JSON"),
+            "{}",
+            error.value(0)
+        );
+        assert!(dead.column_by_name("_position").unwrap().is_valid(0));
+    }
+
+    #[test]
+    fn string_keys_are_text_and_raw_keys_keep_their_bytes() {
+        let bytes: &[u8] = &[0xff, 0x00, 0x41];
+        let batch = kafka(&[
+            (Some(b"order-1"), VALUE),
+            (Some(bytes), VALUE),
+            (None, VALUE),
+        ]);
+        let out = decoder(KeyFormat::String).decode(batch.clone()).unwrap();
+        let b = out.batch.unwrap();
+        let key = b.column_by_name("_kafka_key").unwrap().as_string::<i32>();
+        assert_eq!(key.value(0), "order-1");
+        assert_eq!(key.value(1), "\u{fffd}\u{0}A", "lossy UTF-8");
+        assert!(key.is_null(2));
+        let out = decoder(KeyFormat::Raw).decode(batch).unwrap();
+        let b = out.batch.unwrap();
+        let key = b.column_by_name("_kafka_key").unwrap().as_binary::<i32>();
+        assert_eq!(key.value(1), bytes);
+        assert!(key.is_null(2));
+    }
+}
