@@ -3,7 +3,9 @@
 //! weir's decode stage (`format: avro`, single-object encoding of `avro_schema`), against the
 //! floor of arrow-avro decoding the same bytes straight into Arrow in one loop (the library
 //! weir uses, fed a message at a time, flushed per 10 000), and against weir's decoding of
-//! the same records as JSON. Three rounds each, alternating; medians. JSON on stdout.
+//! the same records as JSON, and against apache-avro (the other Rust Avro library: each
+//! message to a `Value`, the values to Arrow), which is how the decoder was chosen. Five
+//! rounds each, weir and the floor alternating; medians. JSON on stdout.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -114,6 +116,47 @@ fn floor(values: &[Vec<u8>]) -> Duration {
     t.elapsed()
 }
 
+/// apache-avro, the other Rust Avro library, on the same messages: each body to a `Value`,
+/// the values to Arrow columns (what a decoder built on it does), flushed per 10 000.
+fn apache(values: &[Vec<u8>]) -> Duration {
+    use apache_avro::types::Value;
+    use weir_sdk::arrow::array::{Float64Builder, Int64Builder, StringBuilder};
+    let schema = apache_avro::Schema::parse_str(SCHEMA).expect("schema");
+    let t = Instant::now();
+    let mut rows = 0;
+    for chunk in values.chunks(BATCH) {
+        let (mut id, mut user) = (Int64Builder::new(), StringBuilder::new());
+        let (mut amount, mut note) = (Float64Builder::new(), StringBuilder::new());
+        for v in chunk {
+            let mut body = &v[10..];
+            #[allow(deprecated)] // its replacement builds the same reader
+            let value = apache_avro::from_avro_datum(&schema, &mut body, None).expect("decode");
+            let Value::Record(fields) = value else {
+                panic!("not a record: {value:?}");
+            };
+            for (name, value) in fields {
+                match (name.as_str(), value) {
+                    ("id", Value::Long(x)) => id.append_value(x),
+                    ("user", Value::String(s)) => user.append_value(s),
+                    ("amount", Value::Double(x)) => amount.append_value(x),
+                    ("note", Value::String(s)) => note.append_value(s),
+                    other => panic!("unexpected field {other:?}"),
+                }
+            }
+        }
+        let batch = RecordBatch::try_from_iter([
+            ("id", Arc::new(id.finish()) as ArrayRef),
+            ("user", Arc::new(user.finish())),
+            ("amount", Arc::new(amount.finish())),
+            ("note", Arc::new(note.finish())),
+        ])
+        .expect("batch");
+        rows += batch.num_rows();
+    }
+    assert_eq!(rows, MESSAGES);
+    t.elapsed()
+}
+
 fn main() {
     let fp = match arrow_avro::schema::AvroSchema::new(SCHEMA.to_string())
         .fingerprint(arrow_avro::schema::FingerprintAlgorithm::Rabin)
@@ -146,7 +189,7 @@ fn main() {
         }
         return;
     }
-    let (mut ours, mut raw, mut js) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ours, mut raw, mut js, mut other) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     // Five rounds, weir and the floor taking turns to go first (the one that runs second
     // finds the allocator's pages warm); the medians are compared.
     for round in 0..5 {
@@ -158,17 +201,19 @@ fn main() {
             ours.push(through_weir(&avro_cfg, &avro_env));
         }
         js.push(through_weir(&json_cfg, &json_env));
+        other.push(apache(&avro_values));
         eprintln!(
-            "round {round}: weir avro {:?}, arrow-avro floor {:?}, weir json {:?}",
-            ours[round], raw[round], js[round]
+            "round {round}: weir avro {:?}, arrow-avro floor {:?}, weir json {:?}, apache-avro {:?}",
+            ours[round], raw[round], js[round], other[round]
         );
     }
     let rate = |d: Duration| MESSAGES as f64 / d.as_secs_f64();
     let secs = |v: &[Duration]| v.iter().map(Duration::as_secs_f64).collect::<Vec<_>>();
-    let (o, r, j) = (
+    let (o, r, j, a) = (
         median(ours.clone()),
         median(raw.clone()),
         median(js.clone()),
+        median(other.clone()),
     );
     let report = serde_json::json!({
         "messages": MESSAGES,
@@ -178,11 +223,14 @@ fn main() {
         "weir_avro_mb_per_s": avro_bytes as f64 / 1e6 / o.as_secs_f64(),
         "floor_arrow_avro_records_per_s": rate(r),
         "weir_json_records_per_s": rate(j),
+        "apache_avro_to_arrow_records_per_s": rate(a),
+        "ratio_apache_avro_to_arrow_avro": rate(a) / rate(r),
         "ratio_weir_avro_to_floor": rate(o) / rate(r),
         "ratio_weir_avro_to_weir_json": rate(o) / rate(j),
         "weir_avro_seconds": secs(&ours),
         "floor_seconds": secs(&raw),
         "weir_json_seconds": secs(&js),
+        "apache_avro_seconds": secs(&other),
         "note": "in one process, release; weir's side is the whole decode stage (framing, one decoder per writer schema, merging, metadata columns); the floor is arrow-avro's Decoder fed the same messages",
     });
     println!("{report:#}");

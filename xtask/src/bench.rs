@@ -173,13 +173,14 @@ fn avro() -> Result<()> {
     let file = save("avro", &report)?;
     let f = |k: &str| report[k].as_f64().unwrap_or(f64::NAN);
     println!(
-        "Avro decoding, {} messages of ~300 B: weir {:.0} records/s ({:.1} MB/s); arrow-avro alone {:.0} records/s; ratio {:.2}; weir's JSON decoding of the same records {:.0} records/s\nreport: {}",
+        "Avro decoding, {} messages of ~300 B: weir {:.0} records/s ({:.1} MB/s); arrow-avro alone {:.0} records/s; ratio {:.2}; weir's JSON decoding of the same records {:.0} records/s; apache-avro to Arrow {:.0} records/s\nreport: {}",
         report["messages"],
         f("weir_avro_records_per_s"),
         f("weir_avro_mb_per_s"),
         f("floor_arrow_avro_records_per_s"),
         f("ratio_weir_avro_to_floor"),
         f("weir_json_records_per_s"),
+        f("apache_avro_to_arrow_records_per_s"),
         file.display()
     );
     Ok(())
