@@ -33,8 +33,10 @@ SCHEMA = {
         "at": {"type": "string", "format": "date-time"},
         "day": {"type": "string", "format": "date"},
         "note": {"type": ["null", "string"]},
-        "address": {"type": "object", "properties": {"city": {"type": "string"}, "zip": {"type": "integer"}}},
+        "address": {"type": "object", "properties": {
+            "city": {"type": "string"}, "zip": {"type": "integer"}, "lat": {"type": "number"}}},
         "tags": {"type": "array", "items": {"type": "string"}},
+        "scores": {"type": "array", "items": {"type": "number"}},
     },
     "required": ["id", "name", "price", "ok", "at", "day"],
 }
@@ -50,8 +52,9 @@ def record(i):
         "at": (EPOCH + datetime.timedelta(seconds=i * 7)).isoformat(),
         "day": (datetime.date(2026, 1, 1) + datetime.timedelta(days=i % 365)).isoformat(),
         "note": None if i % 5 == 0 else f"n{i}",
-        "address": {"city": f"city{i % 50}", "zip": 10000 + i % 90000},
+        "address": {"city": f"city{i % 50}", "zip": 10000 + i % 90000, "lat": i % 90},
         "tags": [f"t{i % 7}"] * (i % 3),
+        "scores": [i % 10, i % 4],
     }
 
 

@@ -1,8 +1,9 @@
 //! `format: json_schema` end to end: Kafka (tansu) -> Delta with JSON in the Confluent wire
 //! format, made by Confluent's own Python `JSONSerializer` against the harness's registry.
 //! The columns take the schema's types, not inferred ones (every `price` is a whole number
-//! but the schema says `number`; every `at` is a string but the schema says `date-time`), and
-//! a value that breaks its declared type is a dead letter.
+//! but the schema says `number`; every `at` is a string but the schema says `date-time`; so
+//! in nested values: `address.lat` and the `scores` items are whole numbers declared
+//! `number`), and a value that breaks its declared type is a dead letter.
 
 use weir_tests::kafka::KafkaBroker;
 use weir_tests::manifest::Manifest;
@@ -50,6 +51,11 @@ fn json_schema_values_take_the_registrys_types_and_poison_goes_to_dead_letters()
     assert_eq!(c["types"]["price"], "double", "{c}");
     assert_eq!(c["types"]["ok"], "bool", "{c}");
     assert_eq!(c["types"]["day"], "date32[day]", "{c}");
+    assert_eq!(
+        c["types"]["address"], "struct<city: string, lat: double, zip: int64>",
+        "{c}"
+    );
+    assert_eq!(c["types"]["scores"], "list<element: double>", "{c}");
     assert!(
         c["types"]["at"]
             .as_str()

@@ -41,6 +41,36 @@ pub(crate) struct JsonDecoder {
     text: HashSet<String>,
     /// Depth and size limits, applied to each value before it is parsed.
     bounds: Bounds,
+    /// Nested types a schema declares for top-level columns ([`Self::with_declared`]).
+    declared: BTreeMap<String, DataType>,
+}
+
+/// `declared` with the fields only `inferred` has added (in their inferred types), at any
+/// depth: what a schema declares decides the type, and what it leaves out is still kept.
+fn overlay(declared: &DataType, inferred: &DataType) -> DataType {
+    match (declared, inferred) {
+        (DataType::Struct(d), DataType::Struct(i)) => {
+            let mut fields: Vec<FieldRef> = d
+                .iter()
+                .map(|f| match i.find(f.name()) {
+                    Some((_, g)) => Arc::new(
+                        f.as_ref()
+                            .clone()
+                            .with_data_type(overlay(f.data_type(), g.data_type())),
+                    ),
+                    None => f.clone(),
+                })
+                .collect();
+            fields.extend(i.iter().filter(|g| d.find(g.name()).is_none()).cloned());
+            DataType::Struct(fields.into())
+        }
+        (DataType::List(d), DataType::List(i)) => DataType::List(Arc::new(
+            d.as_ref()
+                .clone()
+                .with_data_type(overlay(d.data_type(), i.data_type())),
+        )),
+        _ => declared.clone(),
+    }
 }
 
 /// The top-level keys of a JSON object, in document order, without building its values.
@@ -150,7 +180,23 @@ impl JsonDecoder {
             nested_as_text,
             text,
             bounds,
+            declared: BTreeMap::new(),
         }
+    }
+
+    /// The decoder with nested types declared for top-level columns (structs and lists, as a
+    /// JSON Schema gives them): those columns are decoded as declared (a value that does not
+    /// fit is set aside), with the fields the values add beyond the declaration inferred.
+    pub(crate) fn with_declared(mut self, declared: BTreeMap<String, DataType>) -> Self {
+        self.declared = declared;
+        self
+    }
+
+    /// The declared type of a field, over what was inferred for it.
+    fn declared_type(&self, f: &Field) -> Option<DataType> {
+        self.declared
+            .get(f.name())
+            .map(|d| overlay(d, f.data_type()))
     }
 
     /// Whether a field is decoded from its raw JSON text rather than by arrow-json.
@@ -160,6 +206,9 @@ impl JsonDecoder {
 
     /// The type a field is decoded as by arrow-json.
     fn decode_type(&self, f: &Field) -> DataType {
+        if let Some(t) = self.declared_type(f) {
+            return t;
+        }
         match self.hints.get(f.name()) {
             Some(TypeHint::Binary) => DataType::Utf8,
             // arrow-json knows offsets, not zone names; relabelled UTC after decoding.
@@ -202,7 +251,7 @@ impl JsonDecoder {
             }
         };
         for f in batch_fields.iter() {
-            let hinted = self.hints.contains_key(f.name());
+            let hinted = self.hints.contains_key(f.name()) || self.declared.contains_key(f.name());
             let old = self
                 .fields
                 .find(f.name())
@@ -261,6 +310,7 @@ impl JsonDecoder {
             .iter()
             .map(|f| {
                 let t = match self.hints.get(f.name()) {
+                    _ if self.declared.contains_key(f.name()) => self.decode_type(f),
                     Some(h) => h.data_type(),
                     None if self.is_text(f) => DataType::Utf8,
                     None => f.data_type().clone(),

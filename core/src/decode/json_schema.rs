@@ -3,8 +3,10 @@
 //! types of the schema's top-level properties are the columns' types (`integer` bigint,
 //! `number` double, `boolean` bool, `string` text, or timestamp, date and time for the
 //! `date-time`, `date` and `time` formats; `["null", T]` is a nullable T), so a value that
-//! does not fit its declared type is a dead letter instead of widening the column; nested
-//! objects and arrays are decoded as `format: json` decodes them. Each schema id has its own
+//! does not fit its declared type is a dead letter instead of widening the column. Object
+//! and array properties are structs and lists of what they declare, at any depth (integer,
+//! number, boolean, string inside them; formats stay text there); what they leave
+//! undeclared is inferred as `format: json` infers it, and kept. Each schema id has its own
 //! JSON decoder, a run of one id is a sub-batch, and the runs merge by [`super::unify`].
 //! `type_hints` still apply, over the schema's types.
 
@@ -13,6 +15,7 @@ use super::json::JsonDecoder;
 use super::registry::{confluent_id, Registry, RegistryError, SchemaType};
 use super::{payload, unify, SchemaDecoded, TypeHint};
 use arrow::array::{Array, BinaryArray};
+use arrow::datatypes::{DataType, Field};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -39,15 +42,7 @@ pub(crate) fn schema_hints(schema: &str) -> Result<BTreeMap<String, TypeHint>, S
     };
     let mut hints = BTreeMap::new();
     for (name, p) in props {
-        let types: Vec<&str> = match &p["type"] {
-            serde_json::Value::String(t) => vec![t.as_str()],
-            serde_json::Value::Array(ts) => ts
-                .iter()
-                .filter_map(|t| t.as_str())
-                .filter(|t| *t != "null")
-                .collect(),
-            _ => Vec::new(),
-        };
+        let types = declared_types(p);
         let hint = match (types.as_slice(), p["format"].as_str()) {
             (["integer"], _) => TypeHint::Bigint,
             (["number"], _) | (["integer", "number"], _) | (["number", "integer"], _) => {
@@ -64,6 +59,58 @@ pub(crate) fn schema_hints(schema: &str) -> Result<BTreeMap<String, TypeHint>, S
         hints.insert(name.clone(), hint);
     }
     Ok(hints)
+}
+
+/// The types a property declares, `null` left out (it only makes the column nullable).
+fn declared_types(p: &serde_json::Value) -> Vec<&str> {
+    match &p["type"] {
+        serde_json::Value::String(t) => vec![t.as_str()],
+        serde_json::Value::Array(ts) => ts
+            .iter()
+            .filter_map(|t| t.as_str())
+            .filter(|t| *t != "null")
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The Arrow types a JSON Schema declares for its top-level object and array properties: a
+/// struct of an object's declared properties (in name order), a list of an array's declared items, at any
+/// depth; inside them integer is bigint, number double, boolean bool and string text
+/// (formats inside nested values stay text). What a schema leaves undeclared (a property
+/// of no single type, `additionalProperties`) is left to inference
+/// ([`JsonDecoder::with_declared`] keeps it).
+pub(crate) fn schema_structures(schema: &str) -> Result<BTreeMap<String, DataType>, String> {
+    let doc: serde_json::Value =
+        serde_json::from_str(schema).map_err(|e| format!("not JSON: {e}"))?;
+    let Some(props) = doc["properties"].as_object() else {
+        return Err("not an object schema (no `properties`)".into());
+    };
+    Ok(props
+        .iter()
+        .filter(|(_, p)| matches!(declared_types(p).as_slice(), ["object"] | ["array"]))
+        .filter_map(|(name, p)| nested_type(p).map(|t| (name.clone(), t)))
+        .collect())
+}
+
+fn nested_type(p: &serde_json::Value) -> Option<DataType> {
+    match declared_types(p).as_slice() {
+        ["object"] => {
+            let fields: Vec<Field> = p["properties"]
+                .as_object()?
+                .iter()
+                .filter_map(|(n, q)| nested_type(q).map(|t| Field::new(n, t, true)))
+                .collect();
+            (!fields.is_empty()).then(|| DataType::Struct(fields.into()))
+        }
+        ["array"] => nested_type(&p["items"])
+            .map(|t| DataType::List(std::sync::Arc::new(Field::new("item", t, true)))),
+        ["integer"] => Some(DataType::Int64),
+        ["number"] | ["integer", "number"] | ["number", "integer"] => Some(DataType::Float64),
+        ["boolean"] => Some(DataType::Boolean),
+        ["string"] => Some(DataType::Utf8),
+        _ => None,
+    }
 }
 
 impl JsonSchemaDecoder {
@@ -89,13 +136,14 @@ impl JsonSchemaDecoder {
             let Some(f) = self.registry.by_id(id, SchemaType::Json)? else {
                 return Ok(None);
             };
-            let mut hints = schema_hints(&f.schema)
-                .map_err(|e| RegistryError::Config(format!("schema id {id}: {e}")))?;
+            let bad = |e| RegistryError::Config(format!("schema id {id}: {e}"));
+            let mut hints = schema_hints(&f.schema).map_err(bad)?;
+            let mut declared = schema_structures(&f.schema).map_err(bad)?;
+            // The pipeline's type_hints win over the schema.
+            declared.retain(|name, _| !self.hints.contains_key(name));
             hints.extend(self.hints.clone());
-            self.decoders.insert(
-                id,
-                JsonDecoder::new(hints, self.nested_as_text, self.bounds),
-            );
+            let d = JsonDecoder::new(hints, self.nested_as_text, self.bounds);
+            self.decoders.insert(id, d.with_declared(declared));
         }
         Ok(self.decoders.get_mut(&id))
     }
@@ -187,5 +235,73 @@ mod tests {
         assert_eq!(hints["name"], TypeHint::Text);
         assert!(!hints.contains_key("address"));
         assert!(schema_hints(r#"{"type": "string"}"#).is_err());
+    }
+
+    const NESTED: &str = r#"{"type": "object", "properties": {
+        "id": {"type": "integer"},
+        "address": {"type": ["null", "object"], "properties": {
+            "zip": {"type": "integer"}, "lat": {"type": "number"},
+            "lines": {"type": "array", "items": {"type": "string"}}}},
+        "scores": {"type": "array", "items": {"type": "number"}}}}"#;
+
+    #[test]
+    fn nested_properties_give_structs_and_lists_of_their_types() {
+        let declared = schema_structures(NESTED).unwrap();
+        let lines = DataType::List(std::sync::Arc::new(Field::new(
+            "item",
+            DataType::Utf8,
+            true,
+        )));
+        assert_eq!(
+            declared["address"],
+            DataType::Struct(
+                vec![
+                    // In name order (the schema's JSON is read into a sorted map).
+                    Field::new("lat", DataType::Float64, true),
+                    Field::new("lines", lines, true),
+                    Field::new("zip", DataType::Int64, true),
+                ]
+                .into()
+            )
+        );
+        assert_eq!(
+            declared["scores"],
+            DataType::List(std::sync::Arc::new(Field::new(
+                "item",
+                DataType::Float64,
+                true
+            )))
+        );
+        assert!(!declared.contains_key("id"), "scalars are hints");
+    }
+
+    #[test]
+    fn nested_values_take_the_declared_types_and_keep_what_is_undeclared() {
+        use arrow::array::AsArray;
+        let mut d = JsonDecoder::new(schema_hints(NESTED).unwrap(), false, Bounds::default())
+            .with_declared(schema_structures(NESTED).unwrap());
+        let values = BinaryArray::from(vec![
+            br#"{"id": 1, "address": {"zip": 10001, "lat": 40, "extra": true}, "scores": [1, 2]}"#
+                .as_slice(),
+            br#"{"id": 2, "address": {"zip": "not a number"}, "scores": []}"#,
+            br#"{"id": 3, "address": null, "scores": [3]}"#,
+        ]);
+        let out = d.decode(&values).unwrap();
+        assert_eq!(out.rows, vec![0, 2]);
+        assert_eq!(out.failed.len(), 1, "{:?}", out.failed);
+        assert_eq!(out.failed[0].0, 1);
+        let address = out.batch.column_by_name("address").unwrap().as_struct();
+        // Inference would make `lat` (40) and the scores (1, 2) integers: declared numbers.
+        let lat = address.column_by_name("lat").unwrap();
+        assert_eq!(lat.data_type(), &DataType::Float64);
+        assert_eq!(
+            address.column_by_name("zip").unwrap().data_type(),
+            &DataType::Int64
+        );
+        let extra = address.column_by_name("extra").unwrap().as_boolean();
+        assert!(extra.value(0), "an undeclared field is kept, inferred");
+        assert!(address.is_null(1));
+        let scores = out.batch.column_by_name("scores").unwrap().as_list::<i32>();
+        assert_eq!(scores.values().data_type(), &DataType::Float64);
     }
 }
