@@ -88,6 +88,8 @@ POOL = descriptor_pool.Default()
 POOL.Add(ADDRESS_FILE)
 POOL.Add(ORDER_FILE)
 Order = message_factory.GetMessageClass(POOL.FindMessageTypeByName("weir.test.Order"))
+# The keys: the first message of the file (message index [0]), under the `<topic>-key` subject.
+Header = message_factory.GetMessageClass(POOL.FindMessageTypeByName("weir.test.Header"))
 
 
 def values(i):
@@ -147,8 +149,11 @@ def serializer(registry):
 
 def produce(bootstrap, topic, registry, start, count):
     ser = serializer(registry)
+    keys = ProtobufSerializer(Header, registry_client(registry), {"use.deprecated.format": False})
     ctx = SerializationContext(topic, MessageField.VALUE)
-    send(bootstrap, topic, ((str(i).encode(), ser(message(i), ctx), i) for i in range(start, start + count)))
+    key_ctx = SerializationContext(topic, MessageField.KEY)
+    send(bootstrap, topic, ((keys(Header(source=f"k{i}"), key_ctx), ser(message(i), ctx), i)
+                            for i in range(start, start + count)))
 
 
 def produce_plain(bootstrap, topic, start, count):
@@ -194,15 +199,20 @@ def check(table, start, count):
     rows = DeltaTable(table).to_pyarrow_table().to_pylist()
     ids = [r["id"] for r in rows]
     mismatches = []
+    keys = 0
     for row in rows:
         got, want = as_read(row), values(row["id"])
+        if isinstance(row.get("_kafka_key"), dict):  # key_format: protobuf
+            got["_kafka_key"], want["_kafka_key"] = row["_kafka_key"], {"source": f"k{row['id']}"}
+            keys += 1
         for k, w in want.items():
             if got[k] != w:
                 mismatches.append({"id": row["id"], "column": k, "got": repr(got[k]), "want": repr(w)})
         if len(mismatches) >= 5:
             break
     missing = sorted(set(range(start, start + count)) - set(ids))[:5]
-    print(json.dumps({"rows": len(rows), "distinct": len(set(ids)), "missing": missing, "mismatches": mismatches}))
+    print(json.dumps({"rows": len(rows), "distinct": len(set(ids)), "missing": missing, "mismatches": mismatches,
+                      "keys_checked": keys}))
 
 
 def main(argv):

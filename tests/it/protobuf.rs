@@ -1,7 +1,8 @@
 //! `format: protobuf` end to end: Kafka (tansu) -> Delta with values in the Confluent wire
 //! format (message indexes and a referenced `weir/address.proto` included), made by
 //! Confluent's own Python serializer against the harness's registry, with poison among them;
-//! and bare messages read with `proto_descriptor`. The table is checked value by value by
+//! and bare messages read with `proto_descriptor`. The keys are Protobuf too (`key_format:
+//! protobuf`, the `<topic>-key` subject). The table is checked value by value by
 //! Python deltalake (`proto_tool.py check`).
 
 use std::path::{Path, PathBuf};
@@ -61,10 +62,13 @@ fn confluent_protobuf_lands_typed_and_poison_goes_to_dead_letters() {
         &proto_manifest("proto", &broker, &lake, "orders")
             .source_option("batch_size", 1500)
             .source_option("schema_registry_url", registry.url())
+            .source_option("key_format", "protobuf")
             .source_option("dead_letter", dead.display().to_string()),
     );
     run_ok(&plugins, &m);
-    check(&lake.join("orders"), 0, 4_000);
+    let c = check(&lake.join("orders"), 0, 4_000);
+    // `key_format: protobuf`: every key (a `Header`, message index [0]) checked as a struct.
+    assert_eq!(c["keys_checked"], 4_000, "{c}");
     assert_dead_letters(
         &dead,
         &s,
