@@ -7,6 +7,7 @@ mod compat;
 mod delta;
 mod demo;
 mod file;
+mod iceberg;
 mod json_schema;
 mod kafka;
 mod kit;

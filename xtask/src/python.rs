@@ -13,7 +13,8 @@ use std::process::Command;
 /// and with `[avro,protobuf,json]` Confluent's own Avro, Protobuf and JSON Schema serializers
 /// and schema registry client;
 /// `moto[server]` is the local S3-compatible server (conditional puts included) and `boto3`
-/// makes its buckets.
+/// makes its buckets; `pyiceberg` (with its SQL catalog on SQLite) is behind the harness's
+/// Iceberg REST catalog (`tests/harness/iceberg_rest.py`) and is its independent client.
 const PACKAGES: &[&str] = &[
     "deltalake==1.6.6",
     "pyarrow==26.0.1",
@@ -24,13 +25,14 @@ const PACKAGES: &[&str] = &[
     "protobuf==7.36.2",
     "moto[server]==5.2.5",
     "boto3==1.44.8",
+    "pyiceberg[sql-sqlite]==0.12.0",
 ];
 
 fn works(python: &Path) -> bool {
     Command::new(python)
         .args([
             "-c",
-            "import deltalake, pyarrow, nats, prometheus_client, confluent_kafka, confluent_kafka.schema_registry.avro, confluent_kafka.schema_registry.protobuf, confluent_kafka.schema_registry.json_schema, moto.server, boto3",
+            "import deltalake, pyarrow, nats, prometheus_client, confluent_kafka, confluent_kafka.schema_registry.avro, confluent_kafka.schema_registry.protobuf, confluent_kafka.schema_registry.json_schema, moto.server, boto3, pyiceberg.catalog.sql",
         ])
         .output()
         .map(|o| o.status.success())
