@@ -318,14 +318,7 @@ impl AvroDecoder {
             return Ok(None);
         }
         self.feed_pending(r, values, &mut pass.failed)?;
-        let bytes =
-            &values.value_data()[offsets[i as usize] as usize..offsets[to as usize] as usize];
-        let d = self
-            .decoder(r.key)
-            .ok_or_else(|| ArrowError::SchemaError("internal: no decoder".into()))?;
-        let before = d.capacity();
-        let whole = d.decode(bytes).is_ok_and(|used| used == bytes.len())
-            && before.checked_sub(d.capacity()) == Some((to - i) as usize);
+        let whole = self.feed_slice(r.key, values, i, to)?;
         // The decoder read a header of the run's schema at each row; each message starting
         // with one (read from the cache now) shows the rows are the messages.
         let key = r.key;
@@ -425,16 +418,7 @@ impl AvroDecoder {
             return Ok(());
         };
         if pending.len() > 1 {
-            let offsets = values.value_offsets();
-            let bytes = &values.value_data()
-                [offsets[*first as usize] as usize..offsets[*last as usize + 1] as usize];
-            let d = self
-                .decoder(r.key)
-                .ok_or_else(|| ArrowError::SchemaError("internal: no decoder".into()))?;
-            let before = d.capacity();
-            let whole = d.decode(bytes).is_ok_and(|used| used == bytes.len())
-                && before.checked_sub(d.capacity()) == Some(pending.len());
-            if whole {
+            if self.feed_slice(r.key, values, *first, *last + 1)? {
                 r.rows.extend(pending);
                 return Ok(());
             }
@@ -451,6 +435,27 @@ impl AvroDecoder {
             }
         }
         Ok(())
+    }
+
+    /// Feeds messages `from..to`, consecutive and framed in place, to `key`'s decoder in one
+    /// call, as the slice of the value column they fill: `true` when they gave exactly one
+    /// row each from exactly all the bytes (otherwise the decoder needs rebuilding).
+    fn feed_slice(
+        &mut self,
+        key: u32,
+        values: &BinaryArray,
+        from: u32,
+        to: u32,
+    ) -> Result<bool, ArrowError> {
+        let offsets = values.value_offsets();
+        let bytes =
+            &values.value_data()[offsets[from as usize] as usize..offsets[to as usize] as usize];
+        let d = self
+            .decoder(key)
+            .ok_or_else(|| ArrowError::SchemaError("internal: no decoder".into()))?;
+        let before = d.capacity();
+        Ok(d.decode(bytes).is_ok_and(|used| used == bytes.len())
+            && before.checked_sub(d.capacity()) == Some((to - from) as usize))
     }
 
     /// Feeds one framed message: exactly one row must come of exactly all its bytes.

@@ -309,11 +309,11 @@ impl JsonDecoder {
         self.fields
             .iter()
             .map(|f| {
-                let t = match self.hints.get(f.name()) {
-                    _ if self.declared.contains_key(f.name()) => self.decode_type(f),
-                    Some(h) => h.data_type(),
-                    None if self.is_text(f) => DataType::Utf8,
-                    None => f.data_type().clone(),
+                let t = match (self.declared_type(f), self.hints.get(f.name())) {
+                    (Some(t), _) => t,
+                    (None, Some(h)) => h.data_type(),
+                    (None, None) if self.is_text(f) => DataType::Utf8,
+                    (None, None) => f.data_type().clone(),
                 };
                 Field::new(f.name(), t, true)
             })
