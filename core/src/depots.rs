@@ -181,12 +181,48 @@ fn address_of(name: &str, d: &Map<String, Value>) -> Result<String, String> {
         )),
         "lakehouse" => match text(d, "format").unwrap_or_else(|| "delta".into()).as_str() {
             "delta" => need(d, name, "warehouse"),
+            "iceberg" => iceberg_address(name, d),
             other => Err(format!(
                 "depot `{name}`: lakehouse format `{other}` has no plugin here yet; give the depot an `address`"
             )),
         },
         other => Err(format!(
             "depot `{name}`: type `{other}` is not one weir resolves (postgresql, kafka, nats, lakehouse); give the depot an `address`"
+        )),
+    }
+}
+
+/// An Iceberg lakehouse depot: its REST catalog (`metastore_url`, as DataOS names it, with the
+/// `warehouse` name) or an embedded catalog directory (`path`).
+fn iceberg_address(name: &str, d: &Map<String, Value>) -> Result<String, String> {
+    if let Some(url) = text(d, "metastore_url") {
+        let (tls, rest) = match url.split_once("://") {
+            Some(("https", rest)) => (true, rest),
+            Some(("http", rest)) => (false, rest),
+            _ => {
+                return Err(format!(
+                    "depot `{name}`: metastore_url `{url}` is not an http:// or https:// URL"
+                ))
+            }
+        };
+        let mut query = Vec::new();
+        if let Some(w) = text(d, "warehouse") {
+            query.push(format!("warehouse={}", encode(&w)));
+        }
+        if tls {
+            query.push("tls=true".into());
+        }
+        let rest = rest.trim_end_matches('/');
+        return Ok(if query.is_empty() {
+            format!("iceberg+rest://{rest}")
+        } else {
+            format!("iceberg+rest://{rest}?{}", query.join("&"))
+        });
+    }
+    match text(d, "path") {
+        Some(p) => Ok(format!("iceberg://{p}")),
+        None => Err(format!(
+            "depot `{name}`: an iceberg lakehouse needs `metastore_url` (its REST catalog) or `path` (an embedded catalog directory)"
         )),
     }
 }
@@ -240,6 +276,8 @@ mod tests {
   lakehouse: {type: lakehouse, warehouse: \"s3://lake/warehouse\"}
   raw: {address: \"file:///data/raw\"}
   ice: {type: lakehouse, format: iceberg}
+  lake: {type: lakehouse, format: iceberg, metastore_url: \"https://cat.local:8181/api/catalog/\", warehouse: main}
+  local: {type: lakehouse, format: iceberg, path: /data/lake}
 ";
 
     #[test]
@@ -262,7 +300,12 @@ mod tests {
         assert!(d
             .address("ice")
             .unwrap_err()
-            .contains("give the depot an `address`"));
+            .contains("`metastore_url` (its REST catalog) or `path`"));
+        assert_eq!(
+            d.address("lake").unwrap(),
+            "iceberg+rest://cat.local:8181/api/catalog?warehouse=main&tls=true"
+        );
+        assert_eq!(d.address("local").unwrap(), "iceberg:///data/lake");
         let e = d.address("pg").unwrap_err();
         assert!(
             e.contains("`pg` is not in depots.yaml") && e.contains("pgdepot"),

@@ -92,6 +92,7 @@ mod position;
 mod skipped;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod variant;
 
 pub use arrow;
 pub use connector::{

@@ -6,7 +6,7 @@ table metadata files and commits (requirements checked, then a compare-and-swap 
 metadata location) are made by a real Iceberg implementation, not by this file.
 
     iceberg_rest.py --port PORT --catalog-db PATH --warehouse file:///ABS/DIR
-                    [--token T [--client-id ID --client-secret SECRET]] [--prefix P]
+                    [--token T [--client-id ID --client-secret SECRET]] [--prefix P] [--warehouse-name W]
 
     GET    /v1/config[?warehouse=W]            -> {"defaults": {}, "overrides": {"prefix"?: P}}
     POST   /v1/oauth/tokens                    client_credentials grant -> {"access_token": T, ...}
@@ -191,7 +191,10 @@ def route(method, parts, query, body):
     return error(400, "BadRequestException", f"no route for {method} {'/'.join(parts)}")
 
 
-def config():
+def config(query):
+    asked = query.get("warehouse", [None])[0]
+    if ARGS.warehouse_name and asked is not None and asked != ARGS.warehouse_name:
+        return error(404, "NoSuchWarehouseException", f"Warehouse {asked} not found")
     return 200, {"defaults": {}, "overrides": {"prefix": ARGS.prefix} if ARGS.prefix else {}}
 
 
@@ -239,7 +242,7 @@ class Handler(BaseHTTPRequestHandler):
         # Split before unquoting: a %2F inside a name is not a separator.
         parts = [urllib.parse.unquote(p) for p in url.path.split("/") if p]
         if parts == ["v1", "config"] and self.command == "GET":
-            return self.reply(*config())  # a `warehouse` query is accepted: there is one warehouse
+            return self.reply(*config(query))
         if parts == ["v1", "oauth", "tokens"] and self.command == "POST" and ARGS.client_id:
             return self.reply(*token(urllib.parse.parse_qs(raw.decode())))
         if ARGS.token and self.headers.get("Authorization") != f"Bearer {ARGS.token}":
@@ -273,6 +276,7 @@ def main(argv):
     p.add_argument("--token", help="bearer token every catalog route requires")
     p.add_argument("--client-id", help="with --client-secret: enables POST /v1/oauth/tokens")
     p.add_argument("--client-secret")
+    p.add_argument("--warehouse-name", help="the one warehouse name /v1/config accepts (any, when absent)")
     p.add_argument("--prefix", help="routes are /v1/PREFIX/...; /v1/config sends it as an override")
     ARGS = p.parse_args(argv[1:])
     if bool(ARGS.client_id) != bool(ARGS.client_secret):

@@ -6,6 +6,7 @@
 //! directory holding `weir` and the libraries) and `WEIR_TEST_PYTHON` (the venv's python).
 
 pub mod bench;
+pub mod iceberg;
 pub mod kafka;
 pub mod kills;
 pub mod manifest;
@@ -62,6 +63,7 @@ pub fn shipped_plugins() -> Vec<PathBuf> {
         "weir_plugin_kafka",
         "weir_plugin_file",
         "weir_plugin_postgres",
+        "weir_plugin_iceberg",
     ]
     .into_iter()
     .map(library)

@@ -28,6 +28,8 @@ fn plugins_lists_names_versions_and_schemes() {
         "delta 0.1.0",
         "postgres 0.1.0",
         "postgresql://",
+        "iceberg 0.1.0",
+        "iceberg+rest://",
         "console 0.1.0",
         "file 0.1.0",
         "generator://",
@@ -44,8 +46,8 @@ fn plugins_lists_names_versions_and_schemes() {
     }
     let json = output(weir(&plugins).args(["plugins", "--json"]));
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("plugins --json");
-    // generator, delta, console, nats, kafka, file, postgres
-    assert_eq!(doc["plugins"].as_array().map(Vec::len), Some(7));
+    // generator, delta, console, nats, kafka, file, postgres, iceberg
+    assert_eq!(doc["plugins"].as_array().map(Vec::len), Some(8));
 }
 
 #[test]

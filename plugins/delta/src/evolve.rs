@@ -24,6 +24,7 @@ use deltalake::arrow::compute::kernels::cast::cast;
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::arrow::record_batch::RecordBatch;
 use std::sync::Arc;
+use weir_sdk::variant::json_text;
 
 /// Fits `batch` to `table` (the table's current schema), as described above. Returns the
 /// batch and the names of variant columns it used.
@@ -125,36 +126,6 @@ fn is_nested(t: &DataType) -> bool {
             | FixedSizeList(_, _)
             | Map(_, _)
     )
-}
-
-/// Each value of a nested column as JSON text (null stays null).
-fn json_text(column: &ArrayRef) -> Result<ArrayRef, String> {
-    use weir_sdk::arrow::json::writer::{LineDelimited, WriterBuilder};
-    let one = RecordBatch::try_from_iter([("v", column.clone())]).map_err(|e| e.to_string())?;
-    let mut buf = Vec::new();
-    let mut w = WriterBuilder::new()
-        .with_explicit_nulls(true)
-        .build::<_, LineDelimited>(&mut buf);
-    w.write(&one).map_err(|e| e.to_string())?;
-    w.finish().map_err(|e| e.to_string())?;
-    drop(w);
-    let text = String::from_utf8(buf).map_err(|e| e.to_string())?;
-    let values: Vec<Option<&str>> = text
-        .lines()
-        .map(|l| {
-            l.strip_prefix("{\"v\":")
-                .and_then(|l| l.strip_suffix('}'))
-                .filter(|v| *v != "null")
-        })
-        .collect();
-    if values.len() != column.len() {
-        return Err(format!(
-            "{} JSON values for {} rows",
-            values.len(),
-            column.len()
-        ));
-    }
-    Ok(Arc::new(deltalake::arrow::array::StringArray::from(values)))
 }
 
 /// Whether values of `from` go into a column of `to` without loss.

@@ -1,0 +1,71 @@
+//! iceberg-rust's errors as weir's kinds, each naming the table, the catalog and what the sink
+//! was doing, secrets never in them: a refused credential or an unknown warehouse is a
+//! configuration error (exit 2, with what to fix); anything the catalog or the store may get
+//! over (a refused connection, a 5xx, a locked database) is a connection error, retried with
+//! backoff.
+
+use crate::config::IcebergConfig;
+use weir_sdk::Error;
+
+/// The error's text with its sources, secrets replaced.
+fn text(cfg: &IcebergConfig, e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !out.contains(&s_text) {
+            out.push_str(&format!(": {s_text}"));
+        }
+        source = s.source();
+    }
+    cfg.redact(&out.replace('\n', " "))
+}
+
+/// The error for a failed catalog or table call.
+pub(crate) fn classify(cfg: &IcebergConfig, what: &str, e: &iceberg::Error) -> Error {
+    let detail = text(cfg, e);
+    let at = format!("{} in {} ({what})", cfg.table_name(), cfg.describe());
+    kind(&detail, Some(e.kind()), &format!("{at}: {detail}"))
+}
+
+/// The error for a catalog that cannot be opened.
+pub(crate) fn open(cfg: &IcebergConfig, message: &str) -> Error {
+    let message = cfg.redact(message);
+    let at = format!("cannot open {}: {message}", cfg.describe());
+    if message.contains("tls_ca") {
+        return Error::config(at);
+    }
+    kind(&message, None, &at)
+}
+
+fn kind(detail: &str, kind: Option<iceberg::ErrorKind>, message: &str) -> Error {
+    let low = detail.to_ascii_lowercase();
+    let auth = [
+        "401",
+        "403",
+        "unauthorized",
+        "forbidden",
+        "invalid_client",
+        "not authorized",
+        "password authentication failed",
+    ];
+    if auth.iter().any(|a| low.contains(a)) {
+        return Error::config(format!(
+            "{message}; the catalog refused the credentials: check token, or client_id and client_secret (or the catalog_uri's user and password)"
+        ));
+    }
+    if low.contains("warehouse")
+        && ["not found", "404", "unknown", "no such"]
+            .iter()
+            .any(|a| low.contains(a))
+    {
+        return Error::config(format!(
+            "{message}; the catalog has no such warehouse: check the address's `warehouse`"
+        ));
+    }
+    match kind {
+        Some(iceberg::ErrorKind::DataInvalid) => Error::data(message.to_string()),
+        Some(iceberg::ErrorKind::FeatureUnsupported) => Error::config(message.to_string()),
+        _ => Error::connection(format!("{message}; retrying")),
+    }
+}

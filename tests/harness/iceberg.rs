@@ -1,0 +1,90 @@
+//! The Iceberg side of the tests: the harness's REST catalog (`iceberg_rest.py`, pyiceberg's
+//! `SqlCatalog` behind the REST protocol) as a [`Server`], and the independent reader
+//! (`iceberg_read.py`: pyiceberg through the REST catalog, or `StaticTable.from_metadata` on
+//! an embedded catalog's newest metadata file).
+
+use crate::server::Server;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// The bearer token the catalog requires when started with one (a test secret).
+pub const TOKEN: &str = "ice-Token-91c2";
+
+/// A running REST catalog.
+pub struct IcebergRest {
+    server: Server,
+}
+
+impl IcebergRest {
+    /// A catalog with one warehouse named `lake`; with `token`, every route needs [`TOKEN`].
+    pub fn start(token: bool) -> Self {
+        let launch = move |port: u16, dir: &Path| {
+            let mut cmd = Command::new(crate::python());
+            cmd.arg(crate::root().join("tests/harness/iceberg_rest.py"))
+                .args(["--port", &port.to_string()])
+                .arg("--catalog-db")
+                .arg(dir.join("catalog.db"))
+                .arg("--warehouse")
+                .arg(format!("file://{}", dir.join("warehouse").display()))
+                .args(["--warehouse-name", "lake"]);
+            if token {
+                cmd.args(["--token", TOKEN]);
+            }
+            cmd
+        };
+        let mut server = Server::new("iceberg-rest", Duration::from_secs(60), Box::new(launch));
+        std::fs::create_dir_all(server.dir().join("warehouse")).expect("warehouse dir");
+        server.start();
+        Self { server }
+    }
+
+    /// The sink address of the catalog, warehouse `lake`.
+    pub fn address(&self) -> String {
+        format!(
+            "iceberg+rest://127.0.0.1:{}?warehouse=lake",
+            self.server.port()
+        )
+    }
+
+    /// The catalog's base URL, for the reader.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.server.port())
+    }
+
+    /// Stops the catalog (connections refused) until [`IcebergRest::start_again`].
+    pub fn stop(&mut self) {
+        self.server.kill();
+    }
+
+    /// Starts it again on the same port and files.
+    pub fn start_again(&mut self) {
+        self.server.start();
+    }
+}
+
+/// What `iceberg_read.py` reports for a table: rows, distinct and duplicated ids, the current
+/// snapshot's summary, the partition spec, the schema, the files' partitions, and the rows as
+/// JSON when `rows` is set.
+pub fn read_rest(catalog: &IcebergRest, table: &str, rows: bool) -> serde_json::Value {
+    let mut args = vec!["--token", TOKEN];
+    if rows {
+        args.push("--rows");
+    }
+    crate::python_tool(
+        "iceberg_read.py",
+        "rest",
+        &catalog.url(),
+        &[&["--table", table], &args[..]].concat(),
+    )
+}
+
+/// As [`read_rest`], for a table of an embedded catalog (`iceberg://ROOT`).
+pub fn read_embedded(root: &Path, table: &str, rows: bool) -> serde_json::Value {
+    let root = root.display().to_string();
+    let mut args = vec!["--table", table];
+    if rows {
+        args.push("--rows");
+    }
+    crate::python_tool("iceberg_read.py", "embedded", &root, &args)
+}

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""The independent reader of the Iceberg sink's tables: pyiceberg.
+
+    iceberg_read.py rest URL --table NS.T [--token T] [--rows]
+        through pyiceberg's RestCatalog client at URL (warehouse `lake`)
+    iceberg_read.py embedded ROOT --table NS.T [--rows]
+        an embedded catalog (iceberg://ROOT): the newest metadata file of the table under
+        ROOT/warehouse/NS/T/metadata, read with StaticTable.from_metadata (iceberg-rust and
+        pyiceberg disagree on one SQL-catalog column, so the catalog file is not opened)
+
+Prints one JSON document: rows, distinct_ids, duplicate_ids, min_id, max_id (of the `id`
+column, when there is one), summary (the current snapshot's), snapshots, positions (the newest value of each
+`weir.` key over the current snapshot's ancestry), spec (fields as
+"name: transform(source column)"), schema ("id: name type" lines), partitions (the distinct
+partition values of the data files), files, and with --rows every row sorted by id.
+"""
+
+import argparse
+import glob
+import json
+import os
+import sys
+
+
+def table_of(args):
+    if args.cmd == "rest":
+        from pyiceberg.catalog.rest import RestCatalog
+
+        props = {"uri": args.target, "warehouse": "lake"}
+        if args.token:
+            props["token"] = args.token
+        return RestCatalog("rest", **props).load_table(args.table)
+    from pyiceberg.table import StaticTable
+
+    ns, name = args.table.split(".")
+    found = glob.glob(os.path.join(args.target, "warehouse", ns, name, "metadata", "*.metadata.json"))
+    if not found:
+        sys.exit(f"no metadata files for {args.table} under {args.target}")
+    newest = max(found, key=lambda p: int(os.path.basename(p).split("-")[0]))
+    return StaticTable.from_metadata(newest)
+
+
+def plain(v):
+    if isinstance(v, (bytes, bytearray)):
+        return v.hex()
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    if isinstance(v, dict):
+        return {k: plain(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [plain(x) for x in v]
+    if isinstance(v, tuple):
+        return [plain(x) for x in v]
+    if type(v).__name__ == "Decimal":
+        return str(v)
+    return v
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("cmd", choices=["rest", "embedded"])
+    p.add_argument("target")
+    p.add_argument("--table", required=True)
+    p.add_argument("--token")
+    p.add_argument("--rows", action="store_true")
+    args = p.parse_args()
+    t = table_of(args)
+    data = t.scan().to_arrow()
+    out = {"rows": data.num_rows}
+    if "id" in data.column_names:
+        ids = [i for i in data["id"].to_pylist() if i is not None]
+        out["distinct_ids"] = len(set(ids))
+        out["duplicate_ids"] = len(ids) - len(set(ids))
+        out["min_id"] = min(ids) if ids else None
+        out["max_id"] = max(ids) if ids else None
+    snap = t.current_snapshot()
+    out["summary"] = dict(snap.summary.additional_properties) if snap else {}
+    out["snapshots"] = len(t.metadata.snapshots)
+    # The newest value of every weir position key in the current snapshot's ancestry.
+    positions, by_id = {}, {s.snapshot_id: s for s in t.metadata.snapshots}
+    while snap is not None:
+        for k, v in snap.summary.additional_properties.items():
+            if k.startswith("weir.") and k not in positions:
+                positions[k] = int(v)
+        snap = by_id.get(snap.parent_snapshot_id)
+    out["positions"] = positions
+    schema = t.schema()
+    out["schema"] = [f"{f.field_id}: {f.name} {f.field_type}" for f in schema.fields]
+    out["spec"] = [
+        f"{f.name}: {f.transform}({schema.find_field(f.source_id).name})" for f in t.spec().fields
+    ]
+    files = t.inspect.files()
+    out["files"] = files.num_rows
+    if "partition" in files.column_names:
+        out["partitions"] = sorted({json.dumps(plain(x), sort_keys=True) for x in files["partition"].to_pylist()})
+    if args.rows:
+        rows = [plain(r) for r in data.to_pylist()]
+        if "id" in data.column_names:
+            rows.sort(key=lambda r: (r["id"] is None, r["id"]))
+        out["data"] = rows
+    print(json.dumps(out, default=str))
+
+
+if __name__ == "__main__":
+    main()
