@@ -79,6 +79,17 @@ pub fn read_rest(catalog: &IcebergRest, table: &str, rows: bool) -> serde_json::
     )
 }
 
+/// Creates an empty table through pyiceberg with `columns` (`name:type,...`, types long, int,
+/// float, double, string), as another writer would.
+pub fn create_rest(catalog: &IcebergRest, table: &str, columns: &str) {
+    crate::python_tool(
+        "iceberg_read.py",
+        "rest",
+        &catalog.url(),
+        &["--table", table, "--token", TOKEN, "--create", columns],
+    );
+}
+
 /// As [`read_rest`], for a table of an embedded catalog (`iceberg://ROOT`).
 pub fn read_embedded(root: &Path, table: &str, rows: bool) -> serde_json::Value {
     let root = root.display().to_string();

@@ -3,6 +3,8 @@
 
     iceberg_read.py rest URL --table NS.T [--token T] [--rows]
         through pyiceberg's RestCatalog client at URL (warehouse `lake`)
+    iceberg_read.py rest URL --table NS.T [--token T] --create NAME:TYPE,...
+        creates the (empty) table first, as another writer would
     iceberg_read.py embedded ROOT --table NS.T [--rows]
         an embedded catalog (iceberg://ROOT): the newest metadata file of the table under
         ROOT/warehouse/NS/T/metadata, read with StaticTable.from_metadata (iceberg-rust and
@@ -40,6 +42,25 @@ def table_of(args):
     return StaticTable.from_metadata(newest)
 
 
+def create(args):
+    """Creates an empty table as another writer would (pyiceberg, field ids from 1)."""
+    from pyiceberg.catalog.rest import RestCatalog
+    from pyiceberg.schema import Schema
+    from pyiceberg.types import DoubleType, FloatType, IntegerType, LongType, NestedField, StringType
+
+    kinds = {"long": LongType(), "int": IntegerType(), "float": FloatType(), "double": DoubleType(), "string": StringType()}
+    fields = [
+        NestedField(i + 1, name, kinds[kind], required=False)
+        for i, (name, kind) in enumerate(c.split(":") for c in args.create.split(","))
+    ]
+    cat = RestCatalog("rest", uri=args.target, warehouse="lake", token=args.token)
+    ns = args.table.split(".")[0]
+    if (ns,) not in cat.list_namespaces():
+        cat.create_namespace(ns)
+    t = cat.create_table(args.table, Schema(*fields))
+    print(json.dumps({"created": args.table, "schema": [str(f) for f in t.schema().fields]}))
+
+
 def plain(v):
     if isinstance(v, (bytes, bytearray)):
         return v.hex()
@@ -63,7 +84,10 @@ def main():
     p.add_argument("--table", required=True)
     p.add_argument("--token")
     p.add_argument("--rows", action="store_true")
+    p.add_argument("--create", help="rest only: create the table first, `name:type,...` (long, int, float, double, string)")
     args = p.parse_args()
+    if args.create:
+        return create(args)
     t = table_of(args)
     data = t.scan().to_arrow()
     out = {"rows": data.num_rows}

@@ -133,11 +133,20 @@ def create_table(ns, body):
 
 def commit_table(ns, name, body):
     # The path names the table; a body `identifier` (iceberg-rust sends one) must not differ.
-    req = CommitTableRequest.model_validate({**body, "identifier": {"namespace": list(ns), "name": name}})
     given = body.get("identifier")
     if given and (list(given.get("namespace", [])), given.get("name")) != (list(ns), name):
         raise BadRequest(f"identifier {given} does not match the path")
     table = CATALOG.load_table((*ns, name))
+    # A schema added by a commit gets the next free schema id, whatever id the client put in
+    # it (iceberg-rust sends 0): the server assigns ids, as the Java catalogs do. pyiceberg's
+    # own update code would keep the client's id, and a duplicate id would leave the table on
+    # its old schema.
+    next_id = max(s.schema_id for s in table.metadata.schemas) + 1
+    for u in body.get("updates") or []:
+        if u.get("action") == "add-schema":
+            u["schema"]["schema-id"] = next_id
+            next_id += 1
+    req = CommitTableRequest.model_validate({**body, "identifier": {"namespace": list(ns), "name": name}})
     return CATALOG.commit_table(table, req.requirements, req.updates)
 
 

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use weir_tests::iceberg::{read_embedded, read_rest, IcebergRest, TOKEN};
+use weir_tests::iceberg::{create_rest, read_embedded, read_rest, IcebergRest, TOKEN};
 use weir_tests::kafka::KafkaBroker;
 use weir_tests::kills::KillClock;
 use weir_tests::manifest::Manifest;
@@ -331,6 +331,51 @@ fn columns_are_added_omitted_and_retyped_into_variants() {
             "3|7|2.5|null|null"
         ],
         "{t}"
+    );
+}
+
+#[test]
+fn int_and_float_columns_are_promoted_in_place_keeping_their_field_ids() {
+    let scratch = Scratch::new();
+    let plugins = plugins(&scratch);
+    let catalog = IcebergRest::start(true);
+    // Another writer made the table with 32-bit columns; weir's JSON brings 64-bit values.
+    create_rest(&catalog, "promo.t", "id:long,qty:int,price:float");
+    let inbox = scratch.join("inbox");
+    lines(
+        &inbox,
+        "a",
+        [json!({"id": 1, "qty": 5_000_000_000i64, "price": 0.1})],
+    );
+    let m = scratch.write(
+        &Manifest::new("promo")
+            .source(format!("file://{}/*.jsonl", inbox.display()))
+            .sink(catalog.address())
+            .sink_option("dest_table", "promo.t")
+            .sink_option("token", TOKEN),
+    );
+    run_ok(&plugins, &m);
+    let t = read_rest(&catalog, "promo.t", true);
+    let schema: Vec<&str> = t["schema"]
+        .as_array()
+        .expect("schema")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        &schema[..3],
+        ["1: id long", "2: qty long", "3: price double"],
+        "{t}"
+    );
+    let row = &t["data"][0];
+    assert_eq!(
+        (row["qty"].clone(), row["price"].clone()),
+        (json!(5_000_000_000i64), json!(0.1)),
+        "{t}"
+    );
+    assert!(
+        schema.iter().all(|c| !c.contains("__v_")),
+        "no variant column: {t}"
     );
 }
 

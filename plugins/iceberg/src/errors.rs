@@ -63,6 +63,13 @@ fn kind(detail: &str, kind: Option<iceberg::ErrorKind>, message: &str) -> Error 
             "{message}; the catalog has no such warehouse: check the address's `warehouse`"
         ));
     }
+    // A request the catalog refuses as malformed will be refused again: not retried.
+    if ["status: 400", "status: 404", "status: 406", "status: 422"]
+        .iter()
+        .any(|s| low.contains(s))
+    {
+        return Error::fatal(message.to_string());
+    }
     match kind {
         Some(iceberg::ErrorKind::DataInvalid) => Error::data(message.to_string()),
         Some(iceberg::ErrorKind::FeatureUnsupported) => Error::config(message.to_string()),

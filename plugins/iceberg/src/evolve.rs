@@ -12,7 +12,7 @@
 //! Columns are added through an Iceberg schema update, so field ids stay stable: a column
 //! keeps its id for the table's life, and a new one takes the next.
 
-use crate::types::{cast_to, fits, held, same};
+use crate::types::{cast_to, fits, held, promotes, same};
 use std::collections::HashMap;
 use std::sync::Arc;
 use weir_sdk::arrow::array::{new_null_array, ArrayRef};
@@ -46,6 +46,9 @@ pub(crate) fn hold(batch: &RecordBatch) -> Result<RecordBatch, String> {
 pub(crate) enum Fit {
     /// The table needs these columns first (held types; names in batch order).
     Add(Vec<Field>),
+    /// These columns' types must be promoted first (int to long, float to double, a wider
+    /// decimal), keeping their field ids.
+    Promote(Vec<Field>),
     /// The batch in the table's schema (its fields, ids and order), and the variant columns
     /// it used.
     Ready(RecordBatch, Vec<String>),
@@ -55,6 +58,7 @@ pub(crate) enum Fit {
 pub(crate) fn fit(batch: &RecordBatch, table: &Schema) -> Result<Fit, String> {
     let mut placed: HashMap<String, ArrayRef> = HashMap::new();
     let mut adds: Vec<Field> = Vec::new();
+    let mut promote: Vec<Field> = Vec::new();
     let mut variants = Vec::new();
     let mut place =
         |name: String, column: ArrayRef, adds: &mut Vec<Field>| -> Result<bool, String> {
@@ -76,6 +80,12 @@ pub(crate) fn fit(batch: &RecordBatch, table: &Schema) -> Result<Fit, String> {
             }
         };
     for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
+        if let Ok(tf) = table.field_with_name(f.name()) {
+            if promotes(tf.data_type(), c.data_type()) {
+                promote.push(Field::new(f.name(), c.data_type().clone(), true));
+                continue;
+            }
+        }
         if place(f.name().clone(), c.clone(), &mut adds)? {
             continue;
         }
@@ -97,6 +107,9 @@ pub(crate) fn fit(batch: &RecordBatch, table: &Schema) -> Result<Fit, String> {
             ));
         }
         variants.push(vname);
+    }
+    if !promote.is_empty() {
+        return Ok(Fit::Promote(promote));
     }
     if !adds.is_empty() {
         return Ok(Fit::Add(adds));

@@ -22,6 +22,7 @@ mod errors;
 mod evolve;
 mod partition;
 mod positions;
+mod promoted;
 mod sink;
 mod types;
 mod write;

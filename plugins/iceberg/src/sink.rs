@@ -10,7 +10,7 @@
 
 use crate::catalog::{self, Pinned};
 use crate::config::{Compression, IcebergConfig};
-use crate::{bridge, errors, evolve, partition, positions, write};
+use crate::{bridge, errors, evolve, partition, positions, promoted, write};
 use iceberg::spec::{DataFile, Schema as IcebergSchema};
 use iceberg::table::Table;
 use iceberg::transaction::{AddColumn, ApplyTransactionAction, Transaction};
@@ -194,6 +194,39 @@ impl IcebergSink {
         }
     }
 
+    /// Promotes columns' types (int to long, float to double, a wider decimal) with their
+    /// field ids kept. iceberg-rust's schema update only adds and deletes columns, so it is
+    /// handed a base table whose current schema already has the wider types: its update then
+    /// carries that schema, checked against the table's current schema id as usual.
+    fn promote(&mut self, fields: &[weir_sdk::arrow::datatypes::Field]) -> Result<(), Error> {
+        let catalog = self.catalog()?;
+        let Some(table) = self.table.clone() else {
+            return Err(Error::fatal("no table to evolve"));
+        };
+        for f in fields {
+            warn!(table = %self.cfg.table_name(), column = %f.name(), to = %f.data_type(), "promoting a column's type");
+        }
+        let base = self
+            .rt
+            .block_on(async { promoted::base(&table, fields) })
+            .map_err(Error::fatal)?;
+        let pinned = Pinned {
+            inner: catalog.as_ref(),
+            table: base.clone(),
+        };
+        let done = self.rt.block_on(async {
+            let tx = Transaction::new(&base);
+            let update = tx.update_schema();
+            update.apply(tx)?.commit(&pinned).await
+        });
+        match done {
+            Ok(t) => self.table = Some(t),
+            Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts => self.reload()?,
+            Err(e) => return Err(self.fail("promote columns", &e)),
+        }
+        Ok(())
+    }
+
     /// One attempt: decide, fit, write (or reuse the files), commit. `Ok(None)` on a
     /// conflict, after which the table has been reloaded.
     fn attempt(
@@ -278,6 +311,10 @@ impl IcebergSink {
         let fitted = match fitted {
             evolve::Fit::Add(fields) => {
                 self.add_columns(&fields)?;
+                return Ok(None);
+            }
+            evolve::Fit::Promote(fields) => {
+                self.promote(&fields)?;
                 return Ok(None);
             }
             evolve::Fit::Ready(b, variants) => {

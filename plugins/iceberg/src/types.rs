@@ -158,6 +158,24 @@ pub(crate) fn fits(from: &DataType, to: &DataType) -> bool {
         || matches!((from, to), (Decimal128(p, s), Decimal128(q, t)) if s == t && q >= p)
 }
 
+/// Whether Iceberg allows a column of held type `table` to be promoted to hold `batch`
+/// values, keeping its field id: int to long, float to double, a decimal's precision widened.
+pub(crate) fn promotes(table: &DataType, batch: &DataType) -> bool {
+    use DataType::*;
+    matches!((table, batch), (Int32, Int64) | (Float32, Float64))
+        || matches!((table, batch), (Decimal128(p, s), Decimal128(q, t)) if s == t && q > p)
+}
+
+/// The type name table metadata gives a promoted column (`long`, `double`, `decimal(P, S)`).
+pub(crate) fn promoted_name(t: &DataType) -> Option<String> {
+    match t {
+        DataType::Int64 => Some("long".into()),
+        DataType::Float64 => Some("double".into()),
+        DataType::Decimal128(p, s) => Some(format!("decimal({p}, {s})")),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +221,12 @@ mod tests {
         let f: ArrayRef = Arc::new(Float32Array::from(vec![1.5]));
         assert!(fits(&held(f.data_type()).unwrap(), &DataType::Float64));
         assert!(!fits(&DataType::Float64, &DataType::Int64));
+        assert!(promotes(&DataType::Int32, &DataType::Int64));
+        assert!(!promotes(&DataType::Int64, &DataType::Int32));
+        assert_eq!(
+            promoted_name(&DataType::Decimal128(12, 2)).as_deref(),
+            Some("decimal(12, 2)")
+        );
         assert!(held(&DataType::Interval(
             weir_sdk::arrow::datatypes::IntervalUnit::DayTime
         ))
