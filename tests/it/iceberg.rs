@@ -217,6 +217,70 @@ fn lines(dir: &Path, name: &str, rows: impl IntoIterator<Item = Value>) {
 }
 
 #[test]
+fn two_processes_in_one_group_through_a_postgres_catalog_one_killed_each_id_once() {
+    const TOTAL: u64 = 40_000;
+    let pg = weir_tests::postgres::Postgres::start();
+    let broker = KafkaBroker::start();
+    broker.create_topic("orders", 4);
+    let scratch = Scratch::new();
+    let plugins = plugins(&scratch);
+    let root = scratch.join("lake");
+    let m = scratch.write(
+        &Manifest::new("ice-group")
+            .source(format!(
+                "kafka://?bootstrap_servers={}&group_id=shared",
+                broker.bootstrap()
+            ))
+            .source_option("source_table", "orders")
+            .source_option("batch_size", 2000)
+            .source_option("batch_timeout", 1)
+            .source_option("run_in_loop", true)
+            .source_option("session_timeout_ms", 6000)
+            .sink(format!("iceberg://{}", root.display()))
+            .sink_option("dest_table", "shop.orders")
+            .sink_option("catalog_uri", pg.url("weir")),
+    );
+    let member = |n: &str| {
+        weir_tests::running::Running::start(
+            weir(&plugins).arg("run").arg(&m),
+            &scratch.join(&format!("member-{n}.log")),
+        )
+    };
+    let (mut a, mut b) = (member("a"), member("b"));
+    let mut producer = broker.produce_in_background("orders", 0, TOTAL, 4_000);
+    for m in [&mut a, &mut b] {
+        m.wait_for_lines("a member's first commit", 1, Duration::from_secs(90), |l| {
+            l.contains("first batch committed")
+        });
+    }
+    b.signal(libc::SIGKILL);
+    let killed = b.wait_exit();
+    assert_eq!(killed.code, None, "{}", killed.stderr);
+    assert!(producer.wait().expect("producer").success());
+    let done = eventually(Duration::from_secs(180), || {
+        read_embedded(&root, "shop.orders", false)["distinct_ids"].as_u64() >= Some(TOTAL)
+    });
+    a.signal(libc::SIGTERM);
+    let survivor = a.wait_exit();
+    let t = read_embedded(&root, "shop.orders", false);
+    assert!(
+        done,
+        "not every message arrived: {t}\nsurvivor:\n{}",
+        survivor.stderr
+    );
+    assert_eq!(survivor.code, Some(0), "{}", survivor.stderr);
+    assert_eq!(
+        (t["rows"].clone(), t["duplicate_ids"].clone()),
+        (json!(TOTAL), json!(0)),
+        "{t}"
+    );
+    assert!(
+        !survivor.stderr.contains(weir_tests::postgres::PASSWORD),
+        "the catalog password was printed"
+    );
+}
+
+#[test]
 fn partition_by_day_and_bucket_is_the_tables_partition_spec() {
     let scratch = Scratch::new();
     let plugins = plugins(&scratch);

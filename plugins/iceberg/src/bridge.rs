@@ -14,7 +14,7 @@ use weir_sdk::arrow::ffi;
 use weir_sdk::arrow::record_batch::RecordBatch;
 
 /// A host batch as an iceberg-rust batch (same buffers, same schema and field metadata).
-pub(crate) fn batch_to_58(b: &RecordBatch) -> Result<RecordBatch58, String> {
+pub fn batch_to_58(b: &RecordBatch) -> Result<RecordBatch58, String> {
     let rows = b.num_rows();
     let data = StructArray::from(b.clone()).into_data();
     let mut array = ffi::FFI_ArrowArray::new(&data);
@@ -41,9 +41,8 @@ pub(crate) fn batch_to_58(b: &RecordBatch) -> Result<RecordBatch58, String> {
         .map_err(|e| format!("cannot rebuild the batch: {e}"))
 }
 
-/// An iceberg-rust batch as a host batch (the way back, for reading tables in tests).
-#[cfg(test)]
-pub(crate) fn batch_to_59(b: &RecordBatch58) -> Result<RecordBatch, String> {
+/// An iceberg-rust batch as a host batch (the way back, for reading tables).
+pub fn batch_to_59(b: &RecordBatch58) -> Result<RecordBatch, String> {
     use arrow58::array::Array as _;
     use weir_sdk::arrow::record_batch::RecordBatchOptions;
     let rows = b.num_rows();
@@ -70,7 +69,7 @@ pub(crate) fn batch_to_59(b: &RecordBatch58) -> Result<RecordBatch, String> {
 }
 
 /// An iceberg-rust schema as a host schema (field metadata, such as `PARQUET:field_id`, kept).
-pub(crate) fn schema_to_59(s: &Schema58) -> Result<Schema, String> {
+pub fn schema_to_59(s: &Schema58) -> Result<Schema, String> {
     let exported = ffi58::FFI_ArrowSchema::try_from(s)
         .map_err(|e| format!("cannot export the table's schema: {e}"))?;
     // SAFETY: same #[repr(C)] layout; the schema is only read here, and `exported` (still
@@ -80,7 +79,7 @@ pub(crate) fn schema_to_59(s: &Schema58) -> Result<Schema, String> {
 }
 
 /// A host schema as an iceberg-rust schema.
-pub(crate) fn schema_to_58(s: &Schema) -> Result<Schema58, String> {
+pub fn schema_to_58(s: &Schema) -> Result<Schema58, String> {
     let exported =
         ffi::FFI_ArrowSchema::try_from(s).map_err(|e| format!("cannot export the schema: {e}"))?;
     // SAFETY: as in `schema_to_59`, the other way.
