@@ -11,6 +11,10 @@ use std::time::Duration;
 /// The bearer token the catalog requires when started with one (a test secret).
 pub const TOKEN: &str = "ice-Token-91c2";
 
+/// The OAuth2 client credentials the catalog exchanges for [`TOKEN`] when started with
+/// [`IcebergRest::start_oauth`] (a test secret).
+pub const CLIENT: (&str, &str) = ("weir-client", "ice-Secret-4d7e");
+
 /// A running REST catalog.
 pub struct IcebergRest {
     server: Server,
@@ -19,6 +23,16 @@ pub struct IcebergRest {
 impl IcebergRest {
     /// A catalog with one warehouse named `lake`; with `token`, every route needs [`TOKEN`].
     pub fn start(token: bool) -> Self {
+        Self::launch(token, false)
+    }
+
+    /// A catalog whose routes need [`TOKEN`], handed out at `/v1/oauth/tokens` for the client
+    /// credentials [`CLIENT`].
+    pub fn start_oauth() -> Self {
+        Self::launch(true, true)
+    }
+
+    fn launch(token: bool, oauth: bool) -> Self {
         let launch = move |port: u16, dir: &Path| {
             let mut cmd = Command::new(crate::python());
             cmd.arg(crate::root().join("tests/harness/iceberg_rest.py"))
@@ -30,6 +44,9 @@ impl IcebergRest {
                 .args(["--warehouse-name", "lake"]);
             if token {
                 cmd.args(["--token", TOKEN]);
+            }
+            if oauth {
+                cmd.args(["--client-id", CLIENT.0, "--client-secret", CLIENT.1]);
             }
             cmd
         };

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use weir_tests::iceberg::{create_rest, read_embedded, read_rest, IcebergRest, TOKEN};
+use weir_tests::iceberg::{create_rest, read_embedded, read_rest, IcebergRest, CLIENT, TOKEN};
 use weir_tests::kafka::KafkaBroker;
 use weir_tests::kills::KillClock;
 use weir_tests::manifest::Manifest;
@@ -441,6 +441,58 @@ fn int_and_float_columns_are_promoted_in_place_keeping_their_field_ids() {
         schema.iter().all(|c| !c.contains("__v_")),
         "no variant column: {t}"
     );
+}
+
+#[test]
+fn oauth2_client_credentials_get_the_token_and_old_snapshots_expire() {
+    let scratch = Scratch::new();
+    let plugins = plugins(&scratch);
+    let catalog = IcebergRest::start_oauth();
+    let m = scratch.write(
+        &Manifest::new("oauth")
+            .source("generator://?count=5000&seed=2")
+            .source_option("batch_size", 500)
+            .sink(catalog.address())
+            .sink_option("dest_table", "auth.events")
+            .sink_option("client_id", CLIENT.0)
+            .sink_option("client_secret", "{ICE_SECRET}")
+            // Expiry after every commit, with no age kept: only what the positions need stays.
+            .sink_option("expire_snapshots_older_than", "0 seconds")
+            .sink_option("expire_interval", "0 seconds"),
+    );
+    let run = || {
+        let out = output(
+            weir(&plugins)
+                .env("ICE_SECRET", CLIENT.1)
+                .arg("run")
+                .arg(&m),
+        );
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        assert!(
+            !out.stderr.contains(CLIENT.1) && !out.stderr.contains(TOKEN),
+            "a secret was printed"
+        );
+        out
+    };
+    let out = run();
+    assert!(
+        out.stderr.contains("expired old snapshots"),
+        "{}",
+        out.stderr
+    );
+    let t = read_rest(&catalog, "auth.events", false);
+    assert_eq!(
+        (t["rows"].clone(), t["distinct_ids"].clone()),
+        (json!(5000), json!(5000)),
+        "{t}"
+    );
+    // Ten commits, one generator key: the newest snapshot holds the position, the rest expire.
+    assert_eq!(t["snapshots"], 1, "{t}");
+    assert_eq!(t["positions"]["weir.oauth.generator"], 5000, "{t}");
+    // The position survives expiry: a rerun writes nothing again.
+    run();
+    let t = read_rest(&catalog, "auth.events", false);
+    assert_eq!(t["rows"], 5000, "{t}");
 }
 
 #[test]

@@ -25,9 +25,9 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
     let which = args.first().map(String::as_str).unwrap_or("all");
     if !matches!(
         which,
-        "all" | "boundary" | "nats" | "mask" | "kafka" | "delta" | "postgres" | "avro"
+        "all" | "boundary" | "nats" | "mask" | "kafka" | "delta" | "postgres" | "avro" | "iceberg"
     ) {
-        bail!("unknown bench `{which}`: boundary, nats, kafka, mask, delta, postgres, avro or all");
+        bail!("unknown bench `{which}`: boundary, nats, kafka, mask, delta, postgres, avro, iceberg or all");
     }
     run(bench_cargo().args([
         "build",
@@ -58,6 +58,9 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
     if matches!(which, "all" | "postgres") {
         run(bench_cargo().args(["build", "--release", "-p", "weir-plugin-postgres"]))?;
     }
+    if matches!(which, "all" | "iceberg") {
+        run(bench_cargo().args(["build", "--release", "-p", "weir-plugin-iceberg"]))?;
+    }
     let release = env::target_dir()?.join("release");
     crate::stage(&release)?;
     if matches!(which, "all" | "boundary") {
@@ -77,6 +80,9 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
     }
     if matches!(which, "all" | "avro") {
         avro()?;
+    }
+    if matches!(which, "all" | "iceberg") {
+        iceberg()?;
     }
     if matches!(which, "all" | "mask") {
         let report = bench("mask", &[])?;
@@ -183,6 +189,28 @@ fn avro() -> Result<()> {
         f("apache_avro_to_arrow_records_per_s"),
         file.display()
     );
+    Ok(())
+}
+
+fn iceberg() -> Result<()> {
+    let report = bench("iceberg", &[])?;
+    let file = save("iceberg", &report)?;
+    for size in report["sizes"].as_array().into_iter().flatten() {
+        let f = |k: &str| size[k].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "generator -> Iceberg (SQLite catalog), {} rows in batches of {}: weir {:.0} records/s ({:.1} MB/s, {:.1} CPU s); iceberg-rust append direct {:.0} records/s ({:.1} MB/s, {:.1} CPU s); ratio {:.2}",
+            report["rows"],
+            size["batch_size"],
+            f("weir_generator_to_iceberg_records_per_s"),
+            f("weir_generator_to_iceberg_mb_per_s"),
+            median(&size["weir_cpu_seconds"]),
+            f("floor_iceberg_rust_append_records_per_s"),
+            f("floor_iceberg_rust_append_mb_per_s"),
+            median(&size["floor_cpu_seconds"]),
+            f("ratio_weir_to_floor"),
+        );
+    }
+    println!("report: {}", file.display());
     Ok(())
 }
 
