@@ -40,9 +40,10 @@ pub(crate) fn open(cfg: &IcebergConfig, message: &str) -> Error {
 
 fn kind(detail: &str, kind: Option<iceberg::ErrorKind>, message: &str) -> Error {
     let low = detail.to_ascii_lowercase();
+    // Status codes are matched with their prefix: file names in messages hold digits too.
     let auth = [
-        "401",
-        "403",
+        "status: 401",
+        "status: 403",
         "unauthorized",
         "forbidden",
         "invalid_client",
@@ -54,10 +55,15 @@ fn kind(detail: &str, kind: Option<iceberg::ErrorKind>, message: &str) -> Error 
             "{message}; the catalog refused the credentials: check token, or client_id and client_secret (or the catalog_uri's user and password)"
         ));
     }
-    if low.contains("warehouse")
-        && ["not found", "404", "unknown", "no such"]
-            .iter()
-            .any(|a| low.contains(a))
+    // Only a catalog's refusal (a 4xx) names an unknown warehouse: every warehouse file path
+    // has the word in it.
+    let refused = low.contains("status: 4");
+    if refused
+        && (low.contains("nosuchwarehouse")
+            || low.contains("warehouse")
+                && ["not found", "unknown", "no such", "unable to find"]
+                    .iter()
+                    .any(|a| low.contains(a)))
     {
         return Error::config(format!(
             "{message}; the catalog has no such warehouse: check the address's `warehouse`"
@@ -74,5 +80,35 @@ fn kind(detail: &str, kind: Option<iceberg::ErrorKind>, message: &str) -> Error 
         Some(iceberg::ErrorKind::DataInvalid) => Error::data(message.to_string()),
         Some(iceberg::ErrorKind::FeatureUnsupported) => Error::config(message.to_string()),
         _ => Error::connection(format!("{message}; retrying")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_config_errors_and_file_names_do_not_fool_it() {
+        let e = kind(
+            "context: { status: 401 Unauthorized } => Not authorized",
+            None,
+            "m",
+        );
+        assert_eq!(e.kind, weir_sdk::ErrorKind::Config, "{e}");
+        let e = kind(
+            "context: { status: 404 Not Found, json: NoSuchWarehouseException } Warehouse swamp not found",
+            None,
+            "m",
+        );
+        assert!(e.message.contains("no such warehouse"), "{e}");
+        // A transient failure naming a metadata file: retried, whatever digits it holds.
+        let e = kind(
+            "cannot read file:///lake/warehouse/ns/t/metadata/00401-x.metadata.json: not found",
+            Some(iceberg::ErrorKind::Unexpected),
+            "m",
+        );
+        assert_eq!(e.kind, weir_sdk::ErrorKind::Connection, "{e}");
+        let e = kind("context: { status: 422 Unprocessable }", None, "m");
+        assert_eq!(e.kind, weir_sdk::ErrorKind::Fatal, "{e}");
     }
 }
