@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use weir_tests::bench::{generator_arrow_bytes, median};
+use weir_tests::bench::{generator_arrow_bytes, median, usage};
 
 const ROWS: i64 = 1_000_000;
 
@@ -56,18 +56,6 @@ fn to_58(b: &weir_sdk::arrow::record_batch::RecordBatch) -> Result<RecordBatch58
     let data = unsafe { arrow58::ffi::from_ffi(array, &schema) }.map_err(|e| e.to_string())?;
     let columns = arrow58::array::StructArray::from(data).columns().to_vec();
     RecordBatch58::try_new(fields, columns).map_err(|e| e.to_string())
-}
-
-/// CPU seconds (user + system) and peak RSS (MB) so far, of this process or its children.
-fn usage(who: i32) -> (f64, f64) {
-    // SAFETY: getrusage(2) fills the struct we own; no other memory is involved.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(who, &mut ru) };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (
-        tv(ru.ru_utime) + tv(ru.ru_stime),
-        ru.ru_maxrss as f64 / 1024.0,
-    )
 }
 
 async fn catalog(root: &Path) -> Arc<dyn Catalog> {

@@ -24,23 +24,10 @@ use weir_sdk::arrow::array::{
     Array, AsArray, Float64Array, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
 };
 use weir_sdk::arrow::record_batch::RecordBatch;
-use weir_tests::bench::{generator_arrow_bytes, median};
+use weir_tests::bench::{generator_arrow_bytes, median, usage};
 use weir_tests::postgres::{Postgres, PASSWORD, USER};
 
 const ROWS: i64 = 1_000_000;
-
-/// CPU seconds (user + system) and peak RSS (MB) so far, of this process or its waited-for
-/// children.
-fn usage(who: i32) -> (f64, f64) {
-    // SAFETY: getrusage(2) fills the struct we own; no other memory is involved.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(who, &mut ru) };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (
-        tv(ru.ru_utime) + tv(ru.ru_stime),
-        ru.ru_maxrss as f64 / 1024.0,
-    )
-}
 
 /// A `jsonb` value in the binary format: version 1, then the JSON text.
 #[derive(Debug)]

@@ -1,4 +1,5 @@
-//! What the benches share: the Arrow size of the generator's rows and the median of rounds.
+//! What the benches share: the Arrow size of the generator's rows, the median of rounds, and
+//! CPU seconds and peak RSS.
 
 use std::time::Duration;
 
@@ -18,4 +19,17 @@ pub fn generator_arrow_bytes(rows: i64) -> usize {
 pub fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
+}
+
+/// CPU seconds (user + system) and peak RSS (MB) so far, of this process
+/// (`libc::RUSAGE_SELF`) or its waited-for children (`libc::RUSAGE_CHILDREN`).
+pub fn usage(who: i32) -> (f64, f64) {
+    // SAFETY: getrusage(2) fills the struct we own; no other memory is involved.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(who, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (
+        tv(ru.ru_utime) + tv(ru.ru_stime),
+        ru.ru_maxrss as f64 / 1024.0,
+    )
 }

@@ -35,12 +35,6 @@ fn plugins(scratch: &Scratch) -> PathBuf {
     scratch.plugin_dir("plugins", &shipped_plugins())
 }
 
-fn run_ok(plugins: &Path, manifest: &Path) -> Outcome {
-    let out = output(weir(plugins).arg("run").arg(manifest));
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
-    out
-}
-
 /// How many metadata files the table has: one more after every commit.
 fn versions(root: &Path, table: &str) -> usize {
     let dir = root
