@@ -116,3 +116,42 @@ pub fn read_embedded(root: &Path, table: &str, rows: bool) -> serde_json::Value 
     }
     crate::python_tool("iceberg_read.py", "embedded", &root, &args)
 }
+
+/// As [`create_rest`], in an embedded catalog (`iceberg://ROOT`) whose catalog file weir
+/// made already, through pyiceberg's `SqlCatalog`.
+pub fn create_embedded(root: &Path, table: &str, columns: &str) {
+    let root = root.display().to_string();
+    crate::python_tool(
+        "iceberg_read.py",
+        "embedded",
+        &root,
+        &["--table", table, "--create", columns],
+    );
+}
+
+/// Checks a table the promotion tests wrote: `qty` int and `price` float (made by another
+/// writer as fields 1 to 3 with `id`) now long and double with the same field ids, the 64-bit
+/// values intact, and no variant column.
+pub fn assert_promoted(t: &serde_json::Value) {
+    let schema: Vec<&str> = t["schema"]
+        .as_array()
+        .expect("schema")
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    assert_eq!(
+        &schema[..3],
+        ["1: id long", "2: qty long", "3: price double"],
+        "{t}"
+    );
+    let row = &t["data"][0];
+    assert_eq!(
+        (row["qty"].clone(), row["price"].clone()),
+        (serde_json::json!(5_000_000_000i64), serde_json::json!(0.1)),
+        "{t}"
+    );
+    assert!(
+        schema.iter().all(|c| !c.contains("__v_")),
+        "no variant column: {t}"
+    );
+}

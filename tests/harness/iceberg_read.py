@@ -2,19 +2,26 @@
 """The independent reader of the Iceberg sink's tables: pyiceberg.
 
     iceberg_read.py rest URL --table NS.T [--token T] [--rows]
-        through pyiceberg's RestCatalog client at URL (warehouse `lake`)
+                    [--warehouse W] [--ca PEM] [--prop KEY=VALUE ...]
+        through pyiceberg's RestCatalog client at URL (warehouse W, default `lake`; an
+        https URL trusting the CA certificates in PEM; catalog properties such as
+        s3.endpoint for the data files)
     iceberg_read.py rest URL --table NS.T [--token T] --create NAME:TYPE,...
         creates the (empty) table first, as another writer would
     iceberg_read.py embedded ROOT --table NS.T [--rows]
         an embedded catalog (iceberg://ROOT): the newest metadata file of the table under
         ROOT/warehouse/NS/T/metadata, read with StaticTable.from_metadata (iceberg-rust and
         pyiceberg disagree on one SQL-catalog column, so the catalog file is not opened)
+    iceberg_read.py embedded ROOT --table NS.T --create NAME:TYPE,...
+        creates the table in an existing catalog file ROOT/catalog.db with pyiceberg's
+        SqlCatalog (catalog name `weir`, the sink's default)
 
 Prints one JSON document: rows, distinct_ids, duplicate_ids, min_id, max_id (of the `id`
 column, when there is one), summary (the current snapshot's), snapshots, positions (the newest value of each
 `weir.` key over the current snapshot's ancestry), spec (fields as
 "name: transform(source column)"), schema ("id: name type" lines), partitions (the distinct
-partition values of the data files), files, and with --rows every row sorted by id.
+partition values of the data files), files, file_dirs (the tables' directories the data
+files are under), and with --rows every row sorted by id.
 """
 
 import argparse
@@ -28,9 +35,17 @@ def table_of(args):
     if args.cmd == "rest":
         from pyiceberg.catalog.rest import RestCatalog
 
-        props = {"uri": args.target, "warehouse": "lake"}
+        props = {"uri": args.target, "warehouse": args.warehouse}
         if args.token:
             props["token"] = args.token
+        if args.ca:
+            # requests lets these variables win over a session's own CA bundle.
+            for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+                os.environ.pop(var, None)
+            props["ssl"] = {"cabundle": args.ca}
+        for kv in args.prop:
+            key, _, value = kv.partition("=")
+            props[key] = value
         return RestCatalog("rest", **props).load_table(args.table)
     from pyiceberg.table import StaticTable
 
@@ -53,7 +68,19 @@ def create(args):
         NestedField(i + 1, name, kinds[kind], required=False)
         for i, (name, kind) in enumerate(c.split(":") for c in args.create.split(","))
     ]
-    cat = RestCatalog("rest", uri=args.target, warehouse="lake", token=args.token)
+    if args.cmd == "rest":
+        cat = RestCatalog("rest", uri=args.target, warehouse="lake", token=args.token)
+    else:
+        # The catalog file must exist already, made by iceberg-rust: pyiceberg's tables lack
+        # the `iceberg_type` column iceberg-rust reads, while iceberg-rust accepts the NULL
+        # pyiceberg leaves in it.
+        from pyiceberg.catalog.sql import SqlCatalog
+
+        db = os.path.join(args.target, "catalog.db")
+        if not os.path.exists(db):
+            sys.exit(f"{db} does not exist: let weir make the catalog first")
+        warehouse = "file://" + os.path.join(os.path.abspath(args.target), "warehouse")
+        cat = SqlCatalog("weir", uri=f"sqlite:///{db}", warehouse=warehouse)
     ns = args.table.split(".")[0]
     if (ns,) not in cat.list_namespaces():
         cat.create_namespace(ns)
@@ -84,7 +111,10 @@ def main():
     p.add_argument("--table", required=True)
     p.add_argument("--token")
     p.add_argument("--rows", action="store_true")
-    p.add_argument("--create", help="rest only: create the table first, `name:type,...` (long, int, float, double, string)")
+    p.add_argument("--warehouse", default="lake")
+    p.add_argument("--ca", help="rest over https: the CA certificates (PEM) to trust")
+    p.add_argument("--prop", action="append", default=[], help="rest: a catalog property KEY=VALUE")
+    p.add_argument("--create", help="create the table first, `name:type,...` (long, int, float, double, string)")
     args = p.parse_args()
     if args.create:
         return create(args)
@@ -115,6 +145,7 @@ def main():
     ]
     files = t.inspect.files()
     out["files"] = files.num_rows
+    out["file_dirs"] = sorted({p.rsplit("/", 2)[0] for p in files["file_path"].to_pylist()})
     if "partition" in files.column_names:
         out["partitions"] = sorted({json.dumps(plain(x), sort_keys=True) for x in files["partition"].to_pylist()})
     if args.rows:

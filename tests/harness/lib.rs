@@ -6,6 +6,7 @@
 //! directory holding `weir` and the libraries) and `WEIR_TEST_PYTHON` (the venv's python).
 
 pub mod bench;
+pub mod certs;
 pub mod iceberg;
 pub mod kafka;
 pub mod kills;
@@ -14,6 +15,7 @@ pub mod nats;
 pub mod postgres;
 pub mod registry;
 pub mod running;
+pub mod rustberg;
 pub mod s3;
 pub mod server;
 

@@ -7,7 +7,9 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use weir_tests::iceberg::{create_rest, read_embedded, read_rest, IcebergRest, CLIENT, TOKEN};
+use weir_tests::iceberg::{
+    assert_promoted, create_rest, read_embedded, read_rest, IcebergRest, CLIENT, TOKEN,
+};
 use weir_tests::kafka::KafkaBroker;
 use weir_tests::kills::KillClock;
 use weir_tests::manifest::Manifest;
@@ -414,27 +416,7 @@ fn int_and_float_columns_are_promoted_in_place_keeping_their_field_ids() {
     );
     run_ok(&plugins, &m);
     let t = read_rest(&catalog, "promo.t", true);
-    let schema: Vec<&str> = t["schema"]
-        .as_array()
-        .expect("schema")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert_eq!(
-        &schema[..3],
-        ["1: id long", "2: qty long", "3: price double"],
-        "{t}"
-    );
-    let row = &t["data"][0];
-    assert_eq!(
-        (row["qty"].clone(), row["price"].clone()),
-        (json!(5_000_000_000i64), json!(0.1)),
-        "{t}"
-    );
-    assert!(
-        schema.iter().all(|c| !c.contains("__v_")),
-        "no variant column: {t}"
-    );
+    assert_promoted(&t);
 }
 
 #[test]

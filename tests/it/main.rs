@@ -8,6 +8,7 @@ mod delta;
 mod demo;
 mod file;
 mod iceberg;
+mod iceberg_lakehouse;
 mod json_schema;
 mod kafka;
 mod kit;

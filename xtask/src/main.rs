@@ -8,7 +8,8 @@
 //! - `test`: everything CI checks: fmt, one debug build with clippy `-D warnings` as the
 //!   workspace's compiler, the Python readers,
 //!   the demo, unit, doc and end-to-end tests. Installs what it needs (the venv, and tansu, the
-//!   Kafka-protocol broker, built once into `$HOME/.cache/weir/tools`).
+//!   Kafka-protocol broker, and rustberg, an Iceberg REST catalog, built once into
+//!   `$HOME/.cache/weir/tools`).
 //! - `tidy`: size limits and no sleep as synchronisation in tests (`tidy.rs`).
 //! - `bench`: release build, then the measurements of `bench.rs`.
 //! - `new-plugin NAME --kind source|sink [--path DIR]`: a plugin crate from the templates
@@ -270,11 +271,29 @@ fn step_value<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     out.context("step produced nothing")
 }
 
+/// The unit and end-to-end tests, with the tools the harness finds through `servers`.
+fn nextest(lint: &[(String, String)], servers: &[(&str, PathBuf)]) -> Result<()> {
+    let target = env::target_dir()?.join("debug");
+    let mut cmd = cargo();
+    if env::has_nextest() {
+        cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+    } else {
+        cmd.args(["test", "--workspace", "--no-fail-fast"]);
+    }
+    with_env(&mut cmd, lint);
+    cmd.env("WEIR_TEST_BIN_DIR", &target);
+    for (var, path) in servers {
+        cmd.env(var, path);
+    }
+    run(&mut cmd)
+}
+
 fn test() -> Result<()> {
     let t0 = Instant::now();
-    // On a fresh machine tansu takes the longest to build: it installs beside the checks and
-    // the workspace build (its output goes to a log under the tools directory).
-    let tansu_install = std::thread::spawn(tools::ensure_tansu);
+    // On a fresh machine the servers built from crates.io (tansu, rustberg) take the longest:
+    // they install beside the checks and the workspace build (their output goes to logs
+    // under the tools directory).
+    let servers_install = std::thread::spawn(tools::ensure_servers);
     step(
         "tidy: size limits, no sleep as synchronisation in tests",
         tidy::run,
@@ -300,11 +319,14 @@ fn test() -> Result<()> {
         },
     )?;
     let python = python::ensure_venv()?;
-    let tansu = step_value("tansu, the Kafka-protocol broker of the tests", || {
-        tansu_install
-            .join()
-            .map_err(|_| anyhow::anyhow!("the tansu install thread panicked"))?
-    })?;
+    let (tansu, rustberg) = step_value(
+        "tansu and rustberg, the Kafka broker and Iceberg REST catalog of the tests",
+        || {
+            servers_install
+                .join()
+                .map_err(|_| anyhow::anyhow!("the server install thread panicked"))?
+        },
+    )?;
     let pg_bin = step_value(
         "PostgreSQL, the server of the Postgres sink's tests",
         tools::ensure_postgres,
@@ -320,20 +342,14 @@ fn test() -> Result<()> {
         println!("demo: Python deltalake reads {rows} rows, {distinct} distinct ids");
         Ok(())
     })?;
+    let servers = [
+        ("WEIR_TEST_PYTHON", python),
+        ("WEIR_TEST_TANSU", tansu),
+        ("WEIR_TEST_RUSTBERG", rustberg),
+        ("WEIR_TEST_PG_BIN", pg_bin),
+    ];
     step("unit and end-to-end tests (nextest)", || {
-        let target = env::target_dir()?.join("debug");
-        let mut cmd = cargo();
-        if env::has_nextest() {
-            cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
-        } else {
-            cmd.args(["test", "--workspace", "--no-fail-fast"]);
-        }
-        with_env(&mut cmd, &lint);
-        cmd.env("WEIR_TEST_BIN_DIR", &target)
-            .env("WEIR_TEST_PYTHON", &python)
-            .env("WEIR_TEST_TANSU", &tansu)
-            .env("WEIR_TEST_PG_BIN", &pg_bin);
-        run(&mut cmd)
+        nextest(&lint, &servers)
     })?;
     step("doc tests", || {
         // The whole workspace with the tests' feature set (the `tests` crate turns on the

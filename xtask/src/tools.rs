@@ -1,13 +1,43 @@
-//! Tools the tests need that no registry ships as a binary: `tansu`, a Kafka-compatible broker
-//! written in Rust (crates.io), installed once with `cargo install` into a cached root
-//! (`$WEIR_TOOLS_DIR`, default `$HOME/.cache/weir/tools`) and reused by later runs. Apache
-//! Kafka itself cannot be installed from the registries these machines reach.
+//! Tools the tests need that no registry ships as a binary: `tansu`, a Kafka-compatible broker,
+//! and `rustberg`, an Iceberg REST catalog, both written in Rust (crates.io), installed once
+//! with `cargo install` into a cached root (`$WEIR_TOOLS_DIR`, default
+//! `$HOME/.cache/weir/tools`) and reused by later runs; and Debian's PostgreSQL. Apache Kafka
+//! and the JVM catalogs cannot be installed from the registries these machines reach.
 
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-const TANSU_VERSION: &str = "0.6.0";
+/// A server the tests run that crates.io ships as source only: installed with `cargo install
+/// --locked` into its own root under the tools directory, once.
+struct Installed {
+    /// The crate (and binary) name.
+    name: &'static str,
+    version: &'static str,
+    /// Cargo features (default features are off when this is not empty).
+    features: &'static str,
+    /// What it is, for the progress line.
+    what: &'static str,
+}
+
+/// tansu, the Kafka-protocol broker; `libsql` gives the `sqlite://` storage engine the tests
+/// use. 15 to 25 minutes on a 2-core machine, once.
+const TANSU: Installed = Installed {
+    name: "tansu",
+    version: "0.6.0",
+    features: "libsql",
+    what: "a Kafka-compatible broker",
+};
+
+/// rustberg, an Iceberg REST catalog (Cedar authorization, a redb catalog file, TLS through
+/// rustls); `tls` and `storage-s3` serve HTTPS and an `s3://` warehouse. About 10 minutes on a
+/// 2-core machine, once.
+const RUSTBERG: Installed = Installed {
+    name: "rustberg",
+    version: "0.3.0",
+    features: "cli,tls,storage-s3",
+    what: "an Iceberg REST catalog",
+};
 
 fn tools_root() -> PathBuf {
     if let Some(d) = std::env::var_os("WEIR_TOOLS_DIR").filter(|d| !d.is_empty()) {
@@ -17,69 +47,81 @@ fn tools_root() -> PathBuf {
     home.join(".cache/weir/tools")
 }
 
-/// Where the tansu binary is (or will be once installed).
-pub(crate) fn tansu_path() -> PathBuf {
-    tools_root()
-        .join(format!("tansu-{TANSU_VERSION}"))
-        .join("bin/tansu")
+impl Installed {
+    /// Where the binary is (or will be once installed).
+    fn path(&self) -> PathBuf {
+        tools_root()
+            .join(format!("{}-{}", self.name, self.version))
+            .join("bin")
+            .join(self.name)
+    }
+
+    /// The binary, installed first if missing. The build's target directory is kept under
+    /// the tools root, so an interrupted install resumes.
+    fn ensure(&self) -> Result<PathBuf> {
+        let (name, version) = (self.name, self.version);
+        let bin = self.path();
+        if bin.is_file() {
+            return Ok(bin);
+        }
+        let root = bin
+            .parent()
+            .and_then(|p| p.parent())
+            .context("install root")?
+            .to_path_buf();
+        let build = tools_root().join(format!("{name}-build"));
+        let log = tools_root().join(format!("{name}-install.log"));
+        std::fs::create_dir_all(tools_root())?;
+        println!(
+            "installing {name} {version} ({}) into {} once; log: {}",
+            self.what,
+            root.display(),
+            log.display()
+        );
+        let out = std::fs::File::create(&log)?;
+        let mut cmd = crate::cargo();
+        cmd.args(["install", name, "--version", version, "--locked"]);
+        if !self.features.is_empty() {
+            cmd.args(["--no-default-features", "--features", self.features]);
+        }
+        let status = cmd
+            .arg("--root")
+            .arg(&root)
+            .arg("--target-dir")
+            .arg(&build)
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .stdout(Stdio::from(out.try_clone()?))
+            .stderr(Stdio::from(out))
+            .status()
+            .with_context(|| format!("cannot start cargo install {name}"))?;
+        if !status.success() || !bin.is_file() {
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = tail.lines().rev().take(30).collect();
+            bail!(
+                "cargo install {name} failed ({status}); last lines of {}:\n{}",
+                log.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        let _ = std::fs::remove_dir_all(&build);
+        let works = Command::new(&bin).arg("--help").output();
+        if !works.is_ok_and(|o| o.status.success()) {
+            bail!("{} was installed but does not run", bin.display());
+        }
+        Ok(bin)
+    }
 }
 
-/// The tansu binary, installed first if missing (15 to 25 minutes on a 2-core machine, once).
-/// `--features libsql` gives the `sqlite://` storage engine the tests use; the build's
-/// target directory is kept under the tools root so an interrupted install resumes.
+/// The tansu binary, installed first if missing.
 pub(crate) fn ensure_tansu() -> Result<PathBuf> {
-    let bin = tansu_path();
-    if bin.is_file() {
-        return Ok(bin);
-    }
-    let root = bin
-        .parent()
-        .and_then(|p| p.parent())
-        .context("tansu install root")?
-        .to_path_buf();
-    let build = tools_root().join("tansu-build");
-    let log = tools_root().join("tansu-install.log");
-    std::fs::create_dir_all(tools_root())?;
-    println!(
-        "installing tansu {TANSU_VERSION} (a Kafka-compatible broker) into {} once; log: {}",
-        root.display(),
-        log.display()
-    );
-    let out = std::fs::File::create(&log)?;
-    let status = crate::cargo()
-        .args([
-            "install",
-            "tansu",
-            "--version",
-            TANSU_VERSION,
-            "--locked",
-            "--features",
-            "libsql",
-            "--root",
-        ])
-        .arg(&root)
-        .arg("--target-dir")
-        .arg(&build)
-        .env_remove("CARGO_TARGET_DIR")
-        .stdout(Stdio::from(out.try_clone()?))
-        .stderr(Stdio::from(out))
-        .status()
-        .context("cannot start cargo install tansu")?;
-    if !status.success() || !bin.is_file() {
-        let tail = std::fs::read_to_string(&log).unwrap_or_default();
-        let tail: Vec<&str> = tail.lines().rev().take(30).collect();
-        bail!(
-            "cargo install tansu failed ({status}); last lines of {}:\n{}",
-            log.display(),
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        );
-    }
-    let _ = std::fs::remove_dir_all(&build);
-    let works = Command::new(&bin).arg("--help").output();
-    if !works.is_ok_and(|o| o.status.success()) {
-        bail!("{} was installed but does not run", bin.display());
-    }
-    Ok(bin)
+    TANSU.ensure()
+}
+
+/// The servers the tests install from crates.io, one after the other (each build has both
+/// cores while the workspace build waits on its own locks): tansu, then rustberg.
+pub(crate) fn ensure_servers() -> Result<(PathBuf, PathBuf)> {
+    Ok((TANSU.ensure()?, RUSTBERG.ensure()?))
 }
 
 /// The PostgreSQL server binaries of the tests (`/usr/lib/postgresql/<N>/bin`): Debian's

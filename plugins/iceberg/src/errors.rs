@@ -18,7 +18,29 @@ fn text(cfg: &IcebergConfig, e: &dyn std::error::Error) -> String {
         }
         source = s.source();
     }
-    cfg.redact(&out.replace('\n', " "))
+    cfg.redact(&without_headers(&out.replace('\n', " ")))
+}
+
+/// The text without the HTTP response headers iceberg-rust puts in its error context
+/// (`headers: {...}, `): the status and the catalog's JSON error say what happened.
+fn without_headers(text: &str) -> String {
+    let Some(start) = text.find("headers: {") else {
+        return text.to_string();
+    };
+    let mut depth = 0usize;
+    for (i, c) in text[start..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 1 => {
+                let rest = &text[start + i + 1..];
+                let rest = rest.strip_prefix(", ").unwrap_or(rest);
+                return format!("{}{rest}", &text[..start]);
+            }
+            '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    text.to_string()
 }
 
 /// The error for a failed catalog or table call.
@@ -53,6 +75,18 @@ fn kind(detail: &str, kind: Option<iceberg::ErrorKind>, message: &str) -> Error 
     if auth.iter().any(|a| low.contains(a)) {
         return Error::config(format!(
             "{message}; the catalog refused the credentials: check token, or client_id and client_secret (or the catalog_uri's user and password)"
+        ));
+    }
+    // A server certificate the client does not trust stays untrusted on every retry.
+    let untrusted = [
+        "invalid peer certificate",
+        "certificate verify failed",
+        "unknownissuer",
+        "self-signed certificate",
+    ];
+    if untrusted.iter().any(|a| low.contains(a)) {
+        return Error::config(format!(
+            "{message}; the catalog's TLS certificate is not trusted: set tls_ca to the PEM file of the CA that signed it"
         ));
     }
     // Only a catalog's refusal (a 4xx) names an unknown warehouse: every warehouse file path
@@ -110,5 +144,34 @@ mod tests {
         assert_eq!(e.kind, weir_sdk::ErrorKind::Connection, "{e}");
         let e = kind("context: { status: 422 Unprocessable }", None, "m");
         assert_eq!(e.kind, weir_sdk::ErrorKind::Fatal, "{e}");
+    }
+
+    #[test]
+    fn response_headers_are_left_out_of_the_text() {
+        let t = without_headers(
+            r#"context: { status: 401 Unauthorized, headers: {"a": "b", "c": "{d}"}, json: {"error": 1} } => x"#,
+        );
+        assert_eq!(
+            t,
+            r#"context: { status: 401 Unauthorized, json: {"error": 1} } => x"#
+        );
+        assert_eq!(without_headers("no headers here"), "no headers here");
+    }
+
+    #[test]
+    fn an_untrusted_certificate_names_tls_ca_and_a_refused_connection_is_retried() {
+        let e = kind(
+            "error sending request: client error (Connect): invalid peer certificate: UnknownIssuer",
+            Some(iceberg::ErrorKind::Unexpected),
+            "m",
+        );
+        assert_eq!(e.kind, weir_sdk::ErrorKind::Config, "{e}");
+        assert!(e.message.contains("set tls_ca"), "{e}");
+        let e = kind(
+            "error sending request: client error (Connect): tcp connect error: Connection refused",
+            Some(iceberg::ErrorKind::Unexpected),
+            "m",
+        );
+        assert_eq!(e.kind, weir_sdk::ErrorKind::Connection, "{e}");
     }
 }
