@@ -12,6 +12,7 @@ pub mod kafka;
 pub mod kills;
 pub mod manifest;
 pub mod nats;
+pub mod nats_jwt;
 pub mod postgres;
 pub mod registry;
 pub mod running;
@@ -300,10 +301,22 @@ pub fn signal(child: &Child, sig: i32) {
 /// Runs `tests/harness/SCRIPT CMD TARGET ARGS...` with the venv's python (the independent
 /// producers and checkers), failing the test if it fails; returns its JSON output.
 pub fn python_tool(script: &str, cmd: &str, target: &str, args: &[&str]) -> serde_json::Value {
+    python_tool_with(script, cmd, target, args, &[])
+}
+
+/// As [`python_tool`], with variables added to the script's environment.
+pub fn python_tool_with(
+    script: &str,
+    cmd: &str,
+    target: &str,
+    args: &[&str],
+    env: &[(&str, &Path)],
+) -> serde_json::Value {
     let out = Command::new(python())
         .arg(root().join("tests/harness").join(script))
         .args([cmd, target])
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("run {script}: {e}"));
     assert!(

@@ -12,7 +12,20 @@ use std::time::Duration;
 /// A running nats-server.
 pub struct NatsServer {
     server: Server,
-    auth: Option<(String, String)>,
+    /// The user info the harness's own clients log in with (`user:password` or a token).
+    login: Option<String>,
+    /// The CA the server's certificate is signed by, and the client certificate the harness's
+    /// clients present, when the server speaks TLS.
+    tls: Option<Tls>,
+}
+
+/// The TLS files the harness's clients use with a TLS server.
+#[derive(Clone)]
+pub struct Tls {
+    /// The CA to trust.
+    pub ca: PathBuf,
+    /// The client certificate and key to present.
+    pub client: (PathBuf, PathBuf),
 }
 
 fn binary() -> PathBuf {
@@ -35,11 +48,28 @@ impl NatsServer {
     }
 
     fn start_with(auth: Option<(String, String)>) -> Self {
-        let credentials = auth.clone();
+        let login = auth.as_ref().map(|(u, p)| format!("{u}:{p}"));
+        Self::start_config(String::new(), auth, login, None)
+    }
+
+    /// Starts a server with `config` added to its configuration file (`tls {...}`,
+    /// `authorization {...}` or an operator's settings), whose harness clients log in with
+    /// `login` (URL user info) and, when `tls` is given, speak TLS with those files.
+    pub fn start_secured(config: &str, login: Option<&str>, tls: Option<Tls>) -> Self {
+        Self::start_config(config.to_string(), None, login.map(str::to_string), tls)
+    }
+
+    fn start_config(
+        extra: String,
+        credentials: Option<(String, String)>,
+        login: Option<String>,
+        tls: Option<Tls>,
+    ) -> Self {
         let launch = move |port: u16, dir: &Path| {
             // Messages up to 16 MiB (the default is 1 MiB), for tests of large values.
             let config = dir.join("server.conf");
-            std::fs::write(&config, "max_payload: 16777216\n").expect("server config");
+            std::fs::write(&config, format!("max_payload: 16777216\n{extra}\n"))
+                .expect("server config");
             let mut cmd = Command::new(binary());
             cmd.arg("-c")
                 .arg(&config)
@@ -52,7 +82,8 @@ impl NatsServer {
         };
         let mut s = Self {
             server: Server::new("nats-server", Duration::from_secs(20), Box::new(launch)),
-            auth,
+            login,
+            tls,
         };
         s.server.start();
         s
@@ -74,10 +105,10 @@ impl NatsServer {
         self.server.start();
     }
 
-    /// `nats://127.0.0.1:PORT` (with credentials when the server has them).
+    /// `nats://127.0.0.1:PORT` (with the harness's credentials when the server has them).
     pub fn url(&self) -> String {
-        match &self.auth {
-            Some((u, p)) => format!("nats://{u}:{p}@127.0.0.1:{}", self.server.port()),
+        match &self.login {
+            Some(login) => format!("nats://{login}@127.0.0.1:{}", self.server.port()),
             None => format!("nats://127.0.0.1:{}", self.server.port()),
         }
     }
@@ -89,7 +120,15 @@ impl NatsServer {
 
     /// Runs `nats_tool.py CMD URL ARGS...`, returning its JSON output.
     pub fn tool(&self, args: &[&str]) -> serde_json::Value {
-        crate::python_tool("nats_tool.py", args[0], &self.url(), &args[1..])
+        let env: Vec<(&str, &Path)> = match &self.tls {
+            Some(t) => vec![
+                ("NATS_TOOL_CA", t.ca.as_path()),
+                ("NATS_TOOL_CERT", t.client.0.as_path()),
+                ("NATS_TOOL_KEY", t.client.1.as_path()),
+            ],
+            None => Vec::new(),
+        };
+        crate::python_tool_with("nats_tool.py", args[0], &self.url(), &args[1..], &env)
     }
 
     /// Starts `nats_tool.py publish ...` in the background.

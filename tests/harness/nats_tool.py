@@ -9,9 +9,14 @@
     nats_tool.py publish-lines URL SUBJECT FILE   publish each line of FILE as one message, in order
     nats_tool.py consumer URL STREAM DURABLE      consumer info as JSON
     nats_tool.py stream-info URL STREAM           stream state as JSON
+
+With NATS_TOOL_CA set, TLS trusting that CA (and presenting NATS_TOOL_CERT and NATS_TOOL_KEY
+when set, for servers that verify clients).
 """
 import asyncio
 import json
+import os
+import ssl
 import sys
 import time
 
@@ -21,7 +26,13 @@ from nats.js.api import StreamConfig, StorageType
 
 async def main(argv):
     cmd, url = argv[1], argv[2]
-    nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=60, reconnect_time_wait=0.5)
+    tls = {}
+    if os.environ.get("NATS_TOOL_CA"):
+        ctx = ssl.create_default_context(cafile=os.environ["NATS_TOOL_CA"])
+        if os.environ.get("NATS_TOOL_CERT"):
+            ctx.load_cert_chain(os.environ["NATS_TOOL_CERT"], os.environ["NATS_TOOL_KEY"])
+        tls = {"tls": ctx, "tls_hostname": "127.0.0.1"}
+    nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=60, reconnect_time_wait=0.5, **tls)
     js = nc.jetstream(timeout=30)
     try:
         if cmd == "stream":

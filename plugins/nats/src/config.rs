@@ -3,6 +3,7 @@
 //! Secrets never appear in errors or logs: the server is shown without credentials.
 
 use serde_json::Value;
+use std::path::PathBuf;
 use std::time::Duration;
 use weir_sdk::options::{self, Secret, Side};
 use weir_sdk::schemars::JsonSchema;
@@ -16,6 +17,18 @@ pub(crate) enum Auth {
     UserPassword(String, Secret),
     Token(Secret),
     NKey(Secret),
+    /// A `.creds` file: the user's JWT and NKey seed.
+    Creds(PathBuf),
+}
+
+/// TLS to the server: required whenever any TLS option is given.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Tls {
+    pub(crate) required: bool,
+    /// PEM CA certificates to trust beside the system's.
+    pub(crate) ca: Option<PathBuf>,
+    /// A client certificate and its key (PEM), for servers that verify clients.
+    pub(crate) client: Option<(PathBuf, PathBuf)>,
 }
 
 /// The checked configuration.
@@ -24,6 +37,7 @@ pub(crate) struct NatsConfig {
     /// `nats://host:port`, without credentials (safe to show).
     pub(crate) server: String,
     pub(crate) auth: Auth,
+    pub(crate) tls: Tls,
     /// The JetStream stream (`source_table`).
     pub(crate) stream: String,
     /// The consumer's filter subject.
@@ -60,6 +74,19 @@ pub(crate) struct NatsOptions {
     pub(crate) token: Option<Secret>,
     /// An NKey seed (`SU...`) to log in with.
     pub(crate) nkeys_seed: Option<Secret>,
+    /// A `.creds` file (the user's JWT and NKey seed, as `nsc` writes it) to log in with.
+    /// Example: `/etc/weir/orders.creds`.
+    pub(crate) creds_file: Option<String>,
+    /// Require TLS (implied by `tls_ca`, `tls_cert` and `tls_key`). Default false: TLS only
+    /// when the server asks for it.
+    pub(crate) tls: Option<bool>,
+    /// A PEM file of CA certificates to trust for the server's certificate, beside the
+    /// system's. Example: `/etc/weir/nats-ca.pem`.
+    pub(crate) tls_ca: Option<String>,
+    /// A PEM client certificate, for servers that verify clients (mutual TLS; with `tls_key`).
+    pub(crate) tls_cert: Option<String>,
+    /// The PEM key of `tls_cert`.
+    pub(crate) tls_key: Option<String>,
     /// Seconds the server waits for an ack before redelivering. Default: 10 x batch_timeout,
     /// at least 60. Example: `120`.
     pub(crate) ack_wait: Option<f64>,
@@ -128,6 +155,7 @@ impl NatsConfig {
         )
         .map_or_else(|| (cfg.batch_size as i64 * 4).max(10_000), |n| n as i64);
         let auth = auth(&url, &o, &mut problems);
+        let tls = tls(&o, &mut problems);
         let durable = o.durable.filter(|d| !d.is_empty());
         if let Some(d) = &durable {
             if d.contains(['.', '*', '>', ' ']) {
@@ -142,6 +170,7 @@ impl NatsConfig {
         Ok(Self {
             server,
             auth,
+            tls,
             stream: o.source_table,
             subject,
             durable,
@@ -170,10 +199,58 @@ fn auth(url: &url::Url, o: &NatsOptions, problems: &mut Vec<String>) -> Auth {
     if let Some(seed) = &o.nkeys_seed {
         auths.push(Auth::NKey(seed.clone()));
     }
+    if let Some(file) = &o.creds_file {
+        let file = PathBuf::from(file);
+        if !file.is_file() {
+            problems.push(format!(
+                "spec.source.options.creds_file: {} is not a readable file",
+                file.display()
+            ));
+        }
+        auths.push(Auth::Creds(file));
+    }
     if auths.len() > 1 {
-        problems.push("spec.source.address: give one of user:password@, token (token@ or ?token=) and nkeys_seed".to_string());
+        problems.push("spec.source.address: give one of user:password@, token (token@ or ?token=), nkeys_seed and creds_file".to_string());
     }
     auths.pop().unwrap_or(Auth::None)
+}
+
+/// TLS from `tls`, `tls_ca`, `tls_cert` and `tls_key`; every file named must exist.
+fn tls(o: &NatsOptions, problems: &mut Vec<String>) -> Tls {
+    let mut file = |key: &str, v: &Option<String>| {
+        let p = PathBuf::from(v.as_ref()?);
+        if !p.is_file() {
+            problems.push(format!(
+                "spec.source.options.{key}: {} is not a readable file",
+                p.display()
+            ));
+        }
+        Some(p)
+    };
+    let ca = file("tls_ca", &o.tls_ca);
+    let (cert, key) = (file("tls_cert", &o.tls_cert), file("tls_key", &o.tls_key));
+    let client = match (cert, key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => {
+            problems.push(
+                "spec.source.options: tls_cert and tls_key go together (a client certificate and its key)"
+                    .to_string(),
+            );
+            None
+        }
+    };
+    let named = ca.is_some() || client.is_some();
+    if o.tls == Some(false) && named {
+        problems.push(
+            "spec.source.options.tls: false, but tls_ca, tls_cert or tls_key is given".to_string(),
+        );
+    }
+    Tls {
+        required: o.tls.unwrap_or(named),
+        ca,
+        client,
+    }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -258,6 +335,44 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(m.contains("`subject` is required"), "{m}");
+    }
+
+    #[test]
+    fn tls_files_must_exist_and_come_in_pairs() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "pem").unwrap();
+        let c = NatsConfig::from_source(&cfg(
+            "nats+jetstream://h?subject=a",
+            serde_json::json!({"source_table": "S", "tls_ca": ca}),
+        ))
+        .unwrap();
+        assert_eq!(
+            c.tls,
+            Tls {
+                required: true,
+                ca: Some(ca.clone()),
+                client: None
+            }
+        );
+        let m = NatsConfig::from_source(&cfg(
+            "nats+jetstream://h?subject=a",
+            serde_json::json!({"source_table": "S", "tls_cert": ca, "tls_ca": "/no/such.pem"}),
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            m.contains("tls_ca: /no/such.pem is not a readable file"),
+            "{m}"
+        );
+        assert!(m.contains("tls_cert and tls_key go together"), "{m}");
+        let m = NatsConfig::from_source(&cfg(
+            "nats+jetstream://h?subject=a&token=t",
+            serde_json::json!({"source_table": "S", "creds_file": ca}),
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(m.contains("give one of"), "{m}");
     }
 
     #[test]

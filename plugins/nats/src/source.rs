@@ -105,12 +105,41 @@ impl NatsSource {
             Auth::UserPassword(u, p) => opts.user_and_password(u.clone(), p.expose().to_string()),
             Auth::Token(t) => opts.token(t.expose().to_string()),
             Auth::NKey(seed) => opts.nkey(seed.expose().to_string()),
+            Auth::Creds(file) => opts.credentials_file(file).await.map_err(|e| {
+                Error::config(format!(
+                    "spec.source.options.creds_file {}: not a .creds file ({e})",
+                    file.display()
+                ))
+            })?,
         };
+        if cfg.tls.required || cfg.tls.ca.is_some() || cfg.tls.client.is_some() {
+            // rustls needs a process-wide crypto provider when more than one is compiled in
+            // (this library's copy of rustls; other plugins have their own).
+            let _ = async_nats::rustls::crypto::ring::default_provider().install_default();
+        }
+        if cfg.tls.required {
+            opts = opts.require_tls(true);
+        }
+        if let Some(ca) = &cfg.tls.ca {
+            opts = opts.add_root_certificates(ca.clone());
+        }
+        if let Some((cert, key)) = &cfg.tls.client {
+            opts = opts.add_client_certificate(cert.clone(), key.clone());
+        }
         opts.connect(cfg.server.as_str()).await.map_err(|e| match e.kind() {
             ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation => Error::config(format!(
-                "{} refused the login ({e}): check the credentials in spec.source.address (user:password@, token or nkeys_seed)",
+                "{} refused the login ({e}): check the credentials in spec.source.address (user:password@, token, nkeys_seed or creds_file)",
                 cfg.server
             )),
+            // rustls's verdict on the server's certificate arrives as an IO error.
+            kind if kind == ConnectErrorKind::Tls
+                || e.to_string().contains("invalid peer certificate") =>
+            {
+                Error::config(format!(
+                "TLS with {} failed ({e}): check tls_ca (the CA that signed the server's certificate), and tls_cert and tls_key when the server verifies clients",
+                cfg.server
+            ))
+            }
             ConnectErrorKind::ServerParse => Error::config(format!("spec.source.address: cannot parse the server {}: {e}", cfg.server)),
             _ => Error::connection(format!("cannot connect to {}: {e}", cfg.server)),
         })

@@ -26,13 +26,15 @@ struct HostLog {
 /// message part). Each was seen on every ordinary call: statistics skipped for binary columns
 /// on each write, a metric missing after each merge, the conflict checker retrying a commit
 /// another writer raced (resolved by the retry), the object store's runtime shutting down
-/// when a sink closes during an outage.
+/// when a sink closes during an outage. Also the NATS client's own line for a refused login,
+/// which the source reports as the pipeline's configuration error (one error, not two).
 const BENIGN: &[(&str, &str)] = &[
     ("deltalake", "because it's a binary field"),
     ("deltalake", "Missing target skipped-file metric"),
     ("deltalake", "conflict detected, aborting transaction"),
     ("object_store", "Already shut down"),
     ("deltalake", "Already shut down"),
+    ("async_nats", "authorization violation"),
 ];
 
 /// Whether an event is one of the [`BENIGN`] warnings.
