@@ -112,12 +112,11 @@ impl NatsSource {
                 ))
             })?,
         };
-        if cfg.tls.required || cfg.tls.ca.is_some() || cfg.tls.client.is_some() {
-            // rustls needs a process-wide crypto provider when more than one is compiled in
-            // (this library's copy of rustls; other plugins have their own).
-            let _ = async_nats::rustls::crypto::ring::default_provider().install_default();
-        }
         if cfg.tls.required {
+            // rustls needs a process-wide crypto provider when more than one is compiled in
+            // (this library's copy of rustls; other plugins have their own). Any TLS file
+            // makes TLS required (config.rs).
+            let _ = async_nats::rustls::crypto::ring::default_provider().install_default();
             opts = opts.require_tls(true);
         }
         if let Some(ca) = &cfg.tls.ca {
