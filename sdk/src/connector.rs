@@ -159,6 +159,16 @@ impl Poll {
 pub trait Source: Send {
     /// Connects, and returns the position keys known now (for example the assigned partitions),
     /// so the host can ask the sink where each one stands.
+    ///
+    /// Returning a key (here or in [`Poll::assigned`]) claims it: this instance alone advances
+    /// it, the host seeks it to the sink's stored position, and an exactly-once sink guards it
+    /// (another writer moving it drops the batch as
+    /// [`positions_moved`](crate::Error::positions_moved)). A key a source puts in its
+    /// batches' positions without claiming it is shared: several processes may advance it (a
+    /// NATS durable's stream, whose progress is the server's ack floor); the host never seeks
+    /// it, the sink never guards it and need not store it (Delta does not: commits carrying
+    /// one `txn` application id conflict), and a retried commit writes again rather than
+    /// trusting the table (at-least-once).
     fn open(&mut self) -> Result<Vec<PositionKey>, Error> {
         Ok(Vec::new())
     }

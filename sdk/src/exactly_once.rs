@@ -37,7 +37,8 @@ pub enum Decision {
 
 /// Decides for a batch with `positions`; `stored` is the destination's position per key (in the
 /// order of `positions`, `None` where it has none), `seen` what this sink last read or wrote per
-/// key (a key absent from `seen` was never read: not a conflict).
+/// guarded key. A key absent from `seen` was never read back: the source did not claim it
+/// (a shared key) or claimed it mid-run; another writer moving it is not a conflict.
 pub fn decide(
     positions: &[Position],
     stored: &[(PositionKey, Option<i64>)],
@@ -45,12 +46,14 @@ pub fn decide(
     retry: bool,
 ) -> Decision {
     // Only a retry can find its own batch landed: positions of a first attempt may be behind
-    // the table's without the rows being there (a NATS durable redelivers out of order).
+    // the table's without the rows being there. And only on guarded keys: a shared key (one
+    // this sink never read, such as a NATS durable's stream) may be ahead because another
+    // process committed past it, so its retry writes again (at-least-once).
     let landed = !positions.is_empty()
         && positions
             .iter()
             .zip(stored)
-            .all(|(p, (_, v))| v.is_some_and(|v| v >= p.next));
+            .all(|(p, (_, v))| seen.contains_key(p.key.as_str()) && v.is_some_and(|v| v >= p.next));
     if retry && landed {
         return Decision::Landed;
     }
@@ -105,11 +108,21 @@ impl Ledger {
         self.seen.insert(key.as_str().to_string(), stored);
     }
 
-    /// Notes a batch's positions as stored: committed by this sink, or found landed.
+    /// Notes a batch's positions as stored: committed by this sink, or found landed. Only
+    /// guarded keys (read back before, because the source claimed them) are noted: a key the
+    /// source never claimed is shared with other processes and never guarded.
     pub fn committed(&mut self, positions: &[Position]) {
         for p in positions {
-            self.seen.insert(p.key.as_str().to_string(), Some(p.next));
+            if let Some(v) = self.seen.get_mut(p.key.as_str()) {
+                *v = Some(p.next);
+            }
         }
+    }
+
+    /// Whether `key` is guarded: read back because the source claimed it. A sink need not
+    /// store an unguarded (shared) key with its data.
+    pub fn guards(&self, key: &PositionKey) -> bool {
+        self.seen.contains_key(key.as_str())
     }
 
     /// Notes that a commit reported a failure after it may have reached the destination.
@@ -213,5 +226,28 @@ mod tests {
         assert_eq!(decide(&p, &behind, &last, true), Decision::Write);
         // A batch without positions never counts as landed.
         assert_eq!(decide(&[], &[], &last, true), Decision::Write);
+    }
+
+    #[test]
+    fn a_shared_key_is_never_guarded_nor_trusted_as_landed() {
+        // A NATS durable's stream: several processes commit it, none reads it back.
+        let mut ledger = Ledger::default();
+        let mine = [Position::new("EVENTS", 200)];
+        assert_eq!(
+            ledger.decide(&mine, &stored(&[("EVENTS", None)]), false),
+            Decision::Write
+        );
+        ledger.committed(&mine);
+        // Another process committed past it: no conflict.
+        let next = [Position::new("EVENTS", 260)];
+        let table = stored(&[("EVENTS", Some(300))]);
+        assert_eq!(ledger.decide(&next, &table, false), Decision::Write);
+        // A retry finds the table ahead, but that may be the other process: write again.
+        ledger.failed();
+        let retry = ledger.take_retry();
+        assert_eq!(ledger.decide(&next, &table, retry), Decision::Write);
+        assert!(!ledger.guards(&PositionKey::new("EVENTS")));
+        ledger.read(&PositionKey::new("orders/0"), None);
+        assert!(ledger.guards(&PositionKey::new("orders/0")));
     }
 }

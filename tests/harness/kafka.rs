@@ -4,14 +4,39 @@
 //! directory, restartable on the same port and store, stopped on drop (`server.rs` runs the process). The independent
 //! producer and checker is `harness/kafka_tool.py` (Python confluent-kafka).
 
+use crate::certs::Certs;
 use crate::server::Server;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A running tansu broker.
 pub struct KafkaBroker {
     server: Server,
+    /// How the next start listens: read by the launch closure.
+    mode: Arc<Mutex<Mode>>,
+    /// The TLS front, once [`KafkaBroker::secure`] started one.
+    front: Option<Server>,
+}
+
+/// What a broker requires of its clients.
+#[derive(Clone, Copy, Default)]
+struct Mode {
+    /// `--authentication`: SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) on every connection.
+    sasl: bool,
+    /// The port advertised in metadata when a TLS front stands before the broker.
+    advertised: Option<u16>,
+}
+
+/// How [`KafkaBroker::secure`] locks a broker down.
+pub struct Secure<'a> {
+    /// Require SASL.
+    pub sasl: bool,
+    /// Serve TLS (a front with this CA's server certificate).
+    pub tls: Option<&'a Certs>,
+    /// With `tls`, require a client certificate signed by the CA.
+    pub client_certs: bool,
 }
 
 /// The tansu binary: `$WEIR_TEST_TANSU`, else `tansu` on the PATH.
@@ -31,25 +56,81 @@ impl KafkaBroker {
 
     /// A broker with a port and a store, not yet listening (for tests of an absent broker).
     pub fn unstarted() -> Self {
-        let launch = |port: u16, dir: &std::path::Path| {
+        let mode = Arc::new(Mutex::new(Mode::default()));
+        let shared = mode.clone();
+        let launch = move |port: u16, dir: &std::path::Path| {
+            let mode = *shared.lock().expect("broker mode");
             let url = format!("tcp://127.0.0.1:{port}");
+            let advertised = format!("tcp://127.0.0.1:{}", mode.advertised.unwrap_or(port));
             let mut cmd = Command::new(tansu());
             cmd.args([
                 "broker",
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
-            ])
-            // tansu reads `sqlite://a/b` as host `a` and path `/b`: name the file relative
-            // to the store directory, where the broker runs.
-            .args(["--storage-engine", "sqlite://tansu.db"])
-            .current_dir(dir)
-            .env("RUST_LOG", "warn");
+                &advertised,
+            ]);
+            if mode.sasl {
+                cmd.arg("--authentication");
+            }
+            cmd
+                // tansu reads `sqlite://a/b` as host `a` and path `/b`: name the file relative
+                // to the store directory, where the broker runs.
+                .args(["--storage-engine", "sqlite://tansu.db"])
+                .current_dir(dir)
+                .env("RUST_LOG", "warn");
             cmd
         };
         Self {
             server: Server::new("tansu", Duration::from_secs(30), Box::new(launch)),
+            mode,
+            front: None,
+        }
+    }
+
+    /// Creates a SCRAM user (`mechanism` `scram256` or `scram512`) with `tansu user`, which
+    /// needs the broker still open: call it before [`KafkaBroker::secure`].
+    pub fn create_user(&self, mechanism: &str, name: &str, password: &str) {
+        let out = Command::new(tansu())
+            .args(["user", "create", "--broker"])
+            .arg(format!("tcp://127.0.0.1:{}", self.server.port()))
+            .args(["--mechanism", mechanism, name, password])
+            .output()
+            .expect("run tansu user create");
+        assert!(
+            out.status.success(),
+            "tansu user create {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Restarts the broker on its store requiring what `secure` says, and starts its TLS front.
+    /// Topics, messages and users made before stay; from here on only a client that meets the
+    /// requirements gets in ([`KafkaBroker::bootstrap`] names the front), so the harness's own
+    /// tool is used before this call.
+    pub fn secure(&mut self, secure: Secure) {
+        let front = secure.tls.map(|certs| {
+            let target = self.server.port();
+            let (cert, key) = (certs.server_cert.clone(), certs.server_key.clone());
+            let client_ca = secure.client_certs.then(|| certs.ca.clone());
+            let launch = move |port: u16, _dir: &std::path::Path| {
+                let mut cmd = Command::new(crate::python());
+                cmd.arg(crate::root().join("tests/harness/tls_front.py"))
+                    .args([port.to_string(), target.to_string()])
+                    .args([&cert, &key])
+                    .args(client_ca.iter());
+                cmd
+            };
+            Server::new("tls-front", Duration::from_secs(20), Box::new(launch))
+        });
+        *self.mode.lock().expect("broker mode") = Mode {
+            sasl: secure.sasl,
+            advertised: front.as_ref().map(Server::port),
+        };
+        self.server.restart(Duration::ZERO);
+        self.front = front;
+        if let Some(f) = self.front.as_mut() {
+            f.start();
         }
     }
 
@@ -68,9 +149,10 @@ impl KafkaBroker {
         self.server.kill();
     }
 
-    /// `127.0.0.1:PORT`, for `bootstrap_servers`.
+    /// `127.0.0.1:PORT`, for `bootstrap_servers`: the TLS front's port once there is one.
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.server.port())
+        let port = self.front.as_ref().unwrap_or(&self.server).port();
+        format!("127.0.0.1:{port}")
     }
 
     /// The broker's own log so far.

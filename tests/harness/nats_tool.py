@@ -85,6 +85,7 @@ async def main(argv):
                 "num_pending": info.num_pending,
                 "num_ack_pending": info.num_ack_pending,
                 "num_redelivered": info.num_redelivered,
+                "ack_wait_s": info.config.ack_wait,
             }))
         elif cmd == "stream-info":
             info = await js.stream_info(argv[3])

@@ -438,8 +438,11 @@ impl Sink for DeltaSink {
             tracing::warn!(columns = ?variants, "values whose type the table's column cannot hold went to variant columns");
         }
         self.add_new_columns(&batch, &table_schema)?;
+        // Only claimed keys: two commits with the same `txn` application id conflict in the
+        // Delta protocol, and a shared key (a NATS durable's) is committed by every member.
         let txns: Vec<Transaction> = positions
             .iter()
+            .filter(|p| self.ledger.guards(&p.key))
             .map(|p| Transaction::new(self.app_id(p.key.as_str()), p.next))
             .collect();
         if let Err(e) = self.write_commit(batch, txns) {

@@ -3,6 +3,7 @@
 //! `source.options.source_table` (the topic, or a comma list of topics) and `start_from`.
 //! Turns them into librdkafka properties; secrets never appear in errors, logs or `Debug`.
 
+use crate::refusal::Setup;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -149,6 +150,10 @@ pub(crate) struct KafkaOptions {
     /// librdkafka `client.id`.
     #[serde(default = "default_client_id")]
     pub(crate) client_id: String,
+    /// librdkafka `group.instance.id`: static group membership. A member that restarts with
+    /// the same id within `session_timeout_ms` gets its partitions back without a rebalance.
+    /// Unique per process (for example `{HOSTNAME}`). Default: none (dynamic membership).
+    pub(crate) group_instance_id: Option<String>,
     /// A Nilus batch option; accepted so batch manifests load, not used by a stream.
     #[allow(dead_code)]
     pub(crate) interval_end: Option<Value>,
@@ -308,6 +313,7 @@ fn client_properties(
         }
     };
     put("client.id", Some(o.client_id.clone()));
+    put("group.instance.id", nonempty(&o.group_instance_id));
     put("session.timeout.ms", Some(o.session_timeout_ms.to_string()));
     put(
         "max.poll.interval.ms",
@@ -442,6 +448,15 @@ impl KafkaConfig {
     /// How long a metadata or commit call may take before it counts as a connection failure.
     pub(crate) fn call_timeout(&self) -> Duration {
         Duration::from_secs(10)
+    }
+
+    /// The client's TLS set-up, for reading a broker's refusal.
+    pub(crate) fn setup(&self) -> Setup {
+        let protocol = self.properties.get("security.protocol").map(String::as_str);
+        Setup {
+            tls: matches!(protocol, Some("SSL" | "SASL_SSL")),
+            client_cert: self.properties.contains_key("ssl.certificate.location"),
+        }
     }
 
     /// Replaces every secret value in `text` (a librdkafka error, say) with `(redacted)`.

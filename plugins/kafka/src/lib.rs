@@ -23,6 +23,7 @@
 mod config;
 mod context;
 mod envelope;
+mod refusal;
 mod source;
 mod start;
 

@@ -15,6 +15,7 @@
 use crate::config::KafkaConfig;
 use crate::context::{Change, Changes, WeirContext};
 use crate::envelope::{EnvelopeBuilder, Row};
+use crate::refusal::{self, News};
 use crate::start;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -56,6 +57,7 @@ pub(crate) struct KafkaSource {
     cfg: KafkaConfig,
     changes: Arc<Changes>,
     lag: Arc<Mutex<HashMap<Tp, i64>>>,
+    news: Arc<News>,
     consumer: Option<BaseConsumer<WeirContext>>,
     /// Partitions the group gave this member; those not yet `started` wait for the host's
     /// seek and the next poll.
@@ -86,6 +88,7 @@ impl KafkaSource {
             cfg,
             changes: Arc::default(),
             lag: Arc::default(),
+            news: Arc::default(),
             consumer: None,
             assigned: BTreeMap::new(),
             ends: HashMap::new(),
@@ -126,6 +129,16 @@ impl KafkaSource {
                     // librdkafka reconnects by itself; a transport error is news, not a failure.
                     if e.rdkafka_error_code() == Some(RDKafkaErrorCode::UnknownTopicOrPartition) {
                         return Err(Error::config(self.err("a subscribed topic went away", &e)));
+                    }
+                    // A broker that stops accepting the login or the certificate mid-run (a
+                    // closed connection is news only at open: a restarting TLS front looks
+                    // the same).
+                    let running = refusal::Setup {
+                        client_cert: true,
+                        ..self.cfg.setup()
+                    };
+                    if let Some(refused) = refusal::refusal(&self.news.take(), running) {
+                        return Err(Error::config(self.cfg.redact(&refused)));
                     }
                     warn!(error = %self.cfg.redact(&e.to_string()), "kafka consumer error (librdkafka retries by itself)");
                     if fill.rows.len() > 0 {
@@ -352,10 +365,16 @@ impl Source for KafkaSource {
         for (k, v) in &self.cfg.properties {
             client.set(k, v);
         }
+        // librdkafka reports a closed connection as an Info `FAIL` line, which tells a broker
+        // requiring a client certificate (`refusal.rs`); `context.rs` keeps Info at DEBUG.
+        client.set_log_level(rdkafka::config::RDKafkaLogLevel::Info);
         let consumer: BaseConsumer<WeirContext> = client
             .create_with_context(WeirContext {
                 changes: self.changes.clone(),
                 lag: self.lag.clone(),
+                news: self.news.clone(),
+                setup: self.cfg.setup(),
+                refused: Default::default(),
             })
             .map_err(|e| {
                 Error::config(self.err(
@@ -365,12 +384,7 @@ impl Source for KafkaSource {
             })?;
         let metadata = consumer
             .fetch_metadata(None, self.cfg.call_timeout())
-            .map_err(|e| {
-                Error::connection(self.err(
-                    "cannot reach the Kafka brokers; check bootstrap_servers and that the brokers are up",
-                    &e,
-                ))
-            })?;
+            .map_err(|e| refusal::open_failed(&consumer, &self.news, &self.cfg, &e))?;
         let mut missing = Vec::new();
         let mut parts = Vec::new();
         for t in &self.cfg.topics {

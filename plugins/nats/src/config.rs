@@ -87,8 +87,9 @@ pub(crate) struct NatsOptions {
     pub(crate) tls_cert: Option<String>,
     /// The PEM key of `tls_cert`.
     pub(crate) tls_key: Option<String>,
-    /// Seconds the server waits for an ack before redelivering. Default: 10 x batch_timeout,
-    /// at least 60. Example: `120`.
+    /// Seconds the server waits for an ack before redelivering a message to another member
+    /// (a crashed member's messages come back within it; live members keep theirs with
+    /// progress acks). Default: 10. Example: `30`.
     pub(crate) ack_wait: Option<f64>,
     /// Unacked messages the server lets this consumer have at once. Default: 4 x batch_size,
     /// at least 10 000.
@@ -99,6 +100,10 @@ pub(crate) struct NatsOptions {
 pub(crate) fn schema() -> Value {
     options::schema::<NatsOptions>()
 }
+
+/// The default `ack_wait`, short so a crashed member's messages come back soon: live members
+/// keep theirs with progress acks (`progress.rs`).
+const DEFAULT_ACK_WAIT_S: f64 = 10.0;
 
 impl NatsConfig {
     pub(crate) fn from_source(cfg: &SourceConfig) -> Result<Self, Error> {
@@ -144,9 +149,8 @@ impl NatsConfig {
             &mut problems,
         )
         .map_or(1, |n| n as u64);
-        let default_ack_wait = (cfg.batch_timeout.as_secs_f64() * 10.0).max(60.0);
         let ack_wait = Duration::from_secs_f64(
-            positive("ack_wait", o.ack_wait, &mut problems).unwrap_or(default_ack_wait),
+            positive("ack_wait", o.ack_wait, &mut problems).unwrap_or(DEFAULT_ACK_WAIT_S),
         );
         let max_ack_pending = positive(
             "max_ack_pending",
@@ -306,7 +310,9 @@ mod tests {
         assert_eq!(c.subject, "events.>");
         assert_eq!(c.durable.as_deref(), Some("weir"));
         assert_eq!(c.start_sequence, 5);
-        assert_eq!(c.ack_wait, Duration::from_secs(100));
+        // The default, whatever the batch timeout: live members keep their messages with
+        // progress acks.
+        assert_eq!(c.ack_wait, Duration::from_secs(10));
         let t = NatsConfig::from_source(&cfg(
             "nats+jetstream://tok@h:4000?subject=a",
             serde_json::json!({"source_table": "S"}),

@@ -6,9 +6,13 @@
 //! - **With `durable=NAME`** the source binds to (or creates) a durable pull consumer with the
 //!   subject filter and explicit acks. A batch's messages are acked only after the sink's
 //!   commit, so the durable's ack floor is the pipeline's position: a restart resumes there, and
-//!   several weir processes sharing the durable split the work. `ack_wait` defaults well above
-//!   the time a batch can take. A crash between the sink's commit and the acks redelivers that
-//!   batch: at-least-once, duplicates bounded by the batch in flight.
+//!   several weir processes sharing the durable split the work. The durable's key is not
+//!   claimed (the sdk's shared keys): the sink stores it but no member's commit conflicts with
+//!   another's. `ack_wait` defaults to 10 s, so a crashed member's messages come back to the
+//!   others (or to it, restarted) within 10 s; a live member keeps the messages it holds with
+//!   `+WPI` progress acks each third of `ack_wait`, so a slow commit is not redelivered. A
+//!   crash between the sink's commit and the acks redelivers that batch: at-least-once,
+//!   duplicates bounded by the batches in flight.
 //! - **Without `durable`** the source reads through an ephemeral consumer (no acks) starting at
 //!   the sink's stored position when the sink stores one (Delta: exactly-once), else at
 //!   `start_sequence` (default 1). With a sink that stores no positions, every run starts again
@@ -21,6 +25,7 @@
 
 mod config;
 mod envelope;
+mod progress;
 mod source;
 
 use weir_sdk::{Connector, Plugin};

@@ -2,12 +2,14 @@
 //! the host's blocking calls.
 //!
 //! Acks (durable mode) are sent at [`Source::commit`]: every poll's messages wait in a FIFO
-//! with the position that poll reported; a commit of position P acks the polls up to the first
-//! one that reported P. Positions never decrease from poll to poll, and batches commit in
-//! order, so no message is acked before the sink holds it.
+//! with the position that poll reported; a commit of position P acks the polls up to the one
+//! that reported P. Waiting polls report increasing positions (a poll of redeliveries alone
+//! reports one past the poll before it), and batches commit in order, so no message is acked
+//! before the sink holds it, and every message is acked once it does.
 
 use crate::config::{Auth, NatsConfig};
 use crate::envelope::{EnvelopeBuilder, Row};
+use crate::progress::Progress;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::{self, Context as JetStream};
 use async_nats::{Client, ConnectErrorKind, Subject};
@@ -66,6 +68,8 @@ pub(crate) struct NatsSource {
     committed: VecDeque<u64>,
     /// The stream's first sequence at open: what its limits have not removed yet.
     first_seq: u64,
+    /// Durable mode: keeps the `unacked` messages from being redelivered elsewhere.
+    progress: Option<Progress>,
 }
 
 impl NatsSource {
@@ -83,6 +87,7 @@ impl NatsSource {
             rt,
             conn: None,
             consumer: None,
+            progress: None,
             end_seq: None,
             ended: false,
             next: 0,
@@ -319,6 +324,13 @@ impl NatsSource {
         Ok(t)
     }
 
+    /// Tells the progress keeper which messages this process holds now.
+    fn keep(&self) {
+        if let Some(p) = &self.progress {
+            p.hold(self.unacked.iter().flat_map(|u| u.replies.iter()));
+        }
+    }
+
     /// Sends `payload` (`+ACK` or `-NAK`) to each reply subject, then flushes.
     fn reply_all(&self, replies: Vec<Subject>, payload: &'static [u8]) -> Result<(), Error> {
         let Some(conn) = &self.conn else {
@@ -390,6 +402,9 @@ impl Source for NatsSource {
                 info.state.first_sequence,
             ))
         })?;
+        if self.cfg.durable.is_some() {
+            self.progress = Some(Progress::start(&self.rt, client.clone(), self.cfg.ack_wait));
+        }
         self.conn = Some(Connection { client, js });
         self.first_seq = first;
         if !self.cfg.run_in_loop {
@@ -403,7 +418,13 @@ impl Source for NatsSource {
             last_sequence = last,
             "nats source open"
         );
-        Ok(vec![self.key()])
+        // An ephemeral consumer claims the stream's key (sought, guarded); a durable's progress
+        // is its ack floor, shared by every member: not claimed (sdk `Source::open`).
+        Ok(if self.cfg.durable.is_some() {
+            Vec::new()
+        } else {
+            vec![self.key()]
+        })
     }
 
     fn poll(&mut self, max_records: usize, timeout: Duration) -> Result<Poll, Error> {
@@ -447,14 +468,23 @@ impl Source for NatsSource {
             .rows
             .finish()
             .map_err(|e| Error::fatal(format!("cannot build the batch: {e}")))?;
+        let mut position = self.next;
         if self.cfg.durable.is_some() {
+            // Each waiting poll reports a position of its own, so a commit acks exactly the
+            // polls its batch holds: a poll of redeliveries alone (a dead member's messages)
+            // brings no newer sequence, and reports one past the poll before it. A durable's
+            // position is shared and only shown, never sought.
+            if let Some(last) = self.unacked.back() {
+                position = position.max(last.position + 1);
+            }
             self.unacked.push_back(Unacked {
-                position: self.next,
+                position,
                 replies: taken.replies,
                 sequences: taken.sequences,
             });
+            self.keep();
         }
-        let mut poll = Poll::records(batch, vec![Position::new(self.key(), self.next)]);
+        let mut poll = Poll::records(batch, vec![Position::new(self.key(), position)]);
         poll.end = self.ended;
         poll.backlog = backlog;
         Ok(poll)
@@ -528,12 +558,14 @@ impl Source for NatsSource {
         while self.committed.len() > keep {
             self.committed.pop_front();
         }
+        self.keep();
         self.reply_all(replies, b"+ACK")
     }
 
     fn close(&mut self) -> Result<(), Error> {
         // Messages delivered but never committed go back at once, not after ack_wait.
         let pending: Vec<Subject> = self.unacked.drain(..).flat_map(|u| u.replies).collect();
+        self.progress = None;
         let nak = self.reply_all(pending, b"-NAK");
         if let (Some(conn), None) = (&self.conn, &self.cfg.durable) {
             if let Some(c) = self.consumer.take() {
