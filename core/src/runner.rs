@@ -308,7 +308,7 @@ impl Run {
         mut sink: Box<dyn Sink>,
         dead_letter: Option<Box<dyn Sink>>,
     ) -> Result<(), RunError> {
-        self.open(source.as_mut(), sink.as_mut())?;
+        let claimed = self.open(source.as_mut(), sink.as_mut())?;
         self.observer.started();
 
         let (ack_tx, acks) = channel::<FromSink>();
@@ -341,7 +341,7 @@ impl Run {
                 stop: &sink_stop,
                 observer: sink_observer.as_ref(),
             };
-            sink_loop(sink, dead_letter, sink_rx, ack_tx, &ctx)
+            sink_loop(sink, dead_letter, claimed, sink_rx, ack_tx, &ctx)
         })?;
 
         let result = self.pump(source.as_mut(), &to_sink, &acks);
@@ -361,8 +361,13 @@ impl Run {
         }
     }
 
-    /// Opens both ends and seeks the source to the sink's stored positions, if any.
-    fn open(&mut self, source: &mut dyn Source, sink: &mut dyn Sink) -> Result<(), RunError> {
+    /// Opens both ends and seeks the source to the sink's stored positions, if any; the keys
+    /// the source claimed.
+    fn open(
+        &mut self,
+        source: &mut dyn Source,
+        sink: &mut dyn Sink,
+    ) -> Result<Vec<PositionKey>, RunError> {
         let keys = self
             .retry("source open", || source.open())
             .map_err(RunError::SourceOpen)?;
@@ -379,7 +384,7 @@ impl Run {
             }
             tracing::info!(positions = %self.summary.committed, "resuming from the sink's stored positions");
         }
-        Ok(())
+        Ok(keys)
     }
 
     /// A stage thread named after the pipeline, logging inside the caller's span (the host's

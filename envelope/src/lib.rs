@@ -146,11 +146,13 @@ impl Layout {
                 ("offset", "_kafka_offset"),
                 ("timestamp", "_kafka_timestamp"),
                 ("key", "_kafka_key"),
+                ("headers", "_kafka_headers"),
             ],
             Self::Nats => &[
                 ("subject", "_nats_subject"),
                 ("sequence", "_nats_sequence"),
                 ("timestamp", "_nats_timestamp"),
+                ("headers", "_nats_headers"),
             ],
             Self::File => &[("path", "_file_path"), ("offset", "_file_offset")],
         }

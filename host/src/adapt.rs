@@ -1,14 +1,16 @@
 //! Adapts loaded plugin instances (weir-sdk's `Source`/`Sink`) to weir-core's traits, so core
-//! drives plugins without knowing they live in dynamic libraries.
+//! drives plugins without knowing they live in dynamic libraries. Every call is noted for the
+//! crash handler (`crash.rs`), which names the plugin if the call takes the process down.
 
+use crate::crash::during;
 use std::time::Duration;
 use weir_core::{ConnectorError, ErrorKind, Polled, Position, PositionKey};
 
-/// A plugin source seen as a core source.
-pub struct SourceAdapter(pub Box<dyn weir_sdk::Source>);
+/// A plugin source seen as a core source: the instance and its label (`crash::label`).
+pub struct SourceAdapter(pub Box<dyn weir_sdk::Source>, pub &'static str);
 
-/// A plugin sink seen as a core sink.
-pub struct SinkAdapter(pub Box<dyn weir_sdk::Sink>);
+/// A plugin sink seen as a core sink: the instance and its label (`crash::label`).
+pub struct SinkAdapter(pub Box<dyn weir_sdk::Sink>, pub &'static str);
 
 /// An sdk error as core's error.
 pub fn error(e: weir_sdk::Error) -> ConnectorError {
@@ -46,11 +48,13 @@ fn keys_from_sdk(keys: Vec<weir_sdk::PositionKey>) -> Vec<PositionKey> {
 
 impl weir_core::Source for SourceAdapter {
     fn open(&mut self) -> Result<Vec<PositionKey>, ConnectorError> {
-        self.0.open().map(keys_from_sdk).map_err(error)
+        during(self.1, "open", || self.0.open())
+            .map(keys_from_sdk)
+            .map_err(error)
     }
 
     fn poll(&mut self, max_records: usize, timeout: Duration) -> Result<Polled, ConnectorError> {
-        let p = self.0.poll(max_records, timeout).map_err(error)?;
+        let p = during(self.1, "poll", || self.0.poll(max_records, timeout)).map_err(error)?;
         Ok(Polled {
             batch: p.batch,
             positions: p.positions.into_iter().map(from_sdk).collect(),
@@ -62,21 +66,23 @@ impl weir_core::Source for SourceAdapter {
     }
 
     fn seek(&mut self, positions: &[Position]) -> Result<(), ConnectorError> {
-        self.0.seek(&to_sdk(positions)).map_err(error)
+        let positions = to_sdk(positions);
+        during(self.1, "seek", || self.0.seek(&positions)).map_err(error)
     }
 
     fn commit(&mut self, positions: &[Position]) -> Result<(), ConnectorError> {
-        self.0.commit(&to_sdk(positions)).map_err(error)
+        let positions = to_sdk(positions);
+        during(self.1, "commit", || self.0.commit(&positions)).map_err(error)
     }
 
     fn close(&mut self) -> Result<(), ConnectorError> {
-        self.0.close().map_err(error)
+        during(self.1, "close", || self.0.close()).map_err(error)
     }
 }
 
 impl weir_core::Sink for SinkAdapter {
     fn open(&mut self) -> Result<(), ConnectorError> {
-        self.0.open().map_err(error)
+        during(self.1, "open", || self.0.open()).map_err(error)
     }
 
     fn stored_positions(&mut self, keys: &[PositionKey]) -> Result<Vec<Position>, ConnectorError> {
@@ -84,22 +90,24 @@ impl weir_core::Sink for SinkAdapter {
             .iter()
             .map(|k| weir_sdk::PositionKey::new(k.as_str()))
             .collect();
-        self.0
-            .stored_positions(&keys)
-            .map(|v| v.into_iter().map(from_sdk).collect())
-            .map_err(error)
+        during(self.1, "stored_positions", || {
+            self.0.stored_positions(&keys)
+        })
+        .map(|v| v.into_iter().map(from_sdk).collect())
+        .map_err(error)
     }
 
     fn write(&mut self, batch: arrow::record_batch::RecordBatch) -> Result<(), ConnectorError> {
-        self.0.write(batch).map_err(error)
+        during(self.1, "write", || self.0.write(batch)).map_err(error)
     }
 
     fn commit(&mut self, positions: &[Position]) -> Result<(), ConnectorError> {
-        self.0.commit(&to_sdk(positions)).map_err(error)
+        let positions = to_sdk(positions);
+        during(self.1, "commit", || self.0.commit(&positions)).map_err(error)
     }
 
     fn close(&mut self) -> Result<(), ConnectorError> {
-        self.0.close().map_err(error)
+        during(self.1, "close", || self.0.close()).map_err(error)
     }
 }
 

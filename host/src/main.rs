@@ -2,6 +2,7 @@
 //! sink plugins loaded from a plugin directory.
 
 mod adapt;
+mod crash;
 mod failure;
 mod loader;
 mod logging;
@@ -233,6 +234,7 @@ fn version() -> String {
 }
 
 fn main() {
+    crash::install();
     let version: &'static str = Box::leak(version().into_boxed_str());
     let matches = Cli::command().version(version).get_matches();
     let cli = match Cli::from_arg_matches(&matches) {

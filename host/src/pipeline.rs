@@ -2,9 +2,11 @@
 //! URI scheme and constructs it with the manifest's options, adapted to core's traits.
 
 use crate::adapt::{SinkAdapter, SourceAdapter};
+use crate::crash;
 use crate::failure::Failure;
 use crate::loader::Registry;
 use weir_core::manifest::{Endpoint, Pipeline};
+use weir_sdk::abi::host::LoadedPlugin;
 use weir_sdk::{ConnectorKind, ErrorKind, SinkConfig, SourceConfig};
 
 /// A pipeline's source and sink, constructed but not opened.
@@ -83,36 +85,19 @@ pub fn instantiate(pipeline: &Pipeline, registry: &Registry) -> Result<Instances
             Failure::runtime(line)
         }
     };
+    let label =
+        |p: &LoadedPlugin, kind| crash::label(&p.info.name, &p.info.version, kind, &pipeline.name);
     let source = source_plugin
         .new_source(&pipeline.source.scheme, &pipeline.name, &source_cfg)
         .map_err(|e| refused("source", &source_plugin.info.name, e));
     let sink = sink_plugin
         .new_sink(&pipeline.sink.scheme, &pipeline.name, &sink_cfg)
         .map_err(|e| refused("sink", &sink_plugin.info.name, e));
-    let dead_letter = match &pipeline.transform.dead_letter {
-        None => Ok(None),
-        Some((address, scheme)) => match registry.find(ConnectorKind::Sink, scheme) {
-            None => Err(Failure::manifest(format!(
-                "spec.source.options.dead_letter: no installed plugin serves `{scheme}` as a sink; installed sink schemes: {}",
-                registry.schemes(ConnectorKind::Sink).join(", ")
-            ))),
-            Some((plugin, _)) => plugin
-                .new_sink(
-                    scheme,
-                    &pipeline.name,
-                    &SinkConfig {
-                        address: address.clone(),
-                        options: Default::default(),
-                    },
-                )
-                .map(|s| Some(Box::new(SinkAdapter(s)) as Box<dyn weir_core::Sink>))
-                .map_err(|e| refused("source.options.dead_letter", &plugin.info.name, e)),
-        },
-    };
+    let dead_letter = dead_letter_sink(pipeline, registry, &refused);
     match (source, sink, dead_letter) {
         (Ok(source), Ok(sink), Ok(dead_letter)) => Ok(Instances {
-            source: Box::new(SourceAdapter(source)),
-            sink: Box::new(SinkAdapter(sink)),
+            source: Box::new(SourceAdapter(source, label(source_plugin, "source"))),
+            sink: Box::new(SinkAdapter(sink, label(sink_plugin, "sink"))),
             source_plugin: format!("{}/{}", source_plugin.info.name, source_plugin.info.version),
             sink_plugin: format!("{}/{}", sink_plugin.info.name, sink_plugin.info.version),
             dead_letter,
@@ -130,4 +115,35 @@ pub fn instantiate(pipeline: &Pipeline, registry: &Registry) -> Result<Instances
 /// Every problem as one failure; `None` when there is none.
 fn together(problems: impl Iterator<Item = Failure>) -> Option<Failure> {
     problems.reduce(Failure::and)
+}
+
+/// The dead-letter destination's sink, if `source.options.dead_letter` names one.
+fn dead_letter_sink(
+    pipeline: &Pipeline,
+    registry: &Registry,
+    refused: &dyn Fn(&str, &str, weir_sdk::Error) -> Failure,
+) -> Result<Option<Box<dyn weir_core::Sink>>, Failure> {
+    let Some((address, scheme)) = &pipeline.transform.dead_letter else {
+        return Ok(None);
+    };
+    let Some((plugin, _)) = registry.find(ConnectorKind::Sink, scheme) else {
+        return Err(Failure::manifest(format!(
+            "spec.source.options.dead_letter: no installed plugin serves `{scheme}` as a sink; installed sink schemes: {}",
+            registry.schemes(ConnectorKind::Sink).join(", ")
+        )));
+    };
+    let cfg = SinkConfig {
+        address: address.clone(),
+        options: Default::default(),
+    };
+    let sink = plugin
+        .new_sink(scheme, &pipeline.name, &cfg)
+        .map_err(|e| refused("source.options.dead_letter", &plugin.info.name, e))?;
+    let who = crash::label(
+        &plugin.info.name,
+        &plugin.info.version,
+        "dead-letter sink",
+        &pipeline.name,
+    );
+    Ok(Some(Box::new(SinkAdapter(sink, who))))
 }

@@ -145,6 +145,9 @@ if __name__ == "__main__":
         print(json.dumps(inspect(path, json.loads(sys.argv[3]), json.loads(sys.argv[4]))))
     elif cmd == "rows":
         rows(path, sys.argv[3])
+    elif cmd == "types":
+        schema = DeltaTable(path).to_pyarrow_table().schema
+        print(json.dumps({f.name: str(f.type) for f in schema}))
     else:
         sys.exit(f"unknown command {cmd}")
     # deltalake's native threads can abort the interpreter's teardown ("terminate called

@@ -10,6 +10,10 @@
                                   (one key, one partition: its updates stay in order)
     kafka_tool.py produce-raw BOOTSTRAP TOPIC PARTITION TEXT
                                   one message with this payload
+    kafka_tool.py produce-headers BOOTSTRAP TOPIC COUNT
+                                  {"id": i} for i in 0..COUNT, to partition 0, with headers
+                                  trace=t<i>, blob=bytes [0xff, i % 256] and, for even i,
+                                  tag=a and tag=b (one name twice)
     kafka_tool.py offsets BOOTSTRAP GROUP TOPIC
                                   JSON: the group's committed offset and the high watermark
                                   per partition
@@ -119,6 +123,16 @@ def main(argv):
         if p.flush(60):
             sys.exit("not delivered")
         print(json.dumps({"produced": 1}))
+    elif cmd == "produce-headers":
+        p = Producer({"bootstrap.servers": argv[2]})
+        for i in range(int(argv[4])):
+            headers = [("trace", f"t{i}".encode()), ("blob", bytes([0xFF, i % 256]))]
+            if i % 2 == 0:
+                headers += [("tag", b"a"), ("tag", b"b")]
+            p.produce(argv[3], json.dumps({"id": i}).encode(), partition=0, headers=headers)
+        if p.flush(60):
+            sys.exit("not delivered")
+        print(json.dumps({"produced": int(argv[4])}))
     elif cmd == "offsets":
         offsets(argv[2], argv[3], argv[4])
     else:

@@ -437,6 +437,12 @@ pub fn delta_rows(table: &Path, scratch: &Scratch) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Each column's type as pyarrow names it (`map<string, binary>`), read by the Python reader.
+pub fn delta_types(table: &Path) -> serde_json::Value {
+    let out = reader(&["types".as_ref(), table.as_os_str()]);
+    serde_json::from_slice(&out.stdout).expect("types JSON")
+}
+
 /// `weir run MANIFEST` with `plugins`, which must exit 0 (its stderr is shown if not).
 pub fn run_ok(plugins: &Path, manifest: &Path) -> Outcome {
     let out = output(weir(plugins).arg("run").arg(manifest));

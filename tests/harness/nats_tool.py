@@ -7,6 +7,10 @@
                                                   on PREFIX.<i % 4>, optionally RATE messages/s
     nats_tool.py publish-raw URL SUBJECT TEXT     publish one message with this payload
     nats_tool.py publish-lines URL SUBJECT FILE   publish each line of FILE as one message, in order
+    nats_tool.py publish-headers URL SUBJECT COUNT
+                                                  {"id": i} for i in 0..COUNT with headers
+                                                  trace=t<i> and lang=fr (NATS header values
+                                                  are text)
     nats_tool.py consumer URL STREAM DURABLE      consumer info as JSON
     nats_tool.py stream-info URL STREAM           stream state as JSON
 
@@ -69,6 +73,12 @@ async def main(argv):
             subject, text = argv[3], argv[4]
             ack = await js.publish(subject, text.encode())
             print(json.dumps({"seq": ack.seq}))
+        elif cmd == "publish-headers":
+            subject, count = argv[3], int(argv[4])
+            for i in range(count):
+                headers = {"trace": f"t{i}", "lang": "fr"}
+                await js.publish(subject, json.dumps({"id": i}).encode(), headers=headers)
+            print(json.dumps({"published": count}))
         elif cmd == "publish-lines":
             subject, path = argv[3], argv[4]
             n = 0

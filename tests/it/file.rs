@@ -125,4 +125,21 @@ fn run_in_loop_tails_new_lines_and_drains_on_sigterm() {
     let summary = delta_summary(&table);
     assert_eq!(summary["rows"], 1000, "{summary}");
     assert_eq!(summary["distinct_ids"], 1000, "{summary}");
+    // The file that appeared mid-run was claimed (its position stored with the data): a run
+    // after the restart reads nothing again.
+    let later = format!("weir/tail/{}", inbox.join("later.jsonl").display());
+    assert!(summary["txn"][&later].as_i64().is_some(), "{summary}");
+    let child = spawn(weir(&plugins).arg("run").arg(&m));
+    append_text(&live, &lines(1000..1100));
+    wait_for(
+        "the lines after the restart",
+        Duration::from_secs(90),
+        || delta_summary(&table)["rows"].as_u64() >= Some(1100),
+    );
+    signal(&child, libc::SIGTERM);
+    let out: Outcome = child.wait_with_output().expect("weir exits").into();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let summary = delta_summary(&table);
+    assert_eq!(summary["rows"], 1100, "{summary}");
+    assert_eq!(summary["distinct_ids"], 1100, "{summary}");
 }

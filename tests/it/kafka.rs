@@ -1,6 +1,7 @@
 //! Kafka -> Delta against a real Kafka-protocol broker (tansu): exactly the produced messages
 //! with the group's offsets at the high watermarks, resume, SIGKILL under flow, two processes
-//! in one group with one killed, an absent broker, and bad input. Produced and checked by an
+//! in one group with one killed, three in one group with two killed (one restarted), an absent
+//! broker, and bad input. Produced and checked by an
 //! independent client (Python confluent-kafka); tables read back by Python deltalake.
 
 use serde_json::{json, Value};
@@ -250,6 +251,67 @@ fn two_processes_in_one_group_and_one_killed_the_survivor_takes_over() {
         survivor.stderr
     );
     eprintln!("two members, one killed: {ids}");
+}
+
+#[test]
+fn three_members_of_one_group_under_kills_leave_each_id_exactly_once() {
+    const TOTAL: u64 = 60_000;
+    let f = Fixture::new(0);
+    let table = f.table();
+    let opts = &[
+        ("batch_size", json!(2000)),
+        ("batch_timeout", json!(1)),
+        ("run_in_loop", json!(true)),
+        ("session_timeout_ms", json!(6000)),
+    ];
+    let m = f.manifest("kafka-three", "three", opts);
+    let member = |n: &str| {
+        Running::start(
+            weir(&f.plugins).arg("run").arg(&m),
+            &f.scratch.join(&format!("member-{n}.log")),
+        )
+    };
+    let committed = |l: &str| l.contains("first batch committed");
+    let first_commit = |m: &mut Running| {
+        m.wait_for_lines(
+            "a member's first commit",
+            1,
+            Duration::from_secs(120),
+            committed,
+        );
+    };
+    let mut producer = f.broker.produce_in_background(TOPIC, 0, TOTAL, 4_000);
+    let mut members = vec![member("a"), member("b"), member("c")];
+    for m in members.iter_mut() {
+        first_commit(m);
+    }
+    // One SIGKILLed and restarted (it rejoins the same group), then another SIGKILLed, all
+    // while the producer runs: each rebalance moves partitions between live members.
+    let mut clock = KillClock::new();
+    let log = f.scratch.join("member-b.log");
+    clock.kill(members[1].child(), 2_000, &log, "member b");
+    members[1] = member("b-again");
+    first_commit(&mut members[1]);
+    let log = f.scratch.join("member-c.log");
+    clock.kill(members[2].child(), 2_000, &log, "member c");
+    members.truncate(2);
+    assert!(producer.wait().expect("producer").success());
+    let done = eventually(Duration::from_secs(180), || {
+        try_json_ids(&table).is_some_and(|ids| ids["distinct"].as_u64() >= Some(TOTAL))
+    });
+    for m in &members {
+        m.signal(libc::SIGTERM);
+    }
+    let outs: Vec<Outcome> = members.into_iter().map(Running::wait_exit).collect();
+    let ids = json_ids(&table);
+    assert!(done, "not every message arrived: {ids}\n{}", outs[0].stderr);
+    for o in &outs {
+        assert_eq!(o.code, Some(0), "{}", o.stderr);
+    }
+    assert_eq!(ids["missing_count"], 0, "{ids}");
+    // Every partition a member takes over starts at the table's stored position.
+    assert_eq!(ids["duplicates"], 0, "{ids}");
+    assert_committed_at_end(&f.broker, "three", TOTAL);
 }
 
 #[test]

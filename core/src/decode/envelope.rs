@@ -4,7 +4,8 @@
 //! dead-letter batch itself.
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, Int64Array, StringArray, StructArray, UInt32Array,
+    Array, ArrayRef, AsArray, BinaryArray, Int64Array, MapArray, StringArray, StructArray,
+    UInt32Array,
 };
 use arrow::compute::{cast, take};
 use arrow::datatypes::{DataType, Field, Schema};
@@ -56,11 +57,13 @@ fn as_text_if_binary(a: &ArrayRef) -> Result<ArrayRef, ArrowError> {
     }
 }
 
-/// The metadata columns of the rows `rows`, named `_kafka_*` / `_nats_*`.
+/// The metadata columns of the rows `rows`, named `_kafka_*` / `_nats_*`; with
+/// `headers_as_text`, the headers' values as text.
 pub(crate) fn metadata_columns(
     broker: Broker,
     batch: &RecordBatch,
     rows: &UInt32Array,
+    headers_as_text: bool,
 ) -> Result<Vec<(Field, ArrayRef)>, ArrowError> {
     let mut out = Vec::new();
     // Every row in order (nothing set aside): the columns as they are, no copy.
@@ -80,10 +83,46 @@ pub(crate) fn metadata_columns(
         } else {
             take(col.as_ref(), rows, None)?
         };
-        let col = as_text_if_binary(&col)?;
+        let col = match (*from, headers_as_text) {
+            ("headers", true) => headers_as_text_values(&col)?,
+            ("headers", false) => col,
+            _ => as_text_if_binary(&col)?,
+        };
         out.push((Field::new(*to, col.data_type().clone(), true), col));
     }
     Ok(out)
+}
+
+/// The envelope's `headers` (map<utf8, binary>) with its values as text (lossy UTF-8): the
+/// same offsets, keys and nulls, the value column replaced.
+fn headers_as_text_values(col: &ArrayRef) -> Result<ArrayRef, ArrowError> {
+    let Some(map) = col.as_map_opt() else {
+        return Ok(col.clone());
+    };
+    let (entry_field, offsets, entries, nulls, sorted) = map.clone().into_parts();
+    let values = as_text_if_binary(entries.column(1))?;
+    let DataType::Struct(fields) = entry_field.data_type() else {
+        return Ok(col.clone());
+    };
+    let value_field = Field::new(fields[1].name(), DataType::Utf8, fields[1].is_nullable());
+    let fields: arrow::datatypes::Fields = vec![fields[0].clone(), Arc::new(value_field)].into();
+    let entries = StructArray::try_new(
+        fields.clone(),
+        vec![entries.column(0).clone(), values],
+        entries.nulls().cloned(),
+    )?;
+    let entry_field = Arc::new(Field::new(
+        entry_field.name(),
+        DataType::Struct(fields),
+        entry_field.is_nullable(),
+    ));
+    Ok(Arc::new(MapArray::try_new(
+        entry_field,
+        offsets,
+        entries,
+        nulls,
+        sorted,
+    )?))
 }
 
 /// Nilus's `raw` shape: one struct column `_kafka` / `_nats` with the metadata and the value as
@@ -92,7 +131,12 @@ pub(crate) fn raw(broker: Broker, batch: &RecordBatch) -> Result<RecordBatch, Ar
     let all = UInt32Array::from_iter_values(0..batch.num_rows() as u32);
     let mut fields = Vec::new();
     let mut arrays: Vec<ArrayRef> = Vec::new();
-    for (from, _) in broker.metadata_columns() {
+    // Nilus's raw shape carries no headers.
+    for (from, _) in broker
+        .metadata_columns()
+        .iter()
+        .filter(|(f, _)| *f != "headers")
+    {
         if let Some(col) = batch.column_by_name(from) {
             let col = as_text_if_binary(&take(col.as_ref(), &all, None)?)?;
             fields.push(Field::new(*from, col.data_type().clone(), true));

@@ -217,6 +217,9 @@ pub struct DecodeConfig {
     /// The source declared typed batches (`typed_output`): nothing is decoded, whatever the
     /// columns look like. Otherwise a batch is decoded when it is an envelope (`layout_of`).
     pub typed_input: bool,
+    /// `headers_as_text: true`: `_kafka_headers` / `_nats_headers` values as UTF-8 text
+    /// (lossy) rather than bytes.
+    pub headers_as_text: bool,
 }
 
 impl Default for DecodeConfig {
@@ -233,6 +236,7 @@ impl Default for DecodeConfig {
             bounds: Bounds::default(),
             dead_letter_raw: true,
             typed_input: false,
+            headers_as_text: false,
         }
     }
 }
@@ -401,7 +405,8 @@ impl Decoder {
             fields.push(f);
             columns.push(c);
         }
-        for (f, c) in envelope::metadata_columns(broker, &batch, &rows)? {
+        let meta = envelope::metadata_columns(broker, &batch, &rows, self.cfg.headers_as_text)?;
+        for (f, c) in meta {
             let c = match (f.name().as_str(), &self.cfg.key, &keys) {
                 ("_kafka_key", _, Some(k)) => match keys::column_for(k, &rows)? {
                     Some(c) => c,

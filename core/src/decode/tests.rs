@@ -68,7 +68,8 @@ fn json_corpus_decodes_to_typed_columns_and_sets_invalid_values_aside() {
             "note",
             "_nats_subject",
             "_nats_sequence",
-            "_nats_timestamp"
+            "_nats_timestamp",
+            "_nats_headers"
         ]
     );
     assert_eq!(b.column(0).as_primitive::<Int64Type>().values(), &[1, 2]);
@@ -129,7 +130,8 @@ fn json_corpus_decodes_to_typed_columns_and_sets_invalid_values_aside() {
             "coupon_code",
             "_nats_subject",
             "_nats_sequence",
-            "_nats_timestamp"
+            "_nats_timestamp",
+            "_nats_headers"
         ]
     );
     assert_eq!(b.column(1).as_primitive::<Float64Type>().value(0), 9.5);
@@ -148,7 +150,7 @@ fn json_corpus_decodes_to_typed_columns_and_sets_invalid_values_aside() {
     let third = nats(&[r#"{"orderId": 5, "amount": 3}"#], 106);
     let b = d.decode(third).unwrap().batch.unwrap();
     assert_eq!(b.column(1).as_primitive::<Float64Type>().value(0), 3.0);
-    assert_eq!(b.num_columns(), 9);
+    assert_eq!(b.num_columns(), 10);
 }
 
 #[test]
@@ -494,4 +496,45 @@ fn the_declaration_decides_envelope_or_typed_and_the_metadata_names_the_layout()
     let mut d = Decoder::new(DecodeConfig::default());
     let b = d.decode(file).unwrap().batch.unwrap();
     assert_eq!(names(&b), ["id", "_file_path", "_file_offset"]);
+}
+
+#[test]
+fn headers_become_a_metadata_column_as_bytes_or_text() {
+    let mut batch = nats(&[r#"{"id": 1}"#, r#"{"id": 2}"#], 1);
+    let mut headers = MapBuilder::new(None, StringBuilder::new(), BinaryBuilder::new());
+    headers.keys().append_value("trace");
+    headers.values().append_value(b"t1");
+    headers.append(true).unwrap();
+    headers.keys().append_value("blob");
+    headers.values().append_value([0xFF, b'x']);
+    headers.append(true).unwrap();
+    let i = batch.schema().index_of("headers").unwrap();
+    let mut columns = batch.columns().to_vec();
+    columns[i] = Arc::new(headers.finish());
+    batch = RecordBatch::try_new(batch.schema(), columns).unwrap();
+    for as_text in [false, true] {
+        let mut d = Decoder::new(DecodeConfig {
+            headers_as_text: as_text,
+            ..DecodeConfig::default()
+        });
+        let b = d.decode(batch.clone()).unwrap().batch.unwrap();
+        let h = b.column_by_name("_nats_headers").unwrap().as_map();
+        let values = h.values();
+        let shown: Vec<String> = if as_text {
+            values
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.unwrap().to_string())
+                .collect()
+        } else {
+            values
+                .as_binary::<i32>()
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.unwrap()).into_owned())
+                .collect()
+        };
+        assert_eq!(shown, ["t1", "\u{fffd}x"]);
+        assert_eq!(h.keys().as_string::<i32>().value(1), "blob");
+        assert_eq!(h.value_offsets(), &[0, 1, 2]);
+    }
 }

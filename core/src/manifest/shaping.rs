@@ -1,7 +1,7 @@
 //! The source options core owns for decoding and shaping: `format` (its schema options are
 //! read in [`super::schemas`]), `type_hints`,
 //! `max_table_nesting`, `max_nesting_depth`, `max_message_bytes`, `dead_letter`,
-//! `dead_letter_raw`, `on_error`, `mask`, plus `SCHEMA_NAMING` from the
+//! `dead_letter_raw`, `on_error`, `mask`, `headers_as_text`, plus `SCHEMA_NAMING` from the
 //! environment. Each problem names its key path.
 
 use super::schemas;
@@ -32,6 +32,7 @@ pub(super) const KEYS: &[&str] = &[
     "strict_masks",
     "on_error",
     "mask",
+    "headers_as_text",
 ];
 
 pub(super) fn text(v: &Value) -> Option<String> {
@@ -109,6 +110,7 @@ pub(super) fn parse(
     // A pipeline that masks keeps payloads out of dead letters unless told otherwise.
     decode.dead_letter_raw = flag(options, "dead_letter_raw", problems).unwrap_or(mask.is_empty());
     let strict_masks = flag(options, "strict_masks", problems).unwrap_or(false);
+    decode.headers_as_text = flag(options, "headers_as_text", problems).unwrap_or(false);
     let mask_key = env("WEIR_MASK_KEY")
         .filter(|k| !k.is_empty())
         .unwrap_or_else(|| format!("weir-mask/{pipeline}"))

@@ -9,6 +9,7 @@ use crate::connector::{ConnectorError, ErrorKind, Position, PositionKey, Sink};
 use crate::transform::{Transform, TransformError};
 use arrow::datatypes::Schema;
 use arrow::record_batch::RecordBatch;
+use std::collections::HashSet;
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::sync::Arc;
 use std::time::Instant;
@@ -109,14 +110,19 @@ pub(super) struct SinkCtx<'a> {
 pub(super) fn sink_loop(
     mut sink: Box<dyn Sink>,
     mut dead_letter: Option<Box<dyn Sink>>,
+    claimed: Vec<PositionKey>,
     batches: Receiver<ToSink>,
     acks: Sender<FromSink>,
     ctx: &SinkCtx<'_>,
 ) {
     let (cfg, stop, observer) = (ctx.cfg, ctx.stop, ctx.observer);
+    // The keys the source claimed (at open, and each assignment): only those are looked up at
+    // the dead-letter destination; a shared key (a NATS durable's) is not its to guard.
+    let mut claimed: HashSet<PositionKey> = claimed.into_iter().collect();
     for msg in batches.iter() {
         match msg {
             ToSink::Stored(keys, reply) => {
+                claimed.extend(keys.iter().cloned());
                 let _ = reply.send(retry(cfg, stop, observer, "sink stored positions", || {
                     sink.stored_positions(&keys)
                 }));
@@ -126,8 +132,10 @@ pub(super) fn sink_loop(
                 let positions = b.positions.to_vec();
                 let dead_rows = b.dead.as_ref().map_or(0, RecordBatch::num_rows);
                 // Dead letters first: once the table holds the batch, its positions move on.
+                let guarded = of_claimed(&positions, &claimed);
                 if let Some(dead) = &b.dead {
-                    if let Err(error) = set_aside(dead_letter.as_deref_mut(), dead, &positions, ctx)
+                    if let Err(error) =
+                        set_aside(dead_letter.as_deref_mut(), dead, &positions, &guarded, ctx)
                     {
                         let _ = acks.send(FromSink::DeadLetterFailed { seq: b.seq, error });
                         break;
@@ -137,7 +145,7 @@ pub(super) fn sink_loop(
                     sink.as_mut(),
                     dead_letter.as_deref_mut(),
                     b.batch,
-                    &positions,
+                    (&positions, &guarded),
                     ctx,
                 ) {
                     Ok(w) => FromSink::Committed(BatchReport {
@@ -173,6 +181,7 @@ fn set_aside(
     dead_letter: Option<&mut (dyn Sink + 'static)>,
     dead: &RecordBatch,
     positions: &[Position],
+    guarded: &[Position],
     ctx: &SinkCtx<'_>,
 ) -> Result<(), ConnectorError> {
     let Some(d) = dead_letter else {
@@ -182,12 +191,21 @@ fn set_aside(
     retry(ctx.cfg, ctx.stop, ctx.observer, "dead-letter write", || {
         // A batch replayed after a restart (its rows all dead, so the table did not move)
         // finds its dead letters already there.
-        if holds(d, positions)? {
+        if holds(d, guarded)? {
             return Ok(());
         }
         d.write(dead.clone())?;
         d.commit(positions)
     })
+}
+
+/// The positions of claimed keys.
+fn of_claimed(positions: &[Position], claimed: &HashSet<PositionKey>) -> Vec<Position> {
+    positions
+        .iter()
+        .filter(|p| claimed.contains(&p.key))
+        .cloned()
+        .collect()
 }
 
 /// What [`write_all`] wrote.
@@ -211,7 +229,7 @@ fn write_all(
     sink: &mut dyn Sink,
     mut dead_letter: Option<&mut (dyn Sink + 'static)>,
     mut batch: RecordBatch,
-    positions: &[Position],
+    (positions, guarded): (&[Position], &[Position]),
     ctx: &SinkCtx<'_>,
 ) -> Result<Written, Stop> {
     let mut refused = 0;
@@ -251,8 +269,9 @@ fn write_all(
         };
         let dead = rejected::dead_letters(&batch, &rows, positions).map_err(arrow)?;
         let keys = refused_keys(positions, round);
+        let looked_up = refused_keys(guarded, round);
         retry(ctx.cfg, ctx.stop, ctx.observer, "dead-letter write", || {
-            if holds(d, &keys)? {
+            if holds(d, &looked_up)? {
                 return Ok(());
             }
             d.write(dead.clone())?;

@@ -50,9 +50,10 @@ impl FileSource {
     }
 
     /// Adds files that appeared since the last look (all of them at open).
-    fn discover(&mut self) -> Result<(), Error> {
+    fn discover(&mut self) -> Result<Vec<PositionKey>, Error> {
         let found = files::list(&self.config.files)
             .map_err(|e| Error::connection(format!("cannot list {:?}: {e}", self.config.files)))?;
+        let mut new = Vec::new();
         for path in found {
             if self.files.contains_key(&path) {
                 continue;
@@ -65,9 +66,10 @@ impl FileSource {
                     .len();
                 Some(size)
             };
+            new.push(PositionKey::new(Self::key(&path)));
             self.files.insert(path, Tracked { next: 0, limit });
         }
-        Ok(())
+        Ok(new)
     }
 
     /// Reads up to `max` non-blank lines over the files, in path order.
@@ -173,7 +175,15 @@ impl Source for FileSource {
 
     fn poll(&mut self, max_records: usize, timeout: Duration) -> Result<Poll, Error> {
         if self.config.run_in_loop {
-            self.discover()?;
+            // A file that appeared is claimed before it is read: the host seeks it to the
+            // sink's stored position (if the sink knows it) and the sink guards its key.
+            let new = self.discover()?;
+            if !new.is_empty() {
+                return Ok(Poll {
+                    assigned: new,
+                    ..Poll::idle()
+                });
+            }
         }
         let (lines, positions) = self.read(max_records.max(1))?;
         if lines.is_empty() && positions.is_empty() {

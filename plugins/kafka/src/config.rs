@@ -3,7 +3,6 @@
 //! `source.options.source_table` (the topic, or a comma list of topics) and `start_from`.
 //! Turns them into librdkafka properties; secrets never appear in errors, logs or `Debug`.
 
-use crate::refusal::Setup;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -450,15 +449,6 @@ impl KafkaConfig {
         Duration::from_secs(10)
     }
 
-    /// The client's TLS set-up, for reading a broker's refusal.
-    pub(crate) fn setup(&self) -> Setup {
-        let protocol = self.properties.get("security.protocol").map(String::as_str);
-        Setup {
-            tls: matches!(protocol, Some("SSL" | "SASL_SSL")),
-            client_cert: self.properties.contains_key("ssl.certificate.location"),
-        }
-    }
-
     /// Replaces every secret value in `text` (a librdkafka error, say) with `(redacted)`.
     pub(crate) fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
@@ -489,9 +479,10 @@ mod tests {
     fn reads_the_nilus_address_and_maps_security_keys() {
         let c = KafkaConfig::from_source(&cfg(
             "kafka://?bootstrap_servers=b1:9092,b2:9092&group_id=g&security_protocol=SASL_SSL&sasl_mechanisms=SCRAM-SHA-512&sasl_username=u&sasl_password=s3cr3t&ssl_ca_location=/ca.pem",
-            serde_json::json!({"source_table": "orders, payments", "start_from": "latest"}),
+            serde_json::json!({"source_table": "orders, payments", "start_from": "latest", "group_instance_id": "m1"}),
         ))
         .unwrap();
+        assert_eq!(c.properties["group.instance.id"], "m1");
         assert_eq!(c.brokers, "b1:9092,b2:9092");
         assert_eq!(c.topics, vec!["orders", "payments"]);
         assert_eq!(c.start_from, StartFrom::Latest);

@@ -1,14 +1,15 @@
 //! Telling a broker that refuses this client from a broker that is away. librdkafka reports
 //! both the same way to a metadata request (a transport failure) and retries forever; what
 //! tells them apart is what it said on the way, in its error callback and its `FAIL` log
-//! lines. [`News`] keeps the latest of those; [`refusal`] reads them and names the option to
-//! fix: a refused login, a SASL mechanism the broker does not offer, a certificate the client
-//! does not trust, or a broker that closes every TLS connection after the handshake (one that
-//! requires a client certificate). A refusal is a configuration error: retrying cannot help.
+//! lines. [`News`] keeps the latest of those; [`refusal`] reads the newest and names the
+//! option to fix: a refused login, a SASL mechanism the broker does not offer, or a
+//! certificate the client does not trust is a configuration error (retrying cannot help); a
+//! broker that closes the TLS connection after the handshake (one that requires a client
+//! certificate, or a TLS proxy whose broker is down) is a hint on a retried connection error.
 
 use crate::config::KafkaConfig;
 use crate::context::WeirContext;
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -53,13 +54,30 @@ pub(crate) struct Setup {
     pub(crate) client_cert: bool,
 }
 
+impl KafkaConfig {
+    /// The client's TLS set-up, for reading a broker's refusal.
+    pub(crate) fn setup(&self) -> Setup {
+        let protocol = self.properties.get("security.protocol").map(String::as_str);
+        Setup {
+            tls: matches!(protocol, Some("SSL" | "SASL_SSL")),
+            client_cert: self.properties.contains_key("ssl.certificate.location")
+                || self.properties.contains_key("ssl.keystore.location"),
+        }
+    }
+}
+
 /// A line that says the broker refused this client: the source reports it as one
 /// configuration error ([`refusal`]), so librdkafka's own lines for it are kept at DEBUG.
 pub(crate) fn is_refusal(line: &str, setup: Setup) -> bool {
-    kind(line, setup).is_some()
+    kind(line, setup).is_some_and(|k| k != Kind::ClosedAfterHandshake)
 }
 
-#[derive(Debug, PartialEq, Eq)]
+/// A line that says nothing of its own (it follows every failure).
+fn neutral(line: &str) -> bool {
+    line.contains("brokers are down")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Login,
     Mechanism,
@@ -85,12 +103,19 @@ fn kind(line: &str, setup: Setup) -> Option<Kind> {
     }
 }
 
-/// The configuration error that `news` amounts to, if the broker refused this client.
-pub(crate) fn refusal(news: &[String], setup: Setup) -> Option<String> {
-    let (line, kind) = news
-        .iter()
-        .rev()
-        .find_map(|l| kind(l, setup).map(|k| (l, k)))?;
+/// What the newest failure says of the broker: it refused this client (`fatal`: a
+/// configuration error), or it may require a client certificate (a hint for a connection
+/// error: a TLS proxy whose broker is down closes connections the same way).
+pub(crate) struct Refusal {
+    pub(crate) message: String,
+    pub(crate) fatal: bool,
+}
+
+/// Reads the newest failure of `news` (lines that follow every failure aside); `None` when it
+/// is of another kind (the broker is away).
+pub(crate) fn refusal(news: &[String], setup: Setup) -> Option<Refusal> {
+    let line = news.iter().rev().find(|l| !neutral(l))?;
+    let kind = kind(line, setup)?;
     let what = match kind {
         Kind::Login => {
             "the broker refused the login: check sasl_username, sasl_password and sasl_mechanisms"
@@ -100,10 +125,13 @@ pub(crate) fn refusal(news: &[String], setup: Setup) -> Option<String> {
             "the broker does not accept this SASL mechanism: set sasl_mechanisms to one it offers ({})",
             offered(line).unwrap_or("it did not say which")
         ),
-        Kind::Untrusted => "the broker's certificate is not trusted: set ssl_ca_location to the CA certificate (PEM) that signed it".to_string(),
-        Kind::ClosedAfterHandshake => "the broker closes every TLS connection after the handshake, as one that requires a client certificate does: set ssl_certificate_location and ssl_key_location".to_string(),
+        Kind::Untrusted => "the broker's certificate is not trusted: set ssl_ca_location to the CA certificate (PEM) that signed it (or the certificate has expired, or names another host)".to_string(),
+        Kind::ClosedAfterHandshake => "the broker closes the TLS connection after the handshake, as one that requires a client certificate does (or a TLS proxy whose broker is down): if it requires one, set ssl_certificate_location and ssl_key_location".to_string(),
     };
-    Some(format!("spec.source.address: {what} (librdkafka: {line})"))
+    Some(Refusal {
+        message: format!("spec.source.address: {what} (librdkafka: {line})"),
+        fatal: kind != Kind::ClosedAfterHandshake,
+    })
 }
 
 /// A broker call that failed at open: a configuration error when the broker refused this
@@ -121,17 +149,30 @@ pub(crate) fn open_failed(
         .is_some()
     {}
     let news = news.take();
-    if let Some(refused) = refusal(&news, cfg.setup()) {
-        return Error::config(cfg.redact(&refused));
+    let refused = refusal(&news, cfg.setup());
+    if let Some(r) = refused.as_ref().filter(|r| r.fatal) {
+        return Error::config(cfg.redact(&r.message));
     }
     let mut msg = format!(
         "cannot reach the Kafka brokers; check bootstrap_servers and that the brokers are up ({} at {}): {e}",
         cfg.group_id, cfg.brokers
     );
-    if let Some(last) = news.last() {
-        msg.push_str(&format!("; librdkafka last said: {last}"));
+    match (refused, news.iter().rev().find(|l| !neutral(l))) {
+        (Some(hint), _) => msg.push_str(&format!("; {}", hint.message)),
+        (None, Some(last)) => msg.push_str(&format!("; librdkafka last said: {last}")),
+        (None, None) => {}
     }
     Error::connection(cfg.redact(&msg))
+}
+
+/// After an open succeeded: what was said before (a bad bootstrap address among good ones)
+/// is no reason to fail a later poll.
+pub(crate) fn forget(news: &News, consumer: &BaseConsumer<WeirContext>) {
+    news.take();
+    consumer
+        .context()
+        .refused
+        .store(false, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// The mechanisms in librdkafka's `broker's supported mechanisms: A,B (after ...)`.
@@ -156,16 +197,31 @@ mod tests {
 
     #[test]
     fn each_refusal_names_what_to_fix() {
-        let says = |line: &str, setup| refusal(&[DOWN.to_string(), line.to_string()], setup);
-        assert!(says(PROOF, TLS).is_some_and(|m| m.contains("sasl_password")));
-        assert!(says(VERIFY, TLS).is_some_and(|m| m.contains("ssl_ca_location")));
-        assert!(says(CLOSED, TLS).is_some_and(|m| m.contains("ssl_certificate_location")));
+        let says = |line: &str| {
+            refusal(&[line.to_string(), DOWN.to_string()], TLS).map(|r| (r.fatal, r.message))
+        };
+        let fatal = |line: &str, what: &str| {
+            let (fatal, m) = says(line).expect("a refusal");
+            assert!(fatal && m.contains(what), "{m}");
+        };
+        fatal(PROOF, "sasl_password");
+        fatal(VERIFY, "ssl_ca_location");
         let mech = "SASL PLAIN mechanism handshake failed: Broker: Unsupported SASL mechanism: broker's supported mechanisms: SCRAM-SHA-256,SCRAM-SHA-512 (after 1ms in state AUTH_HANDSHAKE)";
-        let m = says(mech, TLS).expect("a refusal");
-        assert!(
-            m.contains("sasl_mechanisms") && m.contains("SCRAM-SHA-256,SCRAM-SHA-512"),
-            "{m}"
-        );
+        fatal(mech, "SCRAM-SHA-256,SCRAM-SHA-512");
+        // A closed connection may be a TLS proxy whose broker is down: a hint, retried.
+        let (fatal, m) = says(CLOSED).expect("a hint");
+        assert!(!fatal && m.contains("ssl_certificate_location"), "{m}");
+    }
+
+    #[test]
+    fn only_the_newest_failure_counts() {
+        let news = [
+            PROOF.to_string(),
+            DOWN.to_string(),
+            "Connect to ipv4#127.0.0.1:1 failed: Connection refused".to_string(),
+            DOWN.to_string(),
+        ];
+        assert!(refusal(&news, TLS).is_none());
     }
 
     #[test]
@@ -174,15 +230,14 @@ mod tests {
             DOWN.to_string(),
             "Connect to ipv4#127.0.0.1:1 failed: Connection refused".to_string(),
         ];
-        assert_eq!(refusal(&away, TLS), None);
+        assert!(refusal(&away, TLS).is_none());
         // A closed connection is only a missing certificate's sign when none is configured.
         let with_cert = Setup {
             tls: true,
             client_cert: true,
         };
-        assert_eq!(refusal(&[CLOSED.to_string()], with_cert), None);
-        let plain = Setup::default();
-        assert_eq!(refusal(&[CLOSED.to_string()], plain), None);
+        assert!(refusal(&[CLOSED.to_string()], with_cert).is_none());
+        assert!(refusal(&[CLOSED.to_string()], Setup::default()).is_none());
     }
 
     #[test]

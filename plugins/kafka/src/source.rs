@@ -137,8 +137,8 @@ impl KafkaSource {
                         client_cert: true,
                         ..self.cfg.setup()
                     };
-                    if let Some(refused) = refusal::refusal(&self.news.take(), running) {
-                        return Err(Error::config(self.cfg.redact(&refused)));
+                    if let Some(r) = refusal::refusal(&self.news.take(), running) {
+                        return Err(Error::config(self.cfg.redact(&r.message)));
                     }
                     warn!(error = %self.cfg.redact(&e.to_string()), "kafka consumer error (librdkafka retries by itself)");
                     if fill.rows.len() > 0 {
@@ -432,6 +432,7 @@ impl Source for KafkaSource {
             run_in_loop = self.cfg.run_in_loop,
             "kafka source open"
         );
+        refusal::forget(&self.news, &consumer);
         self.consumer = Some(consumer);
         Ok(Vec::new())
     }

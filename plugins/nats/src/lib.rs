@@ -7,7 +7,7 @@
 //!   subject filter and explicit acks. A batch's messages are acked only after the sink's
 //!   commit, so the durable's ack floor is the pipeline's position: a restart resumes there, and
 //!   several weir processes sharing the durable split the work. The durable's key is not
-//!   claimed (the sdk's shared keys): the sink stores it but no member's commit conflicts with
+//!   claimed (the sdk's shared keys): no sink guards it, so no member's commit conflicts with
 //!   another's. `ack_wait` defaults to 10 s, so a crashed member's messages come back to the
 //!   others (or to it, restarted) within 10 s; a live member keeps the messages it holds with
 //!   `+WPI` progress acks each third of `ack_wait`, so a slow commit is not redelivered. A

@@ -216,6 +216,13 @@ impl NatsSource {
                 )));
             }
         }
+        if self.cfg.durable.is_some() && self.progress.is_none() {
+            let ack_wait = consumer.cached_info().config.ack_wait; // a durable keeps its own
+            if ack_wait != self.cfg.ack_wait {
+                weir_sdk::tracing::info!(?ack_wait, "the durable keeps its ack_wait");
+            }
+            self.progress = Some(Progress::start(&self.rt, conn.client.clone(), ack_wait));
+        }
         self.consumer = Some(consumer.clone());
         Ok(consumer)
     }
@@ -402,9 +409,6 @@ impl Source for NatsSource {
                 info.state.first_sequence,
             ))
         })?;
-        if self.cfg.durable.is_some() {
-            self.progress = Some(Progress::start(&self.rt, client.clone(), self.cfg.ack_wait));
-        }
         self.conn = Some(Connection { client, js });
         self.first_seq = first;
         if !self.cfg.run_in_loop {
@@ -470,10 +474,8 @@ impl Source for NatsSource {
             .map_err(|e| Error::fatal(format!("cannot build the batch: {e}")))?;
         let mut position = self.next;
         if self.cfg.durable.is_some() {
-            // Each waiting poll reports a position of its own, so a commit acks exactly the
-            // polls its batch holds: a poll of redeliveries alone (a dead member's messages)
-            // brings no newer sequence, and reports one past the poll before it. A durable's
-            // position is shared and only shown, never sought.
+            // Each waiting poll has a position of its own, so a commit acks exactly its polls:
+            // redeliveries alone report one past the poll before (shown, never sought).
             if let Some(last) = self.unacked.back() {
                 position = position.max(last.position + 1);
             }
