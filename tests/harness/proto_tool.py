@@ -20,6 +20,7 @@ The message types are built from descriptors here (no protoc needed): `weir/orde
 """
 import datetime
 import json
+import os
 import sys
 
 from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
@@ -233,3 +234,7 @@ def main(argv):
 
 if __name__ == "__main__":
     main(sys.argv)
+    # deltalake's native threads can abort the interpreter's teardown after the answer is
+    # printed: skip the teardown, as delta_read.py does.
+    sys.stdout.flush()
+    os._exit(0)

@@ -8,6 +8,7 @@ mod crashes;
 mod delta;
 mod demo;
 mod file;
+mod grafana;
 mod headers;
 mod iceberg;
 mod iceberg_lakehouse;
