@@ -63,6 +63,24 @@ impl Fixture {
     fn table(&self) -> PathBuf {
         self.lake.join("orders")
     }
+
+    /// A group member running `manifest`, its log in `member-<name>.log`.
+    fn member(&self, manifest: &Path, name: &str) -> Running {
+        Running::start(
+            weir(&self.plugins).arg("run").arg(manifest),
+            &self.scratch.join(&format!("member-{name}.log")),
+        )
+    }
+}
+
+/// The options of a group's members: small batches, 1 s batches, looping, a 6 s session.
+fn group_options() -> [(&'static str, Value); 4] {
+    [
+        ("batch_size", json!(2000)),
+        ("batch_timeout", json!(1)),
+        ("run_in_loop", json!(true)),
+        ("session_timeout_ms", json!(6000)),
+    ]
 }
 
 fn run_ok(plugins: &Path, manifest: &Path) -> Outcome {
@@ -200,19 +218,8 @@ fn two_processes_in_one_group_and_one_killed_the_survivor_takes_over() {
     const TOTAL: u64 = 60_000;
     let f = Fixture::new(0);
     let table = f.table();
-    let opts = &[
-        ("batch_size", json!(2000)),
-        ("batch_timeout", json!(1)),
-        ("run_in_loop", json!(true)),
-        ("session_timeout_ms", json!(6000)),
-    ];
-    let m = f.manifest("kafka-group", "shared", opts);
-    let member = |n: &str| {
-        Running::start(
-            weir(&f.plugins).arg("run").arg(&m),
-            &f.scratch.join(&format!("member-{n}.log")),
-        )
-    };
+    let m = f.manifest("kafka-group", "shared", &group_options());
+    let member = |n: &str| f.member(&m, n);
     let (mut a, mut b) = (member("a"), member("b"));
     let mut producer = f.broker.produce_in_background(TOPIC, 0, TOTAL, 5_000);
     // Both members consume and commit, then one is killed mid-stream.
@@ -258,19 +265,8 @@ fn three_members_of_one_group_under_kills_leave_each_id_exactly_once() {
     const TOTAL: u64 = 60_000;
     let f = Fixture::new(0);
     let table = f.table();
-    let opts = &[
-        ("batch_size", json!(2000)),
-        ("batch_timeout", json!(1)),
-        ("run_in_loop", json!(true)),
-        ("session_timeout_ms", json!(6000)),
-    ];
-    let m = f.manifest("kafka-three", "three", opts);
-    let member = |n: &str| {
-        Running::start(
-            weir(&f.plugins).arg("run").arg(&m),
-            &f.scratch.join(&format!("member-{n}.log")),
-        )
-    };
+    let m = f.manifest("kafka-three", "three", &group_options());
+    let member = |n: &str| f.member(&m, n);
     let committed = |l: &str| l.contains("first batch committed");
     let first_commit = |m: &mut Running| {
         m.wait_for_lines(

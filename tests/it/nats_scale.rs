@@ -4,35 +4,17 @@
 //! comes back to the others within the durable's 10 s `ack_wait`.
 
 use serde_json::json;
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::path::Path;
 use std::time::Duration;
 use weir_tests::kills::KillClock;
 use weir_tests::manifest::Manifest;
 use weir_tests::nats::{json_ids, try_json_ids, NatsServer};
+use weir_tests::running::Running;
 use weir_tests::*;
 
 const TOTAL: u64 = 30_000;
 const BATCH: u64 = 500;
 const MEMBERS: usize = 3;
-
-/// One member: `weir run` with its log in a file (a pipe could fill during a long run).
-fn start(plugins: &Path, manifest: &Path, log: &Path) -> Child {
-    let out = File::options()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("member log");
-    let err = out.try_clone().expect("member log");
-    weir(plugins)
-        .arg("run")
-        .arg(manifest)
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
-        .spawn()
-        .expect("start weir")
-}
 
 fn distinct(table: &Path) -> u64 {
     try_json_ids(table)
@@ -60,20 +42,23 @@ fn three_processes_on_one_durable_into_one_table_survive_sigkills() {
         .sink(&lake)
         .sink_option("dest_table", "events");
     let m = scratch.write(&m);
-    let logs: Vec<PathBuf> = (0..MEMBERS)
-        .map(|i| scratch.join(&format!("member-{i}.log")))
-        .collect();
+    let member = |name: String| {
+        Running::start(
+            weir(&plugins).arg("run").arg(&m),
+            &scratch.join(&format!("member-{name}.log")),
+        )
+    };
     let mut publisher = server.publish_in_background("events", 0, TOTAL, 2_000);
-    let mut members: Vec<Child> = logs.iter().map(|l| start(&plugins, &m, l)).collect();
+    let mut members: Vec<Running> = (0..MEMBERS).map(|i| member(i.to_string())).collect();
     wait_for("the first commits", Duration::from_secs(60), || {
         delta_commits(&table) >= 3
     });
     let mut clock = KillClock::new();
     for victim in [0, 1] {
-        let log = &logs[victim];
-        clock.kill(&mut members[victim], 3_000, log, "a member");
+        let log = scratch.join(&format!("member-{victim}.log"));
+        clock.kill(members[victim].child(), 3_000, &log, "a member");
         let before = delta_commits(&table);
-        members[victim] = start(&plugins, &m, log);
+        members[victim] = member(format!("{victim}-again"));
         wait_for(
             "the others and the restarted one to commit",
             Duration::from_secs(60),
@@ -88,17 +73,23 @@ fn three_processes_on_one_durable_into_one_table_survive_sigkills() {
         let c = server.tool(&["consumer", "EVENTS", "shared"]);
         c["num_ack_pending"] == 0 && c["num_pending"] == 0
     });
-    for child in &members {
-        signal(child, libc::SIGTERM);
+    for m in &members {
+        m.signal(libc::SIGTERM);
     }
-    for (i, child) in members.into_iter().enumerate() {
-        let status = wait_exit(child);
-        let log = std::fs::read_to_string(&logs[i]).unwrap_or_default();
-        assert_eq!(status.code, Some(0), "member {i}: {log}");
+    for (i, m) in members.into_iter().enumerate() {
+        let out = m.wait_exit();
+        assert_eq!(out.code, Some(0), "member {i}: {}", out.stderr);
         assert!(
-            !log.contains("positions moved"),
-            "member {i} saw another member's commit as a conflict: {log}"
+            !out.stderr.contains("positions moved"),
+            "member {i} saw another member's commit as a conflict: {}",
+            out.stderr
         );
+    }
+    // The killed members' runs, up to their kill, saw no conflict either.
+    for victim in [0, 1] {
+        let log = std::fs::read_to_string(scratch.join(&format!("member-{victim}.log")))
+            .unwrap_or_default();
+        assert!(!log.contains("positions moved"), "member {victim}: {log}");
     }
     let ids = json_ids(&table);
     assert!(reached, "not every message arrived: {ids}");
