@@ -47,6 +47,19 @@ pub struct Pipeline {
     pub retry: RetryPolicy,
     /// Decoding, shaping and masking (`format`, `type_hints`, `mask`, ...).
     pub transform: crate::transform::TransformSpec,
+    /// `source.options.isolation`: where this pipeline's plugins run; `None` leaves it to the
+    /// host's default (`weir run --isolation`).
+    pub isolation: Option<Isolation>,
+}
+
+/// Where a pipeline's plugins run (`source.options.isolation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isolation {
+    /// `none`: loaded into the host process (the cheapest; a crash ends the process).
+    InProcess,
+    /// `process`: each plugin instance in a child `weir` process of its own, so a crash fails
+    /// this pipeline alone.
+    Process,
 }
 
 /// One problem in a manifest.
@@ -96,6 +109,7 @@ const CORE_SOURCE_KEYS: &[&str] = &[
     "max_batch_bytes",
     "max_retry_time",
     "primary_key",
+    "isolation",
 ];
 
 /// Reads and checks a manifest file, filling placeholders from the process environment.

@@ -9,8 +9,11 @@
 //! A sink failure (after retries) stops the pipeline with the source's positions at the end
 //! of the last batch the sink committed: nothing is lost, the next run resumes there.
 
+mod control;
 mod rejected;
 mod stages;
+
+pub use control::StopSignal;
 
 use crate::batcher::{BatchLimits, Batcher, MicroBatch};
 use crate::connector::{ConnectorError, Position, PositionKey, Positions, Sink, Source};
@@ -18,7 +21,6 @@ use crate::manifest::Pipeline;
 use crate::retry::RetryPolicy;
 use crate::transform::{Transform, TransformError};
 use stages::{shape_loop, sink_loop, FromSink, SinkCtx, ToSink};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,32 +63,6 @@ impl RunConfig {
             queue: 1,
             max_poll_wait: Duration::from_millis(100),
         }
-    }
-}
-
-/// A request to stop: the pipeline finishes and commits the batch in flight, then returns.
-#[derive(Clone, Debug, Default)]
-pub struct StopSignal(Arc<AtomicBool>);
-
-impl StopSignal {
-    /// Not stopped yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Asks the pipeline to drain and stop.
-    pub fn stop(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether a stop was asked for.
-    pub fn is_stopped(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    /// The flag itself, for signal handlers.
-    pub fn flag(&self) -> Arc<AtomicBool> {
-        self.0.clone()
     }
 }
 
@@ -476,6 +452,14 @@ impl Run {
                     "stop requested: committing the open batch, then exiting"
                 );
                 break;
+            }
+            if self.stop.is_paused() {
+                // The open batch is committed; then nothing is polled until a resume.
+                if let Some(b) = batcher.flush()? {
+                    send(to_sink, b)?;
+                }
+                self.stop.wait_while_paused(self.cfg.max_poll_wait);
+                continue;
             }
             let now = Instant::now();
             if let Some(b) = batcher.close_if_due(now)? {

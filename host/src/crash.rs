@@ -13,8 +13,23 @@
 
 use std::cell::Cell;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::sync::OnceLock;
+
+/// What the line says happens next, in the host (every pipeline dies) and in an isolated
+/// plugin process (`isolate::child`: only its pipeline fails).
+const IN_HOST: &str = "; the process dies with every pipeline in it (a crash, unlike a panic, cannot be contained inside the process: set `isolation: process` in the pipeline's source options, or start weir with --isolation process, so a crash fails that pipeline alone)";
+const IN_CHILD: &str =
+    "; this isolated plugin process dies, and the host fails and restarts this pipeline alone";
+
+/// Set in an isolated plugin process: the crash line says only its pipeline fails.
+static ISOLATED: AtomicBool = AtomicBool::new(false);
+
+/// This process serves one isolated plugin instance (`weir isolate`).
+pub fn set_isolated() {
+    ISOLATED.store(true, Ordering::SeqCst);
+}
 
 /// The plugin call running on this thread: (who, call).
 type Note = Option<(&'static str, &'static str)>;
@@ -87,6 +102,18 @@ pub fn install() {
     });
 }
 
+/// How a crash signal is named in the crash line and in an isolated process's failure.
+pub fn signal_name(sig: libc::c_int) -> String {
+    match SIGNALS.iter().find(|(s, _)| *s == sig) {
+        Some((_, name)) => (*name).to_string(),
+        None if sig == libc::SIGKILL => {
+            "SIGKILL (killed: by the out-of-memory killer, or by hand)".to_string()
+        }
+        None if sig == libc::SIGTERM => "SIGTERM (terminated)".to_string(),
+        None => format!("signal {sig}"),
+    }
+}
+
 fn write_all(bytes: &[u8]) {
     let mut rest = bytes;
     while !rest.is_empty() {
@@ -107,7 +134,7 @@ extern "C" fn handler(sig: libc::c_int, _info: *mut libc::siginfo_t, _ctx: *mut 
             .find(|(s, _)| *s == sig)
             .map_or("a fatal signal", |(_, n)| n);
         // One write of one line, so other threads' log lines cannot split it.
-        let mut line = [0u8; 512];
+        let mut line = [0u8; 1024];
         let mut len = 0;
         for part in [
             "weir: fatal: ",
@@ -116,7 +143,12 @@ extern "C" fn handler(sig: libc::c_int, _info: *mut libc::siginfo_t, _ctx: *mut 
             name,
             " in `",
             call,
-            "`; the process dies with every pipeline in it (a crash, unlike a panic, cannot be contained inside the process: run this pipeline in a weir process of its own)",
+            "`",
+            if ISOLATED.load(Ordering::Relaxed) {
+                IN_CHILD
+            } else {
+                IN_HOST
+            },
         ] {
             let n = part.len().min(line.len() - 1 - len);
             line[len..len + n].copy_from_slice(&part.as_bytes()[..n]);

@@ -156,7 +156,8 @@ impl Registry {
     }
 }
 
-fn load_one(path: &Path) -> Result<LoadedPlugin, LoadFailure> {
+/// Loads one library, checking its declaration first (an isolated process loads only its own).
+pub fn load_one(path: &Path) -> Result<LoadedPlugin, LoadFailure> {
     let fail = |reason: String| LoadFailure::Library {
         path: path.to_path_buf(),
         reason,

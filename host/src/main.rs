@@ -2,17 +2,22 @@
 //! sink plugins loaded from a plugin directory.
 
 mod adapt;
+mod api;
 mod crash;
 mod failure;
+mod isolate;
 mod loader;
 mod logging;
 mod manifests;
+mod page;
 mod pipeline;
 mod plugins_cmd;
 mod progress;
 mod run_cmd;
 mod service;
+mod status;
 mod supervise;
+mod top;
 mod validate_cmd;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -34,7 +39,8 @@ Logs go to stderr; the level comes from WEIR_LOG (or RUST_LOG), e.g. WEIR_LOG=de
 Examples:
   weir run examples/demo.yaml
   weir validate pipeline.yaml
-  weir plugins --plugin-dir ./plugins";
+  weir plugins --plugin-dir ./plugins
+  weir top --url http://127.0.0.1:9464";
 
 #[derive(Parser, Debug)]
 #[command(name = "weir", about = ABOUT, after_help = AFTER)]
@@ -77,6 +83,15 @@ enum RestartFailed {
     Never,
 }
 
+/// `--isolation`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum IsolationFlag {
+    /// Plugins run inside this process (the cheapest; a crash ends every pipeline).
+    None,
+    /// Each plugin instance runs in a child weir process, so a crash fails its pipeline alone.
+    Process,
+}
+
 /// `weir run`'s arguments.
 #[derive(clap::Args, Debug)]
 struct RunArgs {
@@ -99,6 +114,21 @@ struct RunArgs {
     /// batch in flight (positions stay at the last commit).
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     grace_period: f64,
+    /// Where the plugins of pipelines whose manifest does not say (`source.options.isolation`)
+    /// run: `process` puts each plugin instance in a child weir process, so an abort, a
+    /// segfault or an out-of-memory kill fails that pipeline alone (it restarts as
+    /// --restart-failed says); each batch then crosses a socket as Arrow IPC.
+    #[arg(long, value_enum, env = "WEIR_ISOLATION", default_value = "none")]
+    isolation: IsolationFlag,
+    /// The bearer token the pipelines API's mutating calls (pause, resume, restart, reload)
+    /// require. Without one they are allowed on a loopback --listen only.
+    #[arg(
+        long,
+        env = "WEIR_API_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    api_token: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -120,6 +150,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Watch a running weir's pipelines in the terminal: state, rate, lag, last commit,
+    /// restarts and last error, redrawn each second; `q` quits.
+    Top {
+        /// The address `weir run` serves (its --listen).
+        #[arg(long, default_value = "http://127.0.0.1:9464", value_name = "URL")]
+        url: String,
+    },
+    /// Serve one plugin instance for `weir run` over the socket given as stdin
+    /// (`isolation: process`); never started by hand.
+    #[command(hide = true)]
+    Isolate,
 }
 
 fn registry(flag: Option<&Path>) -> Result<Registry, Failure> {
@@ -130,7 +171,7 @@ fn registry(flag: Option<&Path>) -> Result<Registry, Failure> {
 }
 
 /// Whether log lines are JSON (no terminal progress then).
-static LOG_JSON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+pub(crate) static LOG_JSON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 fn go(cli: Cli) -> Result<(), Failure> {
     if let Some(depots) = &cli.depots {
@@ -148,6 +189,8 @@ fn go(cli: Cli) -> Result<(), Failure> {
             validate_cmd::run(&paths, &registry)
         }
         Command::Run(args) => run(cli.plugin_dir.as_deref(), &cli.listen, args),
+        Command::Isolate => isolate::child::serve(),
+        Command::Top { url } => top::run(&url),
     }
 }
 
@@ -164,6 +207,10 @@ fn run(plugin_dir: Option<&Path>, listen: &str, args: RunArgs) -> Result<(), Fai
     if let [(_, only)] = pipelines.as_slice() {
         weir_sdk::abi::host::set_default_pipeline(&only.name);
     }
+    pipeline::default_isolation(match args.isolation {
+        IsolationFlag::None => weir_core::manifest::Isolation::InProcess,
+        IsolationFlag::Process => weir_core::manifest::Isolation::Process,
+    });
     let registry = std::sync::Arc::new(registry(plugin_dir)?);
     let jobs = supervise::prepare(pipelines, &registry)?;
     let service = service::Service::new(std::time::Duration::from_secs_f64(
@@ -174,12 +221,16 @@ fn run(plugin_dir: Option<&Path>, listen: &str, args: RunArgs) -> Result<(), Fai
         let addr: std::net::SocketAddr = listen.parse().map_err(|e| {
             Failure::manifest(format!("--listen `{listen}`: {e}; give HOST:PORT or off"))
         })?;
+        let _ = service.access.set(api::Access {
+            token: args.api_token.clone().filter(|t| !t.is_empty()),
+            loopback: addr.ip().is_loopback(),
+        });
         let bound = service::serve(addr, service.clone()).map_err(|e| {
             Failure::manifest(format!(
                 "--listen {addr}: {e}; pick another address (--listen HOST:PORT, or WEIR_LISTEN) or --listen off"
             ))
         })?;
-        tracing::info!(pipeline = %current_pipeline(), address = %bound, "serving /health/live, /health/ready and /metrics on http://{bound}");
+        tracing::info!(pipeline = %current_pipeline(), address = %bound, "serving /health/live, /health/ready, /metrics and /pipelines on http://{bound}");
     }
     if !LOG_JSON.get().copied().unwrap_or(true)
         && std::io::IsTerminal::is_terminal(&std::io::stderr())
@@ -195,7 +246,8 @@ fn run(plugin_dir: Option<&Path>, listen: &str, args: RunArgs) -> Result<(), Fai
         RestartFailed::Never => supervise::Restart::Never,
     };
     let grace = std::time::Duration::from_secs_f64(args.grace_period);
-    let signals = supervise::Signals::install(grace, args.fail_fast, restart)?;
+    let signals =
+        supervise::Signals::install(grace, args.fail_fast, restart, service.reloads.clone())?;
     supervise::run_all(jobs, registry, service, signals)
 }
 

@@ -1,11 +1,15 @@
 //! Turns a checked manifest into plugin instances: picks the connector serving each address's
-//! URI scheme and constructs it with the manifest's options, adapted to core's traits.
+//! URI scheme and constructs it with the manifest's options, adapted to core's traits, in
+//! this process or (`isolation: process`) each in a child process of its own.
 
 use crate::adapt::{SinkAdapter, SourceAdapter};
 use crate::crash;
 use crate::failure::Failure;
+use crate::isolate::remote::{Isolated, IsolatedSink, IsolatedSource};
+use crate::isolate::wire::Hello;
 use crate::loader::Registry;
-use weir_core::manifest::{Endpoint, Pipeline};
+use std::sync::OnceLock;
+use weir_core::manifest::{Endpoint, Isolation, Pipeline};
 use weir_sdk::abi::host::LoadedPlugin;
 use weir_sdk::{ConnectorKind, ErrorKind, SinkConfig, SourceConfig};
 
@@ -49,9 +53,30 @@ fn unserved(registry: &Registry, kind: ConnectorKind, endpoint: &Endpoint) -> Fa
     ))
 }
 
+/// The isolation of pipelines whose manifest does not say (`weir run --isolation`).
+static DEFAULT_ISOLATION: OnceLock<Isolation> = OnceLock::new();
+
+/// Sets the isolation of pipelines whose manifest does not say (once, at start).
+pub fn default_isolation(isolation: Isolation) {
+    let _ = DEFAULT_ISOLATION.set(isolation);
+}
+
 /// Checks that both schemes are served and constructs both connectors (which checks their
-/// options without connecting anywhere).
+/// options without connecting anywhere), where the pipeline's isolation says.
 pub fn instantiate(pipeline: &Pipeline, registry: &Registry) -> Result<Instances, Failure> {
+    let default = DEFAULT_ISOLATION
+        .get()
+        .copied()
+        .unwrap_or(Isolation::InProcess);
+    instantiate_with(pipeline, registry, pipeline.isolation.unwrap_or(default))
+}
+
+/// [`instantiate`] with the isolation given (`weir validate` constructs in-process).
+pub fn instantiate_with(
+    pipeline: &Pipeline,
+    registry: &Registry,
+    isolation: Isolation,
+) -> Result<Instances, Failure> {
     let found_source = registry.find(ConnectorKind::Source, &pipeline.source.scheme);
     let found_sink = registry.find(ConnectorKind::Sink, &pipeline.sink.scheme);
     let (source_plugin, typed_output, sink_plugin) =
@@ -85,19 +110,21 @@ pub fn instantiate(pipeline: &Pipeline, registry: &Registry) -> Result<Instances
             Failure::runtime(line)
         }
     };
-    let label =
-        |p: &LoadedPlugin, kind| crash::label(&p.info.name, &p.info.version, kind, &pipeline.name);
-    let source = source_plugin
-        .new_source(&pipeline.source.scheme, &pipeline.name, &source_cfg)
+    let make = Maker {
+        pipeline: &pipeline.name,
+        isolation,
+    };
+    let source = make
+        .source(source_plugin, &pipeline.source.scheme, &source_cfg)
         .map_err(|e| refused("source", &source_plugin.info.name, e));
-    let sink = sink_plugin
-        .new_sink(&pipeline.sink.scheme, &pipeline.name, &sink_cfg)
+    let sink = make
+        .sink(sink_plugin, &pipeline.sink.scheme, &sink_cfg, "sink")
         .map_err(|e| refused("sink", &sink_plugin.info.name, e));
-    let dead_letter = dead_letter_sink(pipeline, registry, &refused);
+    let dead_letter = dead_letter_sink(pipeline, registry, &make, &refused);
     match (source, sink, dead_letter) {
         (Ok(source), Ok(sink), Ok(dead_letter)) => Ok(Instances {
-            source: Box::new(SourceAdapter(source, label(source_plugin, "source"))),
-            sink: Box::new(SinkAdapter(sink, label(sink_plugin, "sink"))),
+            source,
+            sink,
             source_plugin: format!("{}/{}", source_plugin.info.name, source_plugin.info.version),
             sink_plugin: format!("{}/{}", sink_plugin.info.name, sink_plugin.info.version),
             dead_letter,
@@ -112,6 +139,72 @@ pub fn instantiate(pipeline: &Pipeline, registry: &Registry) -> Result<Instances
     }
 }
 
+/// Constructs a pipeline's instances where its isolation says: in this process, or each in
+/// a child process (`isolate`).
+struct Maker<'a> {
+    pipeline: &'a str,
+    isolation: Isolation,
+}
+
+impl Maker<'_> {
+    fn source(
+        &self,
+        plugin: &LoadedPlugin,
+        scheme: &str,
+        cfg: &SourceConfig,
+    ) -> Result<Box<dyn weir_core::Source>, weir_sdk::Error> {
+        let who = crash::label(
+            &plugin.info.name,
+            &plugin.info.version,
+            "source",
+            self.pipeline,
+        );
+        if self.isolation == Isolation::InProcess {
+            let source = plugin.new_source(scheme, self.pipeline, cfg)?;
+            return Ok(Box::new(SourceAdapter(source, who)));
+        }
+        let hello = Hello {
+            library: plugin.path.clone(),
+            scheme: scheme.to_string(),
+            role: "source".into(),
+            pipeline: self.pipeline.to_string(),
+            address: cfg.address.clone(),
+            options: cfg.options.clone(),
+            run_in_loop: cfg.run_in_loop,
+            batch_size: cfg.batch_size as u64,
+            batch_timeout_ms: u64::try_from(cfg.batch_timeout.as_millis()).unwrap_or(u64::MAX),
+        };
+        Ok(Box::new(IsolatedSource(Isolated::start(hello, who)?)))
+    }
+
+    /// A sink; `role` is `sink` or `dead-letter sink`.
+    fn sink(
+        &self,
+        plugin: &LoadedPlugin,
+        scheme: &str,
+        cfg: &SinkConfig,
+        role: &str,
+    ) -> Result<Box<dyn weir_core::Sink>, weir_sdk::Error> {
+        let who = crash::label(&plugin.info.name, &plugin.info.version, role, self.pipeline);
+        if self.isolation == Isolation::InProcess {
+            let sink = plugin.new_sink(scheme, self.pipeline, cfg)?;
+            return Ok(Box::new(SinkAdapter(sink, who)));
+        }
+        let hello = Hello {
+            library: plugin.path.clone(),
+            scheme: scheme.to_string(),
+            role: role.to_string(),
+            pipeline: self.pipeline.to_string(),
+            address: cfg.address.clone(),
+            options: cfg.options.clone(),
+            run_in_loop: false,
+            batch_size: 0,
+            batch_timeout_ms: 0,
+        };
+        Ok(Box::new(IsolatedSink(Isolated::start(hello, who)?)))
+    }
+}
+
 /// Every problem as one failure; `None` when there is none.
 fn together(problems: impl Iterator<Item = Failure>) -> Option<Failure> {
     problems.reduce(Failure::and)
@@ -121,6 +214,7 @@ fn together(problems: impl Iterator<Item = Failure>) -> Option<Failure> {
 fn dead_letter_sink(
     pipeline: &Pipeline,
     registry: &Registry,
+    make: &Maker<'_>,
     refused: &dyn Fn(&str, &str, weir_sdk::Error) -> Failure,
 ) -> Result<Option<Box<dyn weir_core::Sink>>, Failure> {
     let Some((address, scheme)) = &pipeline.transform.dead_letter else {
@@ -136,14 +230,7 @@ fn dead_letter_sink(
         address: address.clone(),
         options: Default::default(),
     };
-    let sink = plugin
-        .new_sink(scheme, &pipeline.name, &cfg)
-        .map_err(|e| refused("source.options.dead_letter", &plugin.info.name, e))?;
-    let who = crash::label(
-        &plugin.info.name,
-        &plugin.info.version,
-        "dead-letter sink",
-        &pipeline.name,
-    );
-    Ok(Some(Box::new(SinkAdapter(sink, who))))
+    make.sink(plugin, scheme, &cfg, "dead-letter sink")
+        .map(Some)
+        .map_err(|e| refused("source.options.dead_letter", &plugin.info.name, e))
 }

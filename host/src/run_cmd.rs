@@ -7,6 +7,7 @@
 use crate::failure::Failure;
 use crate::pipeline::Instances;
 use crate::service::{now_ms, Health, LagLabel, PipelineLabel, PluginLabel, RetryLabel, Service};
+use crate::status::{redact, Phase, Side, Status};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ struct ProgressLog {
     state: Mutex<Progress>,
     service: Arc<Service>,
     health: Arc<Health>,
+    status: Arc<Status>,
 }
 
 struct Progress {
@@ -42,6 +44,7 @@ impl Observer for ProgressLog {
     fn started(&self) {
         self.health.started_ms.store(now_ms(), Ordering::SeqCst);
         self.health.started.store(true, Ordering::SeqCst);
+        self.status.phase(Phase::Running);
         self.service
             .metrics
             .pipeline_up
@@ -53,6 +56,7 @@ impl Observer for ProgressLog {
         let total: i64 = backlog.iter().map(|p| p.next.max(0)).sum();
         self.health.lag.store(total as u64, Ordering::SeqCst);
         self.health.lag_known.store(true, Ordering::SeqCst);
+        self.status.lag(backlog);
         for p in backlog {
             self.service
                 .metrics
@@ -65,8 +69,11 @@ impl Observer for ProgressLog {
         }
     }
 
-    fn retrying(&self, call: &str, _attempt: u32, _error: &weir_core::ConnectorError) {
+    fn retrying(&self, call: &str, _attempt: u32, error: &weir_core::ConnectorError) {
         self.health.last_retry_ms.store(now_ms(), Ordering::SeqCst);
+        let position = error.position.as_ref().map(ToString::to_string);
+        self.status
+            .error(format!("{call}: {error}"), position, true);
         self.service
             .metrics
             .retries
@@ -106,6 +113,11 @@ impl Observer for ProgressLog {
             .get_or_create(&l)
             .observe(report.records as f64);
         m.last_commit.get_or_create(&l).set(now as f64 / 1000.0);
+        self.status.committed(
+            (report.records + report.dead_letters) as u64,
+            report.records as u64,
+            &report.positions.to_vec(),
+        );
         let Ok(mut s) = self.state.lock() else { return };
         s.records += report.records as u64;
         s.batches += 1;
@@ -195,8 +207,14 @@ fn observer(
             })
             .set(1);
     }
+    let status = service.status(&pipeline.name);
+    status.starting(
+        side(&instances.source_plugin, &pipeline.source),
+        side(&instances.sink_plugin, &pipeline.sink),
+    );
     let now = Instant::now();
     Arc::new(ProgressLog {
+        status,
         service: service.clone(),
         health: service.track(&pipeline.name),
         pipeline: pipeline.name.clone(),
@@ -208,6 +226,17 @@ fn observer(
             batches: 0,
         }),
     })
+}
+
+/// A source or sink for `/pipelines`: its `plugin/version` and endpoint, address redacted.
+fn side(plugin: &str, endpoint: &weir_core::manifest::Endpoint) -> Side {
+    let (name, version) = plugin.split_once('/').unwrap_or((plugin, ""));
+    Side {
+        plugin: name.to_string(),
+        version: version.to_string(),
+        scheme: endpoint.scheme.clone(),
+        address: redact(&endpoint.address),
+    }
 }
 
 /// A failed run as the host's failure: what failed and what the sink holds.

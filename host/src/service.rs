@@ -1,8 +1,9 @@
 //! What operators see over HTTP (`--listen`, default 127.0.0.1:9464): `/health/live` (the
 //! process is up), `/health/ready` (every pipeline has opened its source and sink and is not
 //! stuck retrying), and `/metrics` in the OpenMetrics text format, encoded by
-//! `prometheus-client`.
+//! `prometheus-client`; the pipelines API (`api`) on the same server.
 
+use crate::status::{Phase, Status};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -176,17 +177,21 @@ static SKIPPED_TO: std::sync::OnceLock<Arc<Service>> = std::sync::OnceLock::new(
 /// `weir_records_skipped_total` (the first service of the process).
 pub fn count_skipped_records(service: &Arc<Service>) {
     let _ = SKIPPED_TO.set(service.clone());
-    weir_sdk::abi::host::on_records_skipped(|pipeline, key, count| {
-        if let Some(s) = SKIPPED_TO.get() {
-            s.metrics
-                .records_skipped
-                .get_or_create(&LagLabel {
-                    pipeline: pipeline.to_string(),
-                    key: key.to_string(),
-                })
-                .inc_by(count);
-        }
-    });
+    weir_sdk::abi::host::on_records_skipped(record_skipped);
+}
+
+/// Counts records a source skipped (`weir_records_skipped_total`): reported by an in-process
+/// plugin through the sdk, or by an isolated one in its replies.
+pub fn record_skipped(pipeline: &str, key: &str, count: u64) {
+    if let Some(s) = SKIPPED_TO.get() {
+        s.metrics
+            .records_skipped
+            .get_or_create(&LagLabel {
+                pipeline: pipeline.to_string(),
+                key: key.to_string(),
+            })
+            .inc_by(count);
+    }
 }
 
 /// Unix time in milliseconds.
@@ -247,6 +252,12 @@ pub struct Service {
     pub stale: Duration,
     /// Per pipeline, how often it failed and the last failure (kept across restarts).
     pub failures: Mutex<std::collections::HashMap<String, (u64, String)>>,
+    /// Per pipeline, what `/pipelines` shows and the operator's controls, in start order.
+    pub statuses: Mutex<Vec<Arc<Status>>>,
+    /// Bumped by `POST /reload` (the supervisor treats it as a SIGHUP).
+    pub reloads: Arc<AtomicU64>,
+    /// Who may call the mutating endpoints (set before serving).
+    pub access: std::sync::OnceLock<crate::api::Access>,
 }
 
 impl Service {
@@ -257,7 +268,32 @@ impl Service {
             health: Mutex::new(Vec::new()),
             stale,
             failures: Mutex::default(),
+            statuses: Mutex::default(),
+            reloads: Arc::default(),
+            access: std::sync::OnceLock::new(),
         })
+    }
+
+    /// A pipeline's status, made on first use (kept across its restarts).
+    pub fn status(&self, pipeline: &str) -> Arc<Status> {
+        let mut v = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = v.iter().find(|s| s.name() == pipeline) {
+            return s.clone();
+        }
+        let s = Arc::new(Status::new(pipeline));
+        v.push(s.clone());
+        s
+    }
+
+    /// A pipeline's status, if there is such a pipeline.
+    pub fn status_of(&self, pipeline: &str) -> Option<Arc<Status>> {
+        let v = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+        v.iter().find(|s| s.name() == pipeline).cloned()
+    }
+
+    /// Every pipeline's status, in start order.
+    pub fn all_statuses(&self) -> Vec<Arc<Status>> {
+        self.statuses.lock().map(|v| v.clone()).unwrap_or_default()
     }
 
     /// Records a fatal failure of a pipeline: `failed` on `/health/ready`, `weir_pipeline_up`
@@ -274,6 +310,9 @@ impl Service {
                 *f = Some(why.to_string());
             }
         }
+        let status = self.status(pipeline);
+        status.phase(Phase::Failed);
+        status.error(why.to_string(), None, false);
         if let Ok(mut f) = self.failures.lock() {
             let e = f.entry(pipeline.to_string()).or_default();
             e.0 += 1;
@@ -287,6 +326,7 @@ impl Service {
             pipeline: pipeline.to_string(),
         };
         self.metrics.pipeline_up.get_or_create(&label).set(0);
+        self.status(pipeline).phase(Phase::Stopped);
         if let Some(h) = self.health_of(pipeline) {
             h.ended.store(true, Ordering::SeqCst);
         }
@@ -323,6 +363,11 @@ async fn ready(State(s): State<Arc<Service>>) -> impl IntoResponse {
     let mut all = !v.is_empty();
     let failures = s.failures.lock().map(|f| f.clone()).unwrap_or_default();
     for (name, h) in &v {
+        if s.status_of(name).is_some_and(|st| st.paused()) {
+            // Paused on purpose: not a failure, and not counted against readiness.
+            body.push_str(&format!("{name}: paused (POST /pipelines/{name}/resume)\n"));
+            continue;
+        }
         let r = h.ready(Duration::from_secs(15), s.stale);
         all &= r;
         let failed = h.failed.lock().ok().and_then(|f| f.clone());
@@ -378,6 +423,7 @@ pub fn serve(addr: SocketAddr, service: Arc<Service>) -> std::io::Result<SocketA
                     .route("/health/live", get(live))
                     .route("/health/ready", get(ready))
                     .route("/metrics", get(metrics))
+                    .merge(crate::api::routes())
                     .with_state(service);
                 match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => {

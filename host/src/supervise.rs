@@ -12,6 +12,7 @@ use crate::loader::Registry;
 use crate::pipeline::{self, Instances};
 use crate::run_cmd;
 use crate::service::Service;
+use crate::status::Status;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -49,6 +50,7 @@ impl Signals {
         grace: Duration,
         fail_fast: bool,
         restart: Restart,
+        reloads: Arc<AtomicU64>,
     ) -> Result<Arc<Self>, Failure> {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         use signal_hook::flag;
@@ -66,7 +68,7 @@ impl Signals {
         flag::register(SIGHUP, hup.clone()).map_err(fail)?;
         let signals = Arc::new(Self {
             term,
-            reloads: Arc::new(AtomicU64::new(0)),
+            reloads,
             fail_fast,
             restart,
         });
@@ -125,9 +127,15 @@ fn supervise(
 ) -> Result<(), Failure> {
     let mut seen = signals.reloads.load(Ordering::SeqCst);
     let mut failures = 0u32;
+    let status = service.status(&job.pipeline.name);
     loop {
         let ran = std::time::Instant::now();
-        let (watch, watcher) = watch(job.path.clone(), seen, signals.clone(), registry.clone());
+        let watched = Watched {
+            path: job.path.clone(),
+            pipeline: job.pipeline.clone(),
+            status: status.clone(),
+        };
+        let (watch, watcher) = watch(watched, seen, signals.clone(), registry.clone());
         let result = run_cmd::run(&job.pipeline, job.instances, &service, &watch.stop);
         watch.done.store(true, Ordering::SeqCst);
         seen = watcher.join().unwrap_or(seen);
@@ -139,6 +147,7 @@ fn supervise(
                     batch_size = pipeline.limits.max_records,
                     "restarting with the new manifest"
                 );
+                status.restarted();
                 job = Job {
                     path: job.path,
                     pipeline,
@@ -156,6 +165,7 @@ fn supervise(
                     return Err(e);
                 }
                 job = reinstantiate(job.path, job.pipeline, &registry, &service, &signals)?;
+                status.restarted();
             }
             (Err(e), _) => {
                 let why = e.lines().first().cloned().unwrap_or_default();
@@ -177,6 +187,7 @@ fn supervise(
                     return Err(e);
                 }
                 job = reinstantiate(job.path, job.pipeline, &registry, &service, &signals)?;
+                status.restarted();
             }
             (r, _) => return r.map(|_| ()),
         }
@@ -204,16 +215,29 @@ struct Watch {
     done: Arc<AtomicBool>,
 }
 
-/// Starts the watcher of one run: it turns a drain request into the run's stop, and a SIGHUP
-/// into a re-read of the manifest (applied by draining) or a refusal that lets the run go on.
-fn watch(
+/// What the watcher of a run watches: the manifest, the pipeline as it runs, its status.
+struct Watched {
     path: PathBuf,
+    pipeline: Pipeline,
+    status: Arc<Status>,
+}
+
+/// Starts the watcher of one run: it turns a drain request into the run's stop, a SIGHUP (or
+/// `POST /reload`) into a re-read of the manifest (applied by draining) or a refusal that
+/// lets the run go on, and `POST /pipelines/{name}/restart` into a drain and a new start.
+fn watch(
+    watched: Watched,
     mut seen: u64,
     signals: Arc<Signals>,
     registry: Arc<Registry>,
 ) -> (Watch, std::thread::JoinHandle<u64>) {
+    let Watched {
+        path,
+        pipeline,
+        status,
+    } = watched;
     let w = Watch {
-        stop: StopSignal::new(),
+        stop: StopSignal::with_pause(status.pause.clone()),
         pending: Arc::default(),
         done: Arc::new(AtomicBool::new(false)),
     };
@@ -223,7 +247,25 @@ fn watch(
         let _in = span.enter();
         while !done.load(Ordering::SeqCst) {
             if signals.term.load(Ordering::SeqCst) {
+                status.draining();
                 stop.stop();
+            }
+            if status.restart.swap(false, Ordering::SeqCst) {
+                match pipeline::instantiate(&pipeline, &registry) {
+                    Ok(instances) => {
+                        tracing::info!("restart requested: draining, then starting again from the stored positions");
+                        if let Ok(mut p) = pending.lock() {
+                            *p = Some((pipeline.clone(), instances));
+                        }
+                        status.draining();
+                        stop.stop();
+                    }
+                    Err(e) => {
+                        for l in e.lines() {
+                            tracing::error!("restart refused, the running pipeline goes on: {l}");
+                        }
+                    }
+                }
             }
             let now = signals.reloads.load(Ordering::SeqCst);
             if now != seen {
@@ -234,6 +276,7 @@ fn watch(
                         if let Ok(mut p) = pending.lock() {
                             *p = Some(next);
                         }
+                        status.draining();
                         stop.stop();
                     }
                     Err(lines) => {

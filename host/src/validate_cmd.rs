@@ -8,6 +8,7 @@ use crate::loader::Registry;
 use crate::pipeline;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use weir_core::manifest::Isolation;
 
 /// Validates `paths`; prints one `valid:` line per good manifest.
 pub(crate) fn run(paths: &[PathBuf], registry: &Registry) -> Result<(), Failure> {
@@ -30,7 +31,7 @@ pub(crate) fn run(paths: &[PathBuf], registry: &Registry) -> Result<(), Failure>
             ));
             continue;
         }
-        match pipeline::instantiate(&pipeline, registry) {
+        match pipeline::instantiate_with(&pipeline, registry, Isolation::InProcess) {
             Ok(instances) => {
                 drop(instances);
                 println!(

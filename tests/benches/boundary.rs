@@ -6,6 +6,10 @@
 //! - **pipeline**: `weir run` generator -> null (the host, its batcher and both boundaries)
 //!   against the raw floor: the generator's own batch builder called in-process for the same
 //!   rows. Reported as the ratio of the two rates, taken in one run.
+//! - **isolation**: the same generator -> null run with `isolation: process` (source and sink
+//!   each in a child process, every batch crossing two sockets as Arrow IPC) against
+//!   in-process, interleaved in one run: the isolation cost per batch is the difference of
+//!   the two times over the number of batches.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -86,19 +90,38 @@ fn boundary(dir: &Path) -> serde_json::Value {
     serde_json::Value::Array(out)
 }
 
+/// A generator -> null manifest of `rows` rows in batches of `batch`, with `isolation`.
+fn generator_to_null(dir: &Path, rows: i64, batch: usize, isolation: &str) -> std::path::PathBuf {
+    let manifest = dir.join(format!("bench-{rows}-{batch}-{isolation}.yaml"));
+    std::fs::write(
+        &manifest,
+        format!("name: bench\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: generator://?count={rows}&seed=1\n    options: {{batch_size: {batch}, isolation: {isolation}}}\n  sink:\n    address: null://\n"),
+    )
+    .expect("manifest");
+    manifest
+}
+
+/// Medians of five interleaved rounds of each timing, so drift hits every side alike.
+fn interleaved<const N: usize>(mut runs: [&mut dyn FnMut() -> Duration; N]) -> [Duration; N] {
+    let mut times: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::new());
+    for _ in 0..5 {
+        for (run, t) in runs.iter_mut().zip(times.iter_mut()) {
+            t.push(run());
+        }
+    }
+    times.map(|mut v| {
+        v.sort();
+        v[v.len() / 2]
+    })
+}
+
 fn pipeline() -> serde_json::Value {
     // Long enough that process start and plugin loading (tens of ms) do not dominate.
     const ROWS: i64 = 10_000_000;
     const BATCH: usize = 10_000;
     let scratch = tempfile::tempdir().expect("tmp");
-    let manifest = scratch.path().join("bench.yaml");
-    std::fs::write(
-        &manifest,
-        format!("name: bench\ntype: nilus\nspec:\n  type: stream\n  source:\n    address: generator://?count={ROWS}&seed=1\n    options: {{batch_size: {BATCH}}}\n  sink:\n    address: null://\n"),
-    )
-    .expect("manifest");
-    let run = || weir_tests::timed_run(&manifest);
-    let floor = || {
+    let manifest = generator_to_null(scratch.path(), ROWS, BATCH, "none");
+    let mut floor = || {
         let t = Instant::now();
         let mut from = 0;
         while from < ROWS {
@@ -108,16 +131,7 @@ fn pipeline() -> serde_json::Value {
         }
         t.elapsed()
     };
-    // Interleave, take medians, so drift hits both sides alike.
-    let mut ours = Vec::new();
-    let mut raw = Vec::new();
-    for _ in 0..5 {
-        ours.push(run());
-        raw.push(floor());
-    }
-    ours.sort();
-    raw.sort();
-    let (ours, raw) = (ours[2], raw[2]);
+    let [ours, raw] = interleaved([&mut || weir_tests::timed_run(&manifest), &mut floor]);
     let rate = |d: Duration| ROWS as f64 / d.as_secs_f64();
     serde_json::json!({
         "rows": ROWS,
@@ -127,6 +141,36 @@ fn pipeline() -> serde_json::Value {
         "ratio_weir_to_floor": rate(ours) / rate(raw),
         "note": "weir's time includes process start, plugin loading and the drain; the floor only builds the batches",
     })
+}
+
+fn isolation() -> serde_json::Value {
+    let scratch = tempfile::tempdir().expect("tmp");
+    let mut out = Vec::new();
+    for (rows, batch) in [
+        (1_000_000_i64, 100_usize),
+        (2_000_000, 1_000),
+        (10_000_000, 10_000),
+    ] {
+        let inside = generator_to_null(scratch.path(), rows, batch, "none");
+        let isolated = generator_to_null(scratch.path(), rows, batch, "process");
+        let [a, b] = interleaved([&mut || weir_tests::timed_run(&inside), &mut || {
+            weir_tests::timed_run(&isolated)
+        }]);
+        let batches = rows as f64 / batch as f64;
+        let bytes = weir_plugin_generator::events::batch(1, 0, batch)
+            .expect("batch")
+            .get_array_memory_size();
+        out.push(serde_json::json!({
+            "rows": rows,
+            "batch_size": batch,
+            "batch_arrow_bytes": bytes,
+            "in_process_s": a.as_secs_f64(),
+            "isolated_s": b.as_secs_f64(),
+            "isolation_cost_per_batch_us": (b.as_secs_f64() - a.as_secs_f64()) / batches * 1e6,
+            "in_process_per_batch_us": a.as_secs_f64() / batches * 1e6,
+        }));
+    }
+    serde_json::Value::Array(out)
 }
 
 fn main() {
@@ -139,6 +183,7 @@ fn main() {
     let report = serde_json::json!({
         "boundary": boundary(&dir),
         "pipeline": pipeline(),
+        "isolation": isolation(),
     });
     println!("{report:#}");
 }

@@ -530,10 +530,18 @@ pub fn append_text(path: &Path, text: &str) {
 /// `GET path` on 127.0.0.1:port over HTTP/1.0: the status and the body, or `None` while
 /// nothing answers.
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    http(
+        port,
+        &format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"),
+    )
+}
+
+/// Sends one HTTP/1.0 request to 127.0.0.1:port: the answer's status and body.
+fn http(port: u16, request: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    s.write_all(request.as_bytes()).ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
     let status = text.split_whitespace().nth(1)?.parse().ok()?;
@@ -542,4 +550,16 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     Some((status, body))
+}
+
+/// `POST path` (empty body) on 127.0.0.1:port over HTTP/1.0, with `Authorization: Bearer
+/// <token>` when given: the status and the body, or `None` while nothing answers.
+pub fn http_post(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    http(
+        port,
+        &format!("POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{auth}Content-Length: 0\r\n\r\n"),
+    )
 }

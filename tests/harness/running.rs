@@ -74,10 +74,31 @@ impl Running {
 
     /// Waits up to a minute for the process to exit (killing it after that); its outcome with
     /// the log as stderr.
-    pub fn wait_exit(self) -> Outcome {
-        let log = self.log.clone();
-        let mut out = crate::wait_exit(self.child);
-        out.stderr = std::fs::read_to_string(&log).unwrap_or_default();
-        out
+    pub fn wait_exit(mut self) -> Outcome {
+        crate::eventually(Duration::from_secs(60), || {
+            self.child.try_wait().expect("wait").is_some()
+        });
+        let _ = self.child.kill();
+        let status = self.child.wait().expect("wait");
+        let mut stdout = String::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            let _ = std::io::Read::read_to_string(&mut out, &mut stdout);
+        }
+        Outcome {
+            code: status.code(),
+            stdout,
+            stderr: self.log(),
+        }
+    }
+}
+
+impl Drop for Running {
+    /// A test that ends (or panics) with the process still running kills it, so no weir
+    /// outlives its test to load the machine under the next ones.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }

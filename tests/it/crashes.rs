@@ -1,6 +1,7 @@
 //! A plugin crash that no panic handler catches (`abort()`, a segfault, a stack overflow) in
 //! `poll` or in `write`: without isolation the process dies, and the last line it writes names
-//! the plugin, the pipeline, the call and the signal.
+//! the plugin, the pipeline, the call and the signal, and says how to contain it
+//! (`isolation: process`, tested in `isolation.rs`).
 
 use std::os::unix::process::ExitStatusExt;
 use weir_tests::manifest::Manifest;
@@ -70,7 +71,7 @@ fn a_crash_in_poll_or_write_is_named_before_the_process_dies() {
             );
             assert!(line.starts_with(&want), "{name}: {line}");
             assert!(line.contains(&format!("in `{call}`")), "{name}: {line}");
-            assert!(line.contains("a weir process of its own"), "{name}: {line}");
+            assert!(line.contains("set `isolation: process`"), "{name}: {line}");
             if how == "overflow" {
                 assert!(
                     stderr.contains("has overflowed its stack"),

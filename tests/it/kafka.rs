@@ -276,22 +276,28 @@ fn three_members_of_one_group_under_kills_leave_each_id_exactly_once() {
             committed,
         );
     };
-    let mut producer = f.broker.produce_in_background(TOPIC, 0, TOTAL, 4_000);
+    // Half before the restart, half after: the restarted member has records to commit
+    // however long the first half took to read (a slow machine may read it all first).
+    let mut first_half = f.broker.produce_in_background(TOPIC, 0, TOTAL / 2, 4_000);
     let mut members = vec![member("a"), member("b"), member("c")];
     for m in members.iter_mut() {
         first_commit(m);
     }
     // One SIGKILLed and restarted (it rejoins the same group), then another SIGKILLed, all
-    // while the producer runs: each rebalance moves partitions between live members.
+    // while a producer runs: each rebalance moves partitions between live members.
     let mut clock = KillClock::new();
     let log = f.scratch.join("member-b.log");
     clock.kill(members[1].child(), 2_000, &log, "member b");
     members[1] = member("b-again");
+    let mut second_half = f
+        .broker
+        .produce_in_background(TOPIC, TOTAL / 2, TOTAL / 2, 4_000);
     first_commit(&mut members[1]);
     let log = f.scratch.join("member-c.log");
     clock.kill(members[2].child(), 2_000, &log, "member c");
     members.truncate(2);
-    assert!(producer.wait().expect("producer").success());
+    assert!(first_half.wait().expect("producer").success());
+    assert!(second_half.wait().expect("producer").success());
     let done = eventually(Duration::from_secs(180), || {
         try_json_ids(&table).is_some_and(|ids| ids["distinct"].as_u64() >= Some(TOTAL))
     });

@@ -1,5 +1,6 @@
 //! End-to-end tests of the built `weir` binary with its real plugins (see `harness/`).
 
+mod api;
 mod arrows;
 mod avro;
 mod boundary;
@@ -12,6 +13,7 @@ mod grafana;
 mod headers;
 mod iceberg;
 mod iceberg_lakehouse;
+mod isolation;
 mod json_schema;
 mod kafka;
 mod kafka_security;
@@ -20,6 +22,7 @@ mod loading;
 mod nats;
 mod nats_scale;
 mod nats_security;
+mod operate;
 mod panics;
 mod poison;
 mod postgres;

@@ -240,6 +240,28 @@ fn a_server_restart_mid_run_is_retried_and_loses_or_doubles_nothing() {
     run.wait_for_lines("a retry", 1, Duration::from_secs(30), |l| {
         l.contains("retrying")
     });
+    // `/pipelines` says so, with the sink's error, and never the password in the address.
+    let pipeline = || {
+        let (code, body) = http_get(port, "/pipelines/restart").expect("the API answers");
+        assert_eq!(code, 200, "{body}");
+        assert!(
+            !body.contains(PASSWORD),
+            "/pipelines shows the password: {body}"
+        );
+        serde_json::from_str::<serde_json::Value>(&body).expect("JSON")
+    };
+    wait_for("`retrying` in /pipelines", Duration::from_secs(30), || {
+        pipeline()["state"] == "retrying"
+    });
+    let p = pipeline();
+    let error = p["last_error"]["message"].as_str().unwrap_or_default();
+    assert!(error.starts_with("sink "), "{p}");
+    assert!(
+        p["sink"]["address"]
+            .as_str()
+            .is_some_and(|a| a.contains(":***@127.0.0.1")),
+        "{p}"
+    );
     f.pg.start_again();
     let before = f.count(positions);
     wait_for(
@@ -247,6 +269,7 @@ fn a_server_restart_mid_run_is_retried_and_loses_or_doubles_nothing() {
         Duration::from_secs(120),
         || ready() == Some(200) && f.count(positions) >= before + 5_000,
     );
+    assert_eq!(pipeline()["state"], "running");
     run.signal(libc::SIGTERM);
     let out = run.wait_exit();
     assert_eq!(out.code, Some(0), "{}", out.stderr);

@@ -1,5 +1,6 @@
-//! Secrets never leak: every secret option of every shipped connector (the fields their
-//! options schemas mark `writeOnly`, found through `weir plugins --json`), the passwords that
+//! Secrets never leak (logs, /metrics, /health, /pipelines, the status page): every secret
+//! option of every shipped connector (the fields their options schemas mark `writeOnly`,
+//! found through `weir plugins --json`), the passwords that
 //! sit in addresses and the schema registry's, each set to a recognisable value and pointed at a
 //! closed 127.0.0.1 port so the connector fails or retries. Every output channel is searched
 //! for the values: `weir validate`, `weir run`'s text and JSON logs at debug level and its
@@ -142,7 +143,7 @@ fn channels(plugins: &Path, manifest: &Path, format: &str) -> String {
         }
         retried
     });
-    for path in ["/health/live", "/health/ready"] {
+    for path in ["/health/live", "/health/ready", "/pipelines", "/"] {
         if let Some((_, body)) = http_get(port, path) {
             served.push_str(&body);
         }

@@ -305,6 +305,22 @@ fn boundary() -> Result<()> {
             b["write_and_commit_us"].as_f64().unwrap_or(f64::NAN),
         );
     }
+    println!("isolation: process, generator -> null, per batch (two socket crossings):");
+    println!(
+        "  {:>10}  {:>12}  {:>16}  {:>16}",
+        "batch", "Arrow bytes", "in-process µs", "isolation µs"
+    );
+    for b in report["isolation"].as_array().into_iter().flatten() {
+        println!(
+            "  {:>10}  {:>12}  {:>16.1}  {:>16.1}",
+            b["batch_size"],
+            b["batch_arrow_bytes"],
+            b["in_process_per_batch_us"].as_f64().unwrap_or(f64::NAN),
+            b["isolation_cost_per_batch_us"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
+        );
+    }
     let p = &report["pipeline"];
     println!(
         "generator -> null through weir: {:.0} records/s; raw generator floor {:.0} records/s; ratio {:.2}",

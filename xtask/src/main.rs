@@ -294,6 +294,9 @@ fn test() -> Result<()> {
     // they install beside the checks and the workspace build (their output goes to logs
     // under the tools directory).
     let servers_install = std::thread::spawn(tools::ensure_servers);
+    // Debian's chromium and tmux (the status page's and `weir top`'s tests) beside them too,
+    // joined before PostgreSQL's check, which may run apt-get as well (one dpkg at a time).
+    let browser_install = std::thread::spawn(tools::ensure_browser_and_tmux);
     step(
         "tidy: size limits, no sleep as synchronisation in tests",
         tidy::run,
@@ -321,32 +324,26 @@ fn test() -> Result<()> {
     let python = python::ensure_venv()?;
     let (tansu, rustberg) = step_value(
         "tansu and rustberg, the Kafka broker and Iceberg REST catalog of the tests",
-        || {
-            servers_install
-                .join()
-                .map_err(|_| anyhow::anyhow!("the server install thread panicked"))?
-        },
+        || joined(servers_install),
+    )?;
+    let (chromium, tmux) = step_value(
+        "chromium and tmux, the browser and terminal of the status page's and weir top's tests",
+        || joined(browser_install),
     )?;
     let pg_bin = step_value(
         "PostgreSQL, the server of the Postgres sink's tests",
         tools::ensure_postgres,
     )?;
     step("demo, read back by Python deltalake", || {
-        let d = demo(&weir)?;
-        let summary = python::summary(&python, &d.table)?;
-        let rows = summary["rows"].as_u64().unwrap_or(0);
-        let distinct = summary["distinct_ids"].as_u64().unwrap_or(0);
-        if rows != 100_000 || distinct != 100_000 || d.rows != 100_000 {
-            bail!("demo table: Python reads {rows} rows ({distinct} distinct ids), the Delta log says {}; expected 100000", d.rows);
-        }
-        println!("demo: Python deltalake reads {rows} rows, {distinct} distinct ids");
-        Ok(())
+        demo_read_back(&weir, &python)
     })?;
     let servers = [
         ("WEIR_TEST_PYTHON", python),
         ("WEIR_TEST_TANSU", tansu),
         ("WEIR_TEST_RUSTBERG", rustberg),
         ("WEIR_TEST_PG_BIN", pg_bin),
+        ("WEIR_TEST_CHROMIUM", chromium),
+        ("WEIR_TEST_TMUX", tmux),
     ];
     step("unit and end-to-end tests (nextest)", || {
         nextest(&lint, &servers)
@@ -364,6 +361,26 @@ fn test() -> Result<()> {
         "\nxtask test: all green in {:.0} s",
         t0.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// What an install thread found, or why it failed.
+fn joined<T>(install: std::thread::JoinHandle<Result<T>>) -> Result<T> {
+    install
+        .join()
+        .map_err(|_| anyhow::anyhow!("an install thread panicked"))?
+}
+
+/// The demo, its table read back by Python deltalake.
+fn demo_read_back(weir: &Path, python: &Path) -> Result<()> {
+    let d = demo(weir)?;
+    let summary = python::summary(python, &d.table)?;
+    let rows = summary["rows"].as_u64().unwrap_or(0);
+    let distinct = summary["distinct_ids"].as_u64().unwrap_or(0);
+    if rows != 100_000 || distinct != 100_000 || d.rows != 100_000 {
+        bail!("demo table: Python reads {rows} rows ({distinct} distinct ids), the Delta log says {}; expected 100000", d.rows);
+    }
+    println!("demo: Python deltalake reads {rows} rows, {distinct} distinct ids");
     Ok(())
 }
 

@@ -14,7 +14,8 @@ use std::process::Command;
 /// and schema registry client;
 /// `moto[server]` is the local S3-compatible server (conditional puts included) and `boto3`
 /// makes its buckets; `pyiceberg` (with its SQL catalog on SQLite) is behind the harness's
-/// Iceberg REST catalog (`tests/harness/iceberg_rest.py`) and is its independent client.
+/// Iceberg REST catalog (`tests/harness/iceberg_rest.py`) and is its independent client;
+/// `schemathesis` tests the pipelines API against its OpenAPI document.
 const PACKAGES: &[&str] = &[
     "deltalake==1.6.6",
     "pyarrow==26.0.1",
@@ -26,13 +27,14 @@ const PACKAGES: &[&str] = &[
     "moto[server]==5.2.5",
     "boto3==1.44.8",
     "pyiceberg[sql-sqlite]==0.12.0",
+    "schemathesis==4.32.5",
 ];
 
 fn works(python: &Path) -> bool {
     Command::new(python)
         .args([
             "-c",
-            "import deltalake, pyarrow, nats, prometheus_client, confluent_kafka, confluent_kafka.schema_registry.avro, confluent_kafka.schema_registry.protobuf, confluent_kafka.schema_registry.json_schema, moto.server, boto3, pyiceberg.catalog.sql",
+            "import deltalake, pyarrow, nats, prometheus_client, confluent_kafka, confluent_kafka.schema_registry.avro, confluent_kafka.schema_registry.protobuf, confluent_kafka.schema_registry.json_schema, moto.server, boto3, pyiceberg.catalog.sql, schemathesis",
         ])
         .output()
         .map(|o| o.status.success())

@@ -156,21 +156,45 @@ pub(crate) fn ensure_postgres() -> Result<PathBuf> {
         return Ok(bin);
     }
     println!("PostgreSQL's server binaries are missing: installing Debian's postgresql package");
-    let ok = Command::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends", "postgresql"])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        let _ = Command::new("apt-get").arg("update").status();
-        let status = Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "postgresql"])
+    apt_install("postgresql")?;
+    find().context("postgresql is installed but /usr/lib/postgresql/<N>/bin/initdb is not there")
+}
+
+/// Installs a Debian package with apt-get (updating the lists once if the first try fails).
+fn apt_install(package: &str) -> Result<()> {
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", package])
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status()
-            .context("run apt-get")?;
-        if !status.success() {
-            bail!("apt-get install postgresql failed; install Debian's postgresql package (as root) and run again");
-        }
+    };
+    if install().is_ok_and(|s| s.success()) {
+        return Ok(());
     }
-    find().context("postgresql is installed but /usr/lib/postgresql/<N>/bin/initdb is not there")
+    let _ = Command::new("apt-get").arg("update").status();
+    let status = install().context("run apt-get")?;
+    if !status.success() {
+        bail!("apt-get install {package} failed; install Debian's {package} package (as root) and run again");
+    }
+    Ok(())
+}
+
+/// The browser and terminal multiplexer of the status page's and `weir top`'s tests:
+/// Debian's `chromium` and `tmux`, installed when missing. Their paths.
+pub(crate) fn ensure_browser_and_tmux() -> Result<(PathBuf, PathBuf)> {
+    let mut found = Vec::new();
+    for (package, binary) in [("chromium", "/usr/bin/chromium"), ("tmux", "/usr/bin/tmux")] {
+        let path = PathBuf::from(binary);
+        if !path.is_file() {
+            println!("{binary} is missing: installing Debian's {package} package");
+            apt_install(package)?;
+        }
+        if !path.is_file() {
+            bail!("{package} is installed but {binary} is not there");
+        }
+        found.push(path);
+    }
+    let tmux = found.pop().context("tmux")?;
+    let chromium = found.pop().context("chromium")?;
+    Ok((chromium, tmux))
 }

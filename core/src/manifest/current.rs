@@ -5,8 +5,8 @@
 
 use super::{
     as_bool, as_f64, as_u64, declared_env, endpoint, keys, knob, problem, query_pairs, shaping,
-    shown, single, Endpoint, ManifestError, Pipeline, Problem, CORE_SOURCE_KEYS, MAX_BATCH_BYTES,
-    MAX_BATCH_SIZE,
+    shown, single, Endpoint, Isolation, ManifestError, Pipeline, Problem, CORE_SOURCE_KEYS,
+    MAX_BATCH_BYTES, MAX_BATCH_SIZE,
 };
 use crate::batcher::BatchLimits;
 use crate::retry::RetryPolicy;
@@ -40,6 +40,9 @@ pub(super) fn parse(
     let settings = source
         .as_ref()
         .map(|src| engine_settings(src, &name, env, &mut problems));
+    let isolation = source
+        .as_ref()
+        .and_then(|src| isolation(src, &mut problems));
     if let (Some(src), Some(snk)) = (&source, &sink) {
         check_pair(src, snk, &mut problems);
     }
@@ -69,7 +72,27 @@ pub(super) fn parse(
         limits,
         retry,
         transform,
+        isolation,
     })
+}
+
+/// `source.options.isolation`: `process` or `none`; absent, the host's default.
+fn isolation(src: &Endpoint, problems: &mut Vec<Problem>) -> Option<Isolation> {
+    let v = src.options.get("isolation")?;
+    match v.as_str().map(str::to_ascii_lowercase).as_deref() {
+        Some("process") => Some(Isolation::Process),
+        Some("none") => Some(Isolation::InProcess),
+        _ => {
+            problems.push(problem(
+                "spec.source.options.isolation",
+                format!(
+                    "`{}`: must be `process` (each plugin in a child weir process, so a crash fails this pipeline alone) or `none` (in the host process)",
+                    shown(v)
+                ),
+            ));
+            None
+        }
+    }
 }
 
 /// Unknown keys at the top, under `spec` and in a legacy `dataosSecrets` list.

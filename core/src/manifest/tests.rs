@@ -412,3 +412,27 @@ fn max_retry_time_bounds_the_retries_and_stays_with_the_engine() {
     let e = parse(&bad, &env).unwrap_err().to_string();
     assert!(e.contains("spec.source.options.max_retry_time"), "{e}");
 }
+
+#[test]
+fn isolation_is_process_none_or_the_hosts_default() {
+    use crate::manifest::Isolation;
+    let with = |v: &str| {
+        GOOD.replace(
+            "      batch_size: 500\n",
+            &format!("      batch_size: 500\n      isolation: {v}\n"),
+        )
+    };
+    let p = parse(&with("process"), &env).unwrap();
+    assert_eq!(p.isolation, Some(Isolation::Process));
+    assert!(!p.source.options.contains_key("isolation"));
+    assert_eq!(
+        parse(&with("none"), &env).unwrap().isolation,
+        Some(Isolation::InProcess)
+    );
+    assert_eq!(parse(GOOD, &env).unwrap().isolation, None);
+    let e = parse(&with("thread"), &env).unwrap_err().to_string();
+    assert!(
+        e.contains("spec.source.options.isolation") && e.contains("`thread`"),
+        "{e}"
+    );
+}

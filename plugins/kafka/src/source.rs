@@ -493,6 +493,7 @@ impl Source for KafkaSource {
     /// partition already fetching is sought at once.
     fn seek(&mut self, positions: &[Position]) -> Result<(), Error> {
         let timeout = self.cfg.call_timeout();
+        let mut sought = Vec::new();
         for p in positions {
             let Some(tp) = parse_key(&p.key) else {
                 continue;
@@ -521,8 +522,12 @@ impl Source for KafkaSource {
                 part.next = Some(next);
                 part.sought = true;
             }
+            sought.push(p.clone());
         }
-        Ok(())
+        // The sink holds everything before these positions: the group's offsets go there too,
+        // or a member killed between its sink commit and its offset commit would leave the
+        // group behind the sink until new records arrive on those partitions.
+        self.commit(&sought)
     }
 
     fn commit(&mut self, positions: &[Position]) -> Result<(), Error> {
