@@ -156,6 +156,23 @@ async fn reload(State(s): State<Arc<Service>>, headers: HeaderMap) -> Response {
 
 /// Why a mutating call may not go on, as the answer; `None` when it may.
 fn refusal(access: Option<&Access>, headers: &HeaderMap) -> Option<Response> {
+    // A browser says where a request comes from: a page of another site that POSTs here
+    // (a form needs no preflight) is refused whatever the token.
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let from = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        if from != Some(host) {
+            return Some(error(
+                StatusCode::FORBIDDEN,
+                format!("a cross-site request (Origin {origin}) is refused: the mutating calls are for operators' tools, not web pages"),
+            ));
+        }
+    }
     let access = access.cloned().unwrap_or_default();
     let given = headers
         .get(header::AUTHORIZATION)
@@ -245,5 +262,13 @@ mod tests {
             let missing = refusal(Some(&guarded), &none).expect("refused");
             assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
         }
+        // A page of another site posting here, even to an open loopback listener.
+        let mut cross = HeaderMap::new();
+        cross.insert(header::HOST, "127.0.0.1:9464".parse().unwrap());
+        cross.insert(header::ORIGIN, "http://evil.example".parse().unwrap());
+        let refused = refusal(Some(&open), &cross).expect("refused");
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        cross.insert(header::ORIGIN, "http://127.0.0.1:9464".parse().unwrap());
+        assert!(refusal(Some(&open), &cross).is_none());
     }
 }

@@ -174,7 +174,11 @@ impl Status {
             i.records_in += records_in;
             i.records_out += records_out;
             i.window.push_back((now, records_out));
-            while i.window.front().is_some_and(|(t, _)| now - t > WINDOW_MS) {
+            while i
+                .window
+                .front()
+                .is_some_and(|(t, _)| now.saturating_sub(*t) > WINDOW_MS)
+            {
                 i.window.pop_front();
             }
             i.last_commit_ms = Some(now);
@@ -228,7 +232,7 @@ impl Status {
             let recent: u64 = i
                 .window
                 .iter()
-                .filter(|(t, _)| now - t <= WINDOW_MS)
+                .filter(|(t, _)| now.saturating_sub(*t) <= WINDOW_MS)
                 .map(|(_, n)| n)
                 .sum();
             View {
@@ -277,6 +281,9 @@ pub fn redact(address: &str) -> String {
     };
     if url.password().is_some() {
         let _ = url.set_password(Some("***"));
+    } else if !url.username().is_empty() {
+        // A user without a password is a token to some (`nats://TOKEN@host`).
+        let _ = url.set_username("***");
     }
     let secret = |k: &str| {
         let k = k.to_ascii_lowercase();
@@ -331,6 +338,8 @@ mod tests {
         assert!(!n.contains("s3cret") && !n.contains("SUAX"), "{n}");
         assert!(n.contains("me:***@127.0.0.1:4222"), "{n}");
         assert_eq!(redact("/data/lake"), "/data/lake");
+        let t = redact("nats+jetstream://t0ken@127.0.0.1:4222?subject=o");
+        assert!(!t.contains("t0ken") && t.contains("***@127.0.0.1"), "{t}");
         let s = redact("s3://bucket/t?aws_secret_access_key=abc&region=eu");
         assert!(!s.contains("abc") && s.contains("region=eu"), "{s}");
         // A generator's seed is not a secret; an NKey seed is.

@@ -241,6 +241,8 @@ fn watch(
         pending: Arc::default(),
         done: Arc::new(AtomicBool::new(false)),
     };
+    // A restart asked for between runs is this new run already.
+    status.restart.store(false, Ordering::SeqCst);
     let (stop, pending, done) = (w.stop.clone(), w.pending.clone(), w.done.clone());
     let span = tracing::Span::current();
     let handle = std::thread::spawn(move || {
@@ -250,7 +252,8 @@ fn watch(
                 status.draining();
                 stop.stop();
             }
-            if status.restart.swap(false, Ordering::SeqCst) {
+            let reloading = pending.lock().is_ok_and(|p| p.is_some());
+            if status.restart.swap(false, Ordering::SeqCst) && !reloading {
                 match pipeline::instantiate(&pipeline, &registry) {
                     Ok(instances) => {
                         tracing::info!("restart requested: draining, then starting again from the stored positions");

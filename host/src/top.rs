@@ -52,9 +52,14 @@ fn fetch(base: &url::Url) -> Result<Vec<Value>, String> {
         .map_err(|e| format!("not a weir /pipelines answer: {e}"))
 }
 
+/// At most `n` characters, control characters (a record's escape codes) as spaces.
 fn cut(s: &str, n: usize) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if s.chars().count() <= n {
-        s.to_string()
+        s
     } else {
         s.chars().take(n.saturating_sub(1)).chain(['…']).collect()
     }

@@ -132,6 +132,7 @@ fn pause_resume_and_restart_a_running_kafka_pipeline() {
     let quiet = std::time::Instant::now() + Duration::from_secs(3);
     while std::time::Instant::now() < quiet {
         assert_eq!(delta_commits(&table), commits, "a commit while paused");
+        // Not synchronisation: the poll interval of a window in which nothing may happen.
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(group_lag(&broker, "api"), 1_000);

@@ -32,9 +32,7 @@ pub fn serve() -> Result<(), Failure> {
     ignore_stop_signals();
     crash::set_isolated();
     watch_parent();
-    // SAFETY: the host passes one end of a socket pair as this process's stdin (fd 0), and
-    // nothing else in this process reads stdin; the stream owns the descriptor from here on.
-    let socket = unsafe { UnixStream::from_raw_fd(0) };
+    let socket = take_socket()?;
     let lost = |e: std::io::Error| {
         Failure::runtime(format!("weir isolate: the host's socket: {e} (this command is started by `weir run` for `isolation: process`)"))
     };
@@ -232,6 +230,31 @@ fn polled(p: weir_sdk::Poll) -> (Reply, Option<Vec<u8>>) {
         backlog: wire_positions(&p.backlog),
     };
     (Reply::Polled(Box::new(reply)), body)
+}
+
+/// The host's socket, moved off stdin: a close-on-exec copy (a process the plugin starts
+/// must not hold it, or the host would never see this process's end), with `/dev/null` put
+/// on fd 0 so plugin code reading stdin cannot take protocol bytes.
+fn take_socket() -> Result<UnixStream, Failure> {
+    // SAFETY: fcntl and open/dup2/close on descriptors this process owns; the host passes
+    // one end of a socket pair as fd 0.
+    let fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) };
+    if fd < 0 {
+        return Err(Failure::runtime(format!(
+            "weir isolate: no socket on stdin: {} (this command is started by `weir run` for `isolation: process`)",
+            std::io::Error::last_os_error()
+        )));
+    }
+    // SAFETY: as above; a null path literal.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::close(null);
+        }
+    }
+    // SAFETY: `fd` is a fresh descriptor this process owns; the stream owns it from here on.
+    Ok(unsafe { UnixStream::from_raw_fd(fd) })
 }
 
 /// SIGINT, SIGTERM and SIGHUP are the host's to act on.

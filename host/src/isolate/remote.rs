@@ -38,7 +38,12 @@ impl Isolated {
         let cannot = |e: std::io::Error| {
             weir_sdk::Error::fatal(format!("{who}: cannot start its isolated process: {e}"))
         };
-        let exe = std::env::current_exe().map_err(cannot)?;
+        // This very binary even when its file was replaced since (an upgrade in place): the
+        // child speaks the host's protocol.
+        let exe = match std::path::Path::new("/proc/self/exe") {
+            p if p.exists() => p.to_path_buf(),
+            _ => std::env::current_exe().map_err(cannot)?,
+        };
         let (ours, theirs) = UnixStream::pair().map_err(cannot)?;
         let json = crate::LOG_JSON.get().copied().unwrap_or(false);
         let child = Command::new(exe)
@@ -97,6 +102,7 @@ impl Isolated {
             Err(WireFailure::Io(_)) => Err(self.died(name)),
             Err(e @ WireFailure::Garbled(_)) => {
                 let _ = self.child.kill();
+                let _ = self.child.wait();
                 Err(self.died_with(name, e.to_string()))
             }
         }

@@ -16,6 +16,8 @@ use std::io::{Read, Write};
 
 /// The largest header accepted (a header holds positions and messages, never records).
 const MAX_HEADER: u32 = 64 << 20;
+/// The largest body accepted: one batch (the host's `max_batch_bytes` is far below it).
+const MAX_BODY: u64 = 16 << 30;
 
 /// What the host asks of the plugin instance the child serves.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -248,6 +250,9 @@ pub fn receive<T: for<'de> Deserialize<'de>>(
     let body_len = u64::from_le_bytes(body_len);
     if body_len == 0 {
         return Ok((header, None));
+    }
+    if body_len > MAX_BODY {
+        return Err(WireFailure::Garbled(format!("a body of {body_len} bytes")));
     }
     let body_len = usize::try_from(body_len)
         .map_err(|_| WireFailure::Garbled(format!("a body of {body_len} bytes")))?;

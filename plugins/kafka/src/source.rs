@@ -522,7 +522,7 @@ impl Source for KafkaSource {
                 part.next = Some(next);
                 part.sought = true;
             }
-            sought.push(p.clone());
+            sought.push(Position::new(p.key.clone(), next));
         }
         // The sink holds everything before these positions: the group's offsets go there too,
         // or a member killed between its sink commit and its offset commit would leave the
