@@ -163,18 +163,33 @@ impl Maker<'_> {
             let source = plugin.new_source(scheme, self.pipeline, cfg)?;
             return Ok(Box::new(SourceAdapter(source, who)));
         }
-        let hello = Hello {
+        let mut hello = self.hello(plugin, scheme, "source", &cfg.address, &cfg.options);
+        hello.run_in_loop = cfg.run_in_loop;
+        hello.batch_size = cfg.batch_size as u64;
+        hello.batch_timeout_ms = u64::try_from(cfg.batch_timeout.as_millis()).unwrap_or(u64::MAX);
+        Ok(Box::new(IsolatedSource(Isolated::start(hello, who)?)))
+    }
+
+    /// What an isolated process is started with (a sink's; a source adds its hints).
+    fn hello(
+        &self,
+        plugin: &LoadedPlugin,
+        scheme: &str,
+        role: &str,
+        address: &str,
+        options: &serde_json::Map<String, serde_json::Value>,
+    ) -> Hello {
+        Hello {
             library: plugin.path.clone(),
             scheme: scheme.to_string(),
-            role: "source".into(),
+            role: role.to_string(),
             pipeline: self.pipeline.to_string(),
-            address: cfg.address.clone(),
-            options: cfg.options.clone(),
-            run_in_loop: cfg.run_in_loop,
-            batch_size: cfg.batch_size as u64,
-            batch_timeout_ms: u64::try_from(cfg.batch_timeout.as_millis()).unwrap_or(u64::MAX),
-        };
-        Ok(Box::new(IsolatedSource(Isolated::start(hello, who)?)))
+            address: address.to_string(),
+            options: options.clone(),
+            run_in_loop: false,
+            batch_size: 0,
+            batch_timeout_ms: 0,
+        }
     }
 
     /// A sink; `role` is `sink` or `dead-letter sink`.
@@ -190,17 +205,7 @@ impl Maker<'_> {
             let sink = plugin.new_sink(scheme, self.pipeline, cfg)?;
             return Ok(Box::new(SinkAdapter(sink, who)));
         }
-        let hello = Hello {
-            library: plugin.path.clone(),
-            scheme: scheme.to_string(),
-            role: role.to_string(),
-            pipeline: self.pipeline.to_string(),
-            address: cfg.address.clone(),
-            options: cfg.options.clone(),
-            run_in_loop: false,
-            batch_size: 0,
-            batch_timeout_ms: 0,
-        };
+        let hello = self.hello(plugin, scheme, role, &cfg.address, &cfg.options);
         Ok(Box::new(IsolatedSink(Isolated::start(hello, who)?)))
     }
 }

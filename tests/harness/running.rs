@@ -28,6 +28,20 @@ impl Running {
         }
     }
 
+    /// `weir run MANIFEST` (a file or a directory) with `plugins`, serving its API on
+    /// 127.0.0.1:`port` with `token` required, its log in `log`.
+    pub fn serving(plugins: &Path, manifest: &Path, port: u16, token: &str, log: &Path) -> Self {
+        Self::start(
+            crate::weir(plugins)
+                .env("WEIR_API_TOKEN", token)
+                .arg("--listen")
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("run")
+                .arg(manifest),
+            log,
+        )
+    }
+
     /// The log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -77,15 +77,7 @@ fn pause_resume_and_restart_a_running_kafka_pipeline() {
             .sink_option("dest_table", "orders"),
     );
     let port = free_port();
-    let run = Running::start(
-        weir(&plugins)
-            .env("WEIR_API_TOKEN", TOKEN)
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("run")
-            .arg(&manifest),
-        &s.join("weir.log"),
-    );
+    let run = Running::serving(&plugins, &manifest, port, TOKEN, &s.join("weir.log"));
     wait_for_ids(&table, 2_000);
     let all = get(port, "/pipelines");
     assert_eq!(all.as_array().map(Vec::len), Some(1), "{all}");

@@ -47,15 +47,7 @@ fn served() -> Served {
             .write_in(&dir);
     }
     let port = free_port();
-    let run = Running::start(
-        weir(&plugins)
-            .env("WEIR_API_TOKEN", TOKEN)
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("run")
-            .arg(&dir),
-        &scratch.join("weir.log"),
-    );
+    let run = Running::serving(&plugins, &dir, port, TOKEN, &scratch.join("weir.log"));
     let state = |name: &str| -> Option<String> {
         let (_, body) = http_get(port, &format!("/pipelines/{name}"))?;
         let v: Value = serde_json::from_str(&body).ok()?;
